@@ -1,0 +1,125 @@
+/**
+ * Reads an Ops configuration file (JSON) into what uk needs: the Klibs list, the manifest built
+ * from ManifestPassthrough, Env, Program and Args. Every other Ops key is accepted and ignored so
+ * existing Ops configs run unchanged.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ukError, type UkError } from './errors.js';
+import { Tuple } from './manifest.js';
+
+/** Top-level keys Ops understands; anything else is reported by `uk validate` as a likely typo. */
+export const OPS_KEYS = [
+  'Args', 'BaseVolumeSz', 'Boot', 'BuildDir', 'CloudConfig', 'Debugflags', 'Dirs', 'Env', 'Files',
+  'Features', 'Kernel', 'KlibDir', 'Klibs', 'LocalFilesParentDirectory', 'ManifestPassthrough',
+  'MapDirs', 'Mounts', 'NameServers', 'NanosVersion', 'NoTrace', 'Program', 'ProgramPath',
+  'RebootOnExit', 'RunConfig', 'TargetRoot', 'Uefi', 'Version', 'VolumesDir',
+] as const;
+
+export interface OpsConfig {
+  /** Absolute path of the file, or undefined for a config built in memory. */
+  readonly file: string | undefined;
+  /** Directory that relative klib paths are resolved against. */
+  readonly baseDir: string;
+  readonly klibs: readonly string[];
+  readonly manifest: Tuple;
+  readonly env: Readonly<Record<string, string>>;
+  readonly program: string | undefined;
+  readonly args: readonly string[];
+  /** `CloudConfig` as a tuple (e.g. `Zone` for the AWS region fallback). */
+  readonly cloudConfig: Tuple;
+  /** Top-level keys that are neither Ops keys nor uk's (probably typos). */
+  readonly unknownKeys: readonly string[];
+}
+
+function shapeError(where: string, message: string, fix?: string): UkError {
+  return ukError('UK_ERR_CONFIG_SHAPE', `${where}: ${message}`, fix === undefined ? { where } : { where, fix });
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function stringList(value: unknown, where: string): string[] {
+  if (!Array.isArray(value)) throw shapeError(where, `expected an array of strings, got ${JSON.stringify(value)}`);
+  return value.map((item, index) => {
+    if (typeof item !== 'string' || item === '') throw shapeError(`${where}[${index}]`, `expected a non-empty string, got ${JSON.stringify(item)}`);
+    return item;
+  });
+}
+
+/** Line and column of a character offset, for JSON syntax errors. */
+function lineAndColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - before.lastIndexOf('\n');
+  return `line ${line}, column ${column}`;
+}
+
+/** Builds an OpsConfig from parsed JSON; `file` is only used to name things in errors. */
+export function opsConfigFromJSON(json: unknown, file?: string, baseDir = process.cwd()): OpsConfig {
+  const label = file ?? 'config';
+  if (!isObject(json)) throw shapeError(label, 'expected a JSON object at the top level');
+  const runConfig = json.RunConfig === undefined ? {} : json.RunConfig;
+  if (!isObject(runConfig)) throw shapeError('RunConfig', 'expected an object');
+
+  if (json.Klibs !== undefined && runConfig.Klibs !== undefined) {
+    throw shapeError('Klibs', 'set both at the top level and in RunConfig', 'keep one Klibs list');
+  }
+  const klibs = json.Klibs !== undefined ? stringList(json.Klibs, 'Klibs') : runConfig.Klibs !== undefined ? stringList(runConfig.Klibs, 'RunConfig.Klibs') : [];
+
+  const passthrough = json.ManifestPassthrough ?? {};
+  if (!isObject(passthrough)) throw shapeError('ManifestPassthrough', 'expected an object');
+  const manifest = Tuple.fromJSON(passthrough, '');
+
+  const env: Record<string, string> = {};
+  if (json.Env !== undefined) {
+    if (!isObject(json.Env)) throw shapeError('Env', 'expected an object of NAME: value');
+    for (const [name, value] of Object.entries(json.Env)) {
+      if (typeof value === 'string') env[name] = value;
+      else if (typeof value === 'number' || typeof value === 'boolean') env[name] = String(value);
+      else throw shapeError(`Env.${name}`, `expected a string, got ${JSON.stringify(value)}`);
+    }
+  }
+
+  if (json.Program !== undefined && (typeof json.Program !== 'string' || json.Program === '')) {
+    throw shapeError('Program', `expected a non-empty string, got ${JSON.stringify(json.Program)}`);
+  }
+  const args = json.Args === undefined ? [] : stringList(json.Args, 'Args');
+  const cloud = json.CloudConfig ?? {};
+  if (!isObject(cloud)) throw shapeError('CloudConfig', 'expected an object');
+
+  return {
+    file,
+    baseDir,
+    klibs,
+    manifest,
+    env,
+    program: json.Program as string | undefined,
+    args,
+    cloudConfig: Tuple.fromJSON(cloud, 'CloudConfig'),
+    unknownKeys: Object.keys(json).filter((key) => !(OPS_KEYS as readonly string[]).includes(key)),
+  };
+}
+
+/** Reads and parses an Ops configuration file. */
+export function loadOpsConfig(path: string): OpsConfig {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw ukError('UK_ERR_CONFIG_NOT_FOUND', `cannot read config file ${path}: ${code}`, { where: path, cause: err, fix: 'check the path given to -c' });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    const message = (err as Error).message;
+    const position = /position (\d+)/.exec(message);
+    const at = position ? ` at ${lineAndColumn(text, Number(position[1]))}` : '';
+    throw ukError('UK_ERR_CONFIG_PARSE', `${path}: invalid JSON${at}: ${message}`, { where: path, cause: err });
+  }
+  return opsConfigFromJSON(json, path, dirname(file));
+}

@@ -1,0 +1,170 @@
+/**
+ * The console: the program's output and uk's own messages go to every enabled console driver, in
+ * list order. As in Nanos, an enabled driver is attached at the front and a disabled one at the
+ * end, and the manifest's `consoles` list (`["-serial", "+syslog"]`) toggles drivers by name.
+ *
+ * Drivers take either raw bytes (the serial driver: the program's output unchanged) or records
+ * (one per line, valid UTF-8, with a realtime timestamp and the source); lines are only framed
+ * when some enabled driver wants records.
+ */
+import { ukError, type UkError } from './errors.js';
+import type { Vector } from './manifest.js';
+
+export type RecordSource = 'stdout' | 'stderr' | 'kernel';
+export type ProgramStream = 'stdout' | 'stderr';
+
+export interface ConsoleRecord {
+  /** One line without its newline, valid UTF-8 text (invalid bytes became U+FFFD). */
+  readonly text: string;
+  /** Realtime milliseconds since the epoch when uk read the bytes. */
+  readonly time: number;
+  readonly source: RecordSource;
+}
+
+export interface ConsoleDriver {
+  readonly name: string;
+  /** Raw bytes exactly as the program wrote them. Return false to ask the reader to pause until `drain` resolves. */
+  writeRaw?(chunk: Buffer, stream: ProgramStream): boolean | void;
+  /** Resolves when a driver that returned false from writeRaw can take more. */
+  drain?(stream: ProgramStream): Promise<void>;
+  /** One framed record. Must not throw for bad data; must not block. */
+  write?(record: ConsoleRecord): void;
+  /** Sends everything pending; called at shutdown under the kernel's deadline. */
+  flush?(): Promise<void>;
+}
+
+interface Toggle {
+  readonly enabled: boolean;
+  readonly where: string;
+  used: boolean;
+}
+
+/** Parses the manifest's `consoles` vector: `+name` enables, `-name` disables. */
+export function parseConsoleToggles(consoles: Vector | undefined): { toggles: Map<string, Toggle>; problems: UkError[] } {
+  const toggles = new Map<string, Toggle>();
+  const problems: UkError[] = [];
+  consoles?.items.forEach((item, index) => {
+    const where = consoles.itemPath(index);
+    const match = typeof item === 'string' ? /^([+-])([A-Za-z0-9_.-]+)$/.exec(item.trim()) : null;
+    if (!match) {
+      problems.push(
+        ukError('UK_ERR_CONSOLES_ENTRY', `${where}: expected "+name" or "-name", got ${typeof item === 'string' ? JSON.stringify(item) : 'a non-string'}`, {
+          where,
+          fix: 'write "+syslog" to enable the syslog driver or "-serial" to disable the serial one',
+        }),
+      );
+      return;
+    }
+    toggles.set(match[2] as string, { enabled: match[1] === '+', where, used: false });
+  });
+  return { toggles, problems };
+}
+
+interface Entry {
+  readonly driver: ConsoleDriver;
+  enabled: boolean;
+}
+
+export class ConsoleDriverList {
+  #entries: Entry[] = [];
+  #toggles = new Map<string, Toggle>();
+  #rawDrivers: ConsoleDriver[] = [];
+  #recordDrivers: ConsoleDriver[] = [];
+  /** Called when a driver throws; the kernel log reports it without sending it back to that driver. */
+  onDriverError: (driver: ConsoleDriver, err: unknown) => void = () => {};
+
+  /** Applies the manifest's `consoles` toggles to drivers attached now and later. */
+  setToggles(toggles: Map<string, Toggle>): void {
+    this.#toggles = toggles;
+    for (const entry of this.#entries) this.#applyToggle(entry);
+    this.#reorder();
+  }
+
+  #applyToggle(entry: Entry): void {
+    const toggle = this.#toggles.get(entry.driver.name);
+    if (toggle) {
+      toggle.used = true;
+      entry.enabled = toggle.enabled;
+    }
+  }
+
+  /** Toggle entries that name no attached driver (reported after boot). */
+  unusedToggles(): { name: string; where: string }[] {
+    return [...this.#toggles].filter(([, t]) => !t.used).map(([name, t]) => ({ name, where: t.where }));
+  }
+
+  /** Attaches a driver: enabled at the front, disabled at the end, unless `consoles` says otherwise. */
+  attach(driver: ConsoleDriver, options: { disabled?: boolean } = {}): void {
+    if (this.#entries.some((e) => e.driver.name === driver.name)) throw new RangeError(`console driver ${driver.name} is already attached`);
+    const entry: Entry = { driver, enabled: !options.disabled };
+    this.#applyToggle(entry);
+    if (entry.enabled) this.#entries.unshift(entry);
+    else this.#entries.push(entry);
+    this.#reorder();
+  }
+
+  /** Enables or disables a driver by name at run time. */
+  setEnabled(name: string, enabled: boolean): boolean {
+    const entry = this.#entries.find((e) => e.driver.name === name);
+    if (!entry) return false;
+    entry.enabled = enabled;
+    this.#reorder();
+    return true;
+  }
+
+  #reorder(): void {
+    // Keep the Nanos invariant: enabled drivers first (in attach order), disabled at the end.
+    this.#entries = [...this.#entries.filter((e) => e.enabled), ...this.#entries.filter((e) => !e.enabled)];
+    const enabled = this.#entries.filter((e) => e.enabled).map((e) => e.driver);
+    this.#rawDrivers = enabled.filter((d) => d.writeRaw);
+    this.#recordDrivers = enabled.filter((d) => d.write);
+  }
+
+  /** Driver names in list order with their state, e.g. for `--verbose`. */
+  describe(): { name: string; enabled: boolean }[] {
+    return this.#entries.map((e) => ({ name: e.driver.name, enabled: e.enabled }));
+  }
+
+  get drivers(): readonly ConsoleDriver[] {
+    return this.#entries.map((e) => e.driver);
+  }
+
+  get enabledDrivers(): readonly ConsoleDriver[] {
+    return this.#entries.filter((e) => e.enabled).map((e) => e.driver);
+  }
+
+  /** True when some enabled driver takes records, so lines must be framed. */
+  get wantsRecords(): boolean {
+    return this.#recordDrivers.length > 0;
+  }
+
+  /** Sends raw program bytes to the raw drivers; false if one asked to pause. */
+  writeRaw(chunk: Buffer, stream: ProgramStream): boolean {
+    let keepGoing = true;
+    for (const driver of this.#rawDrivers) {
+      try {
+        if (driver.writeRaw!(chunk, stream) === false) keepGoing = false;
+      } catch (err) {
+        this.onDriverError(driver, err);
+      }
+    }
+    return keepGoing;
+  }
+
+  /** Resolves when every raw driver can take more bytes. */
+  async drain(stream: ProgramStream): Promise<void> {
+    await Promise.all(this.#rawDrivers.map((d) => d.drain?.(stream)));
+  }
+
+  /** Sends one record to every enabled record driver, optionally skipping one (no feedback loops). */
+  write(record: ConsoleRecord, skip?: ConsoleDriver): void {
+    for (const driver of this.#recordDrivers) {
+      if (driver === skip) continue;
+      try {
+        driver.write!(record);
+      } catch (err) {
+        this.onDriverError(driver, err);
+      }
+    }
+  }
+}

@@ -1,0 +1,20 @@
+/** @uk/core: the public API for klib authors and embedders. */
+export { ErrorCodes, UkError, isUkError, reasonOf, ukError, type ErrorCode, type UkErrorDetails } from './errors.js';
+export { Tuple, Vector, parseSize, type ManifestValue, type UintOptions } from './manifest.js';
+export { OptionsReader } from './options.js';
+export { loadOpsConfig, opsConfigFromJSON, OPS_KEYS, type OpsConfig } from './config.js';
+export { Backoff, ManualClock, Timers, systemClock, type BackoffOptions, type Clock, type TimerHandle } from './timers.js';
+export { Heap, Heaps, type HeapStats } from './heap.js';
+export { ConsoleDriverList, parseConsoleToggles, type ConsoleDriver, type ConsoleRecord, type ProgramStream, type RecordSource } from './console.js';
+export { LineFramer, type LineFramerOptions } from './line-framer.js';
+export { KernelLog, type LogLevel } from './kernel-log.js';
+export { Counter, Stats } from './stats.js';
+export { Shutdown, type ShutdownHook, type ShutdownReport } from './shutdown.js';
+export { Services, serviceToken, type ServiceToken } from './services.js';
+export * as tokens from './tokens.js';
+export { defineKlib, dependenciesOf, isKlib, type Env, type Klib, type KlibContext, type KlibDefinition, type KlibLog, type OptionsInput, type ProgramInfo } from './klib.js';
+export { BUILTIN_KLIBS, orderKlibs, resolveKlib, type OrderResult, type ResolvedKlib } from './loader.js';
+export { Kernel, programEnv, readKernelSettings, type BootReport, type KernelOptions, type KernelSettings, type KlibReport, type KlibStatus } from './kernel.js';
+export { serialDriver } from './serial.js';
+export { supervise, FORWARDED_SIGNALS, type SuperviseOptions, type SuperviseResult } from './supervisor.js';
+export { validateConfig, type ValidationResult } from './validate.js';

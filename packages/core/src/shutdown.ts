@@ -1,0 +1,62 @@
+/**
+ * Shutdown: flush every console driver and run every klib's shutdown hook (in reverse load order)
+ * within one deadline; report what did not finish instead of waiting for it forever.
+ */
+import { reasonOf } from './errors.js';
+import type { Timers } from './timers.js';
+
+export type ShutdownHook = () => Promise<void> | void;
+
+export interface ShutdownReport {
+  readonly elapsedMs: number;
+  /** Names of the hooks still running when the deadline passed. */
+  readonly unfinished: string[];
+  /** Hooks that failed, with the reason. */
+  readonly failed: { name: string; reason: string }[];
+}
+
+export class Shutdown {
+  readonly #hooks: { name: string; hook: ShutdownHook }[] = [];
+  readonly #timers: Timers;
+  #started: Promise<ShutdownReport> | undefined;
+
+  constructor(timers: Timers) {
+    this.#timers = timers;
+  }
+
+  /** Registers a hook; hooks run in reverse registration order, concurrently where possible. */
+  register(name: string, hook: ShutdownHook): void {
+    this.#hooks.push({ name, hook });
+  }
+
+  get started(): boolean {
+    return this.#started !== undefined;
+  }
+
+  /** Runs every hook once, in parallel, and resolves by the deadline at the latest. */
+  run(deadlineMs: number): Promise<ShutdownReport> {
+    this.#started ??= this.#run(deadlineMs);
+    return this.#started;
+  }
+
+  async #run(deadlineMs: number): Promise<ShutdownReport> {
+    const start = this.#timers.clock.monotonic();
+    const pending = new Set<string>();
+    const failed: { name: string; reason: string }[] = [];
+    const all = [...this.#hooks].reverse().map(async ({ name, hook }) => {
+      pending.add(name);
+      try {
+        await hook();
+      } catch (err) {
+        failed.push({ name, reason: reasonOf(err) });
+      } finally {
+        pending.delete(name);
+      }
+    });
+    let timer: { cancel(): void } | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = this.#timers.oneShot(deadlineMs, resolve)));
+    await Promise.race([Promise.all(all), deadline]);
+    timer?.cancel();
+    return { elapsedMs: this.#timers.clock.monotonic() - start, unfinished: [...pending], failed };
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Runs the program as a child process, feeds its stdout and stderr through the console, forwards
+ * signals, and on exit flushes every driver within the deadline. Returns the exit code uk should
+ * exit with: the program's own, or 128 + the signal number if a signal killed it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Readable } from 'node:stream';
+import type { ProgramStream } from './console.js';
+import { LineFramer } from './line-framer.js';
+import type { Kernel } from './kernel.js';
+import { ukError } from './errors.js';
+
+export const FORWARDED_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
+
+/** How long to wait for the program's pipes to close after it exits (a child of it may hold them). */
+const PIPE_GRACE_MS = 2000;
+
+export interface SuperviseOptions {
+  readonly path: string;
+  readonly args: readonly string[];
+  /** Install process signal handlers (the CLI does; tests that embed the supervisor may not). */
+  readonly forwardSignals?: boolean;
+}
+
+export interface SuperviseResult {
+  readonly exitCode: number;
+  readonly signal: NodeJS.Signals | null;
+}
+
+function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  const number = signal ? (constants.signals as Record<string, number>)[signal] : undefined;
+  return 128 + (number ?? 0);
+}
+
+/** Feeds one program stream into the console: raw bytes to raw drivers, framed lines to record drivers. */
+function attachStream(kernel: Kernel, stream: Readable, name: ProgramStream): { framer: LineFramer; lastData: () => number; ended: Promise<void> } {
+  const clock = kernel.timers.clock;
+  const framer = new LineFramer({
+    maxRecordBytes: kernel.settings.maxRecordBytes,
+    emit: (text, time) => kernel.console.write({ text, time, source: name }),
+  });
+  let lastData = 0;
+  stream.on('data', (chunk: Buffer) => {
+    lastData = clock.monotonic();
+    if (kernel.console.wantsRecords) framer.push(chunk, clock.now());
+    if (!kernel.console.writeRaw(chunk, name)) {
+      // A raw driver (the terminal) is full: stop reading so the program feels the backpressure.
+      stream.pause();
+      void kernel.console.drain(name).then(() => stream.resume());
+    }
+  });
+  const ended = new Promise<void>((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.once('error', resolve);
+  });
+  return { framer, lastData: () => lastData, ended };
+}
+
+export async function supervise(kernel: Kernel, options: SuperviseOptions): Promise<SuperviseResult> {
+  let child: ChildProcess;
+  const spawnError = new Promise<NodeJS.ErrnoException>((resolve) => {
+    child = spawn(options.path, [...options.args], { stdio: ['inherit', 'pipe', 'pipe'], env: kernel.env });
+    child.once('error', resolve);
+  });
+  child = child!;
+  kernel.program.pid = child.pid;
+  const streams = [attachStream(kernel, child.stdout!, 'stdout'), attachStream(kernel, child.stderr!, 'stderr')];
+
+  // Partial lines are delivered once the stream has been idle for uk.partial_line_timeout.
+  const idleMs = kernel.settings.partialLineMs;
+  const idleCheck = kernel.timers.periodic(Math.max(5, Math.floor(idleMs / 2)), () => {
+    const now = kernel.timers.clock.monotonic();
+    for (const s of streams) if (s.framer.pendingBytes > 0 && now - s.lastData() >= idleMs) s.framer.flush();
+  });
+
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  let exited = false;
+  if (options.forwardSignals) {
+    const interactive = process.stdin.isTTY === true;
+    for (const signal of FORWARDED_SIGNALS) {
+      const handler = (): void => {
+        if (exited) {
+          // A second signal while flushing after the program ended: stop waiting.
+          kernel.log.warn(`${signal} during shutdown: exiting without waiting for the flush`);
+          process.exit(130);
+        }
+        // From a terminal, Ctrl-C already reached the whole foreground group, program included.
+        if (signal === 'SIGINT' && interactive) return;
+        child.kill(signal);
+      };
+      handlers.set(signal, handler);
+      process.on(signal, handler);
+    }
+  }
+
+  const outcome = await Promise.race([
+    new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
+    spawnError.then((err) => ({ err })),
+  ]);
+  exited = true;
+
+  let result: SuperviseResult;
+  if ('err' in outcome) {
+    const code = outcome.err.code === 'ENOENT' ? 127 : 126;
+    const err = ukError('UK_ERR_PROGRAM_START', `cannot run program ${JSON.stringify(options.path)}: ${outcome.err.code ?? outcome.err.message}`, {
+      where: options.path,
+      fix: outcome.err.code === 'ENOENT' ? 'check the path (use ./name for a file in the current directory)' : 'check that the file is executable',
+    });
+    kernel.log.error(err.describe());
+    result = { exitCode: code, signal: null };
+  } else {
+    result = { exitCode: exitCodeOf(outcome.code, outcome.signal), signal: outcome.signal };
+    const grace = new Promise<void>((resolve) => kernel.timers.oneShot(PIPE_GRACE_MS, resolve));
+    await Promise.race([Promise.all(streams.map((s) => s.ended)), grace]);
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  }
+  idleCheck.cancel();
+  for (const s of streams) s.framer.flush();
+  await kernel.stop();
+  for (const [signal, handler] of handlers) process.off(signal, handler);
+  return result;
+}
