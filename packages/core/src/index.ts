@@ -18,3 +18,5 @@ export { Kernel, programEnv, readKernelSettings, type BootReport, type KernelOpt
 export { serialDriver } from './serial.js';
 export { supervise, FORWARDED_SIGNALS, type SuperviseOptions, type SuperviseResult } from './supervisor.js';
 export { validateConfig, type ValidationResult } from './validate.js';
+export { Batcher, type BatcherOptions, type SendOutcome } from './batcher.js';
+export { SecureTransportService, type SecureConnectOptions, type SecureTransport } from './secure-transport.js';

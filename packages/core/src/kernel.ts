@@ -254,6 +254,7 @@ export class Kernel {
       console: this.console,
       log,
       kernelLog: this.log,
+      settings: this.settings,
       counter: (counterName) => this.stats.counter(name, counterName),
       onShutdown: (hook) => this.shutdown.register(name, hook),
       signal: this.#abort.signal,

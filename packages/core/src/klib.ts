@@ -9,6 +9,7 @@ import type { Services } from './services.js';
 import type { Counter } from './stats.js';
 import type { Timers } from './timers.js';
 import type { ShutdownHook } from './shutdown.js';
+import type { KernelSettings } from './kernel.js';
 
 export type Env = Readonly<Record<string, string>>;
 
@@ -46,6 +47,8 @@ export interface KlibContext<Options = unknown> {
   readonly console: ConsoleDriverList;
   readonly log: KlibLog;
   readonly kernelLog: KernelLog;
+  /** Kernel settings (e.g. `shutdownTimeoutMs`, to size a klib's own flush deadline). */
+  readonly settings: KernelSettings;
   /** A counter of this klib shown to the operator (sent, dropped, reconnects, …). */
   counter(name: string): Counter;
   /** Runs at shutdown, in reverse load order, under the kernel's flush deadline. */

@@ -1,0 +1,241 @@
+/**
+ * The one batching and retry mechanism every shipping klib uses.
+ *
+ * Records wait in a bounded heap; when it is full, new records are dropped, counted, and reported
+ * once per interval (never silently, never one message per record). Batches respect the
+ * destination's limits (items, bytes with a per-item overhead, and any rule the klib adds, such as
+ * CloudWatch's 24-hour span) and go out when full or `flushIntervalMs` after the first record.
+ * One batch is in flight at a time, so order is kept. A failed send is retried with exponential
+ * backoff and jitter, keeping the batch at the head of the queue; an error marked
+ * `retryable: false` drops that batch and counts it. `flush()` sends everything; `close()` flushes
+ * within a deadline and reports whatever could not be sent.
+ */
+import { reasonOf } from './errors.js';
+import type { Heap } from './heap.js';
+import type { KlibLog } from './klib.js';
+import type { Counter } from './stats.js';
+import { Backoff, type BackoffOptions, type TimerHandle, type Timers } from './timers.js';
+
+export interface SendOutcome {
+  /** Records the destination refused individually (counted as rejected, not retried). */
+  readonly rejected?: number;
+}
+
+export interface BatcherOptions<T> {
+  /** Klib name, for messages: `syslog: dropped 12 records …`. */
+  readonly name: string;
+  /** What a record is called in messages: records, events, entries. */
+  readonly noun?: string;
+  readonly heap: Heap;
+  readonly timers: Timers;
+  readonly log: KlibLog;
+  /** Bytes a record takes in the heap and in a batch. */
+  sizeOf(item: T): number;
+  readonly maxBatchItems: number;
+  readonly maxBatchBytes: number;
+  /** Extra bytes each record counts for in a batch (CloudWatch counts 26). */
+  readonly itemOverheadBytes?: number;
+  /** A batch leaves this long after its first record arrived, if it has not filled up before. */
+  readonly flushIntervalMs: number;
+  /** Further rule: may `next` join `batch`? (e.g. time span). */
+  canJoin?(batch: readonly T[], next: T): boolean;
+  /** Sends one batch; throw to retry (or throw an error with `retryable: false` to drop it). */
+  send(batch: T[]): Promise<SendOutcome | void>;
+  /** Retry backoff; default 1 s doubling to 60 s with 50% jitter. */
+  readonly backoff?: BackoffOptions;
+  /** Counters shown to the operator. */
+  readonly counters: { sent: Counter; dropped: Counter; retries: Counter; rejected?: Counter; failed?: Counter };
+  /** Minimum time between two "dropped" reports, ms (default 10 s). */
+  readonly dropReportIntervalMs?: number;
+}
+
+export class Batcher<T> {
+  readonly #o: BatcherOptions<T>;
+  readonly #backoff: Backoff;
+  #queue: T[] = [];
+  #head = 0;
+  #queuedBytes = 0;
+  #inFlight = false;
+  #waitingRetry = false;
+  #timer: TimerHandle | undefined;
+  #dueAt = 0;
+  #flushWaiters: (() => void)[] = [];
+  #closed = false;
+  #dropsUnreported = 0;
+  #dropReportTimer: TimerHandle | undefined;
+  #lastError = '';
+
+  constructor(options: BatcherOptions<T>) {
+    this.#o = options;
+    this.#backoff = new Backoff(options.backoff ?? { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 });
+  }
+
+  /** Records waiting (not yet acknowledged). */
+  get pending(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  get pendingBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Queues a record; false if the buffer was full and it was dropped (and counted). */
+  push(item: T): boolean {
+    const size = this.#o.sizeOf(item);
+    if (this.#closed || !this.#o.heap.allocate(size)) {
+      this.#drop(1, this.#closed ? 'after shutdown' : `buffer full: ${this.#o.heap.capacity} bytes`);
+      return false;
+    }
+    this.#queue.push(item);
+    this.#queuedBytes += size;
+    if (this.pending >= this.#o.maxBatchItems || this.#queuedBytes >= this.#o.maxBatchBytes) this.#pump();
+    else this.#arm();
+    return true;
+  }
+
+  #arm(): void {
+    if (this.#timer || this.#inFlight || this.#waitingRetry || this.pending === 0) return;
+    this.#dueAt = this.#o.timers.clock.monotonic() + this.#o.flushIntervalMs;
+    this.#timer = this.#o.timers.oneShot(this.#o.flushIntervalMs, () => {
+      this.#timer = undefined;
+      this.#pump(true);
+    });
+  }
+
+  #drop(count: number, why: string): void {
+    this.#o.counters.dropped.add(count);
+    this.#dropsUnreported += count;
+    if (this.#dropReportTimer) return;
+    this.#reportDrops(why);
+    // Later drops within the interval are summed into one message.
+    this.#dropReportTimer = this.#o.timers.oneShot(this.#o.dropReportIntervalMs ?? 10_000, () => {
+      this.#dropReportTimer = undefined;
+      if (this.#dropsUnreported > 0) this.#reportDrops(why);
+    });
+  }
+
+  #reportDrops(why: string): void {
+    const total = this.#o.counters.dropped.value;
+    this.#o.log.error(`dropped ${this.#dropsUnreported} ${this.#o.noun ?? 'records'} (${why}; ${total} dropped in all)`);
+    this.#dropsUnreported = 0;
+  }
+
+  /** The next batch from the head of the queue, within every limit. */
+  #takeBatch(): { batch: T[]; bytes: number } {
+    const o = this.#o;
+    const overhead = o.itemOverheadBytes ?? 0;
+    const batch: T[] = [];
+    let bytes = 0;
+    let batchBytes = 0;
+    for (let i = this.#head; i < this.#queue.length && batch.length < o.maxBatchItems; i++) {
+      const item = this.#queue[i] as T;
+      const size = o.sizeOf(item);
+      if (batch.length > 0 && (batchBytes + size + overhead > o.maxBatchBytes || (o.canJoin && !o.canJoin(batch, item)))) break;
+      batch.push(item);
+      bytes += size;
+      batchBytes += size + overhead;
+    }
+    return { batch, bytes };
+  }
+
+  #consume(count: number, bytes: number): void {
+    this.#head += count;
+    this.#queuedBytes -= bytes;
+    this.#o.heap.free(bytes);
+    // Compact now and then instead of shifting on every batch.
+    if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /** Sends batches while there is a full one, the interval passed, or a flush was asked for. */
+  #pump(due = false): void {
+    if (this.#inFlight || this.#waitingRetry) return;
+    const now = this.#o.timers.clock.monotonic();
+    const ready = due || this.#flushWaiters.length > 0 || this.pending >= this.#o.maxBatchItems || this.#queuedBytes >= this.#o.maxBatchBytes || (this.#dueAt > 0 && now >= this.#dueAt);
+    if (this.pending === 0) {
+      this.#resolveFlush();
+      return;
+    }
+    if (!ready) {
+      this.#arm();
+      return;
+    }
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#dueAt = 0;
+    const { batch, bytes } = this.#takeBatch();
+    this.#inFlight = true;
+    void this.#sendOne(batch, bytes);
+  }
+
+  async #sendOne(batch: T[], bytes: number): Promise<void> {
+    const o = this.#o;
+    try {
+      const outcome = await o.send(batch);
+      this.#inFlight = false;
+      this.#consume(batch.length, bytes);
+      const rejected = outcome?.rejected ?? 0;
+      o.counters.sent.add(batch.length - rejected);
+      if (rejected > 0) o.counters.rejected?.add(rejected);
+      if (this.#backoff.attempts > 0) o.log.info(`delivering again after ${this.#backoff.attempts} failed attempt(s)`);
+      this.#backoff.reset();
+      this.#lastError = '';
+      this.#pump(this.#flushWaiters.length > 0 || this.pending >= o.maxBatchItems);
+    } catch (err) {
+      this.#inFlight = false;
+      if ((err as { retryable?: unknown })?.retryable === false) {
+        this.#consume(batch.length, bytes);
+        o.counters.failed?.add(batch.length);
+        this.#drop(batch.length, `refused: ${reasonOf(err)}`);
+        this.#pump(this.#flushWaiters.length > 0);
+        return;
+      }
+      o.counters.retries.add();
+      const delay = this.#backoff.next();
+      const reason = reasonOf(err);
+      // Say it once per distinct error, not on every retry.
+      if (reason !== this.#lastError) o.log.warn(`send failed, retrying in ${(delay / 1000).toFixed(1)} s (${this.pending} ${o.noun ?? 'records'} waiting): ${reason}`);
+      this.#lastError = reason;
+      this.#waitingRetry = true;
+      this.#o.timers.oneShot(this.#flushWaiters.length > 0 ? Math.min(delay, 1000) : delay, () => {
+        this.#waitingRetry = false;
+        this.#pump(true);
+      });
+    }
+  }
+
+  #resolveFlush(): void {
+    const waiters = this.#flushWaiters;
+    this.#flushWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Sends everything queued now; resolves when the queue is empty. */
+  flush(): Promise<void> {
+    if (this.pending === 0 && !this.#inFlight) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.#flushWaiters.push(resolve));
+    this.#pump(true);
+    return done;
+  }
+
+  /**
+   * Stops taking records and flushes for at most `deadlineMs`; whatever is still queued then is
+   * counted as dropped and reported.
+   */
+  async close(deadlineMs: number): Promise<void> {
+    this.#closed = true;
+    let timer: TimerHandle | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => (timer = this.#o.timers.oneShot(deadlineMs, () => resolve('deadline'))));
+    const outcome = await Promise.race([this.flush().then(() => 'flushed' as const), deadline]);
+    timer?.cancel();
+    this.#dropReportTimer?.cancel();
+    if (this.#dropsUnreported > 0) this.#reportDrops('buffer full');
+    if (outcome === 'deadline' && this.pending > 0) {
+      const left = this.pending;
+      this.#o.counters.dropped.add(left);
+      this.#o.log.error(`shutdown deadline passed: dropped ${left} ${this.#o.noun ?? 'records'} that could not be sent${this.#lastError ? ` (${this.#lastError})` : ''}`);
+    }
+  }
+}
