@@ -21,3 +21,46 @@ export interface SecureTransport {
 }
 
 export const SecureTransportService = serviceToken<SecureTransport>('secure-transport');
+
+export interface HttpRequest {
+  readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'HEAD';
+  readonly url: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string | Buffer;
+  /** Whole-request timeout, ms. */
+  readonly timeoutMs?: number;
+}
+
+export interface HttpResponse {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Buffer;
+}
+
+/**
+ * HTTP(S) with keep-alive, timeouts and the kernel's TLS policy. Resolves for every HTTP status
+ * (the caller decides what a 4xx/5xx means); rejects only for network errors and timeouts, with
+ * the error's `code` (ECONNRESET, ETIMEDOUT, …) preserved. Retries are the caller's (the Batcher's).
+ */
+export interface HttpClient {
+  request(request: HttpRequest): Promise<HttpResponse>;
+}
+
+export const HttpClientService = serviceToken<HttpClient>('http-client');
+
+/** A SHA-256 hash or HMAC in the shape @smithy/signature-v4 expects (`Checksum`). */
+export interface Sha256Hash {
+  update(data: string | Uint8Array): void;
+  digest(): Promise<Uint8Array>;
+  reset(): void;
+}
+
+/** The crypto primitives request signers need. */
+export interface CryptoPrimitives {
+  /** A constructor: `new Sha256()` hashes, `new Sha256(secret)` is an HMAC keyed with `secret`. */
+  readonly Sha256: new (secret?: string | Uint8Array) => Sha256Hash;
+  sha256Hex(data: string | Uint8Array): string;
+  hmacSha256(key: string | Uint8Array, data: string | Uint8Array): Buffer;
+}
+
+export const CryptoService = serviceToken<CryptoPrimitives>('crypto');
