@@ -65,7 +65,7 @@ export class LineFramer {
       // Copy: the reader may reuse chunk memory, and a partial line can wait a while.
       this.#pending.push(Buffer.from(chunk.subarray(start)));
       this.#pendingBytes += chunk.length - start;
-      if (this.#pendingBytes >= this.#max) this.#splitPending();
+      if (this.#pendingBytes > this.#max) this.#splitPending();
     }
   }
 
@@ -89,7 +89,7 @@ export class LineFramer {
     const line = Buffer.concat(this.#pending, this.#pendingBytes);
     const time = this.#pendingTime;
     let start = 0;
-    while (line.length - start >= this.#max) {
+    while (line.length - start > this.#max) {
       const cut = utf8Boundary(line, start, start + this.#max);
       this.#emit(line.toString('utf8', start, cut), time);
       start = cut;
