@@ -90,8 +90,10 @@ export default defineKlib({
         const bytes = Buffer.byteLength(line);
         if (!heap.allocate(bytes)) {
           dropped.add();
-          if (!warnedFull) ctx.log.warn(`buffer of ${BUFFER_BYTES} bytes is full; dropping records until the next write`);
+          if (warnedFull) return;
+          // Set first: the warning is a record too, and comes straight back here.
           warnedFull = true;
+          ctx.log.warn(`buffer of ${BUFFER_BYTES} bytes is full; dropping records until the next write`);
           return;
         }
         warnedFull = false;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `uk` command. */
 import { readFileSync } from 'node:fs';
-import { isUkError, reasonOf } from './errors.js';
+import { isUkError, reasonOf, ukError } from './errors.js';
 import { HELP, parseCliArgs, type CliArgs } from './cli-args.js';
 import { loadOpsConfig, opsConfigFromJSON, type OpsConfig } from './config.js';
 import { Kernel } from './kernel.js';
@@ -23,7 +23,7 @@ function fail(message: string, code = 2): number {
 async function run(args: CliArgs): Promise<number> {
   const config: OpsConfig = args.config ? loadOpsConfig(args.config) : opsConfigFromJSON({});
   const [path, ...programArgs] = args.program.length > 0 ? args.program : config.program ? [config.program, ...config.args] : [];
-  if (!path) return fail('no program to run: give one after -- or set Program in the config');
+  if (!path) throw ukError('UK_ERR_NO_PROGRAM', 'no program to run', { fix: 'give one after -- or set Program in the config' });
   const kernel = new Kernel({ config, program: { path, args: programArgs }, verbose: args.verbose });
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     // Our stdout went away (e.g. `uk run … | head`): keep the program and the other drivers running.

@@ -30,16 +30,22 @@ export interface KernelSettings {
   readonly partialLineMs: number;
   /** Default init timeout per klib, ms (`uk.klib_init_timeout`, seconds, default 10). */
   readonly klibInitTimeoutMs: number;
+  /**
+   * When only the serial console is enabled, the program inherits uk's stdout/stderr instead of
+   * piping through uk (`uk.passthrough`, default true).
+   */
+  readonly passthrough: boolean;
 }
 
 export function readKernelSettings(manifest: Tuple): KernelSettings {
   const reader = new OptionsReader('uk', manifest.tuple('uk') ?? Tuple.empty('uk'));
-  reader.allowKeys(['shutdown_timeout', 'max_record_size', 'partial_line_timeout', 'klib_init_timeout']);
+  reader.allowKeys(['shutdown_timeout', 'max_record_size', 'partial_line_timeout', 'klib_init_timeout', 'passthrough']);
   const settings: KernelSettings = {
     shutdownTimeoutMs: reader.read((t) => t.uint('shutdown_timeout', { default: 10, min: 1, max: 3600, what: 'a whole number of seconds' }), 10) * 1000,
     maxRecordBytes: reader.read((t) => t.size('max_record_size', { default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }), 1024 * 1024),
     partialLineMs: reader.read((t) => t.uint('partial_line_timeout', { default: 100, min: 1, max: 60000, what: 'a whole number of milliseconds' }), 100),
     klibInitTimeoutMs: reader.read((t) => t.uint('klib_init_timeout', { default: 10, min: 1, max: 3600, what: 'a whole number of seconds' }), 10) * 1000,
+    passthrough: reader.read((t) => t.bool('passthrough', true), true),
   };
   reader.done();
   return settings;
@@ -219,7 +225,7 @@ export class Kernel {
     const context = this.#context(klib.name, config, options);
     const timeoutMs = klib.initTimeoutMs ?? this.settings.klibInitTimeoutMs;
     let timer: { cancel(): void } | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => (timer = this.timers.oneShot(timeoutMs, () => resolve('timeout'))));
+    const timeout = new Promise<'timeout'>((resolve) => (timer = this.timers.oneShot(timeoutMs, () => resolve('timeout'), { keepAlive: true })));
     try {
       const outcome = await Promise.race([Promise.resolve(klib.init(context)).then(() => 'ok' as const), timeout]);
       if (outcome === 'timeout') {

@@ -166,8 +166,21 @@ export function orderKlibs(resolved: readonly ResolvedKlib[], manifest: Tuple): 
     order.push(byName.get(name) as ResolvedKlib);
   }
   if (waiting.length > 0) {
-    const cycle = findCycle(waiting, deps);
-    problems.push(ukError('UK_ERR_KLIB_CYCLE', `klib dependency cycle: ${cycle.join(' → ')}`, { where: cycle[0], fix: 'remove one of these dependencies' }));
+    // Every klib left is in a cycle or depends on one: report each cycle once, and each klib that
+    // is left out only because it depends on a cycle (it must not vanish without a word).
+    const inCycle = new Set<string>();
+    for (const name of waiting) {
+      if (inCycle.has(name)) continue;
+      const cycle = findCycle([name, ...waiting], deps);
+      if (cycle.some((n) => inCycle.has(n))) continue;
+      for (const n of cycle) inCycle.add(n);
+      problems.push(ukError('UK_ERR_KLIB_CYCLE', `klib dependency cycle: ${cycle.join(' → ')}`, { where: cycle[0], fix: 'remove one of these dependencies' }));
+    }
+    for (const name of waiting) {
+      if (inCycle.has(name)) continue;
+      const blocked = (deps.get(name) ?? []).filter((dep) => waiting.includes(dep));
+      problems.push(ukError('UK_ERR_KLIB_MISSING_DEP', `missing dependencies for ${name} klib: ${blocked.map((dep) => `${dep} (which cannot load)`).join(', ')}`, { where: name, fix: 'break the dependency cycle' }));
+    }
   }
   return { order, problems };
 }

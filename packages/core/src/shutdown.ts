@@ -54,7 +54,7 @@ export class Shutdown {
       }
     });
     let timer: { cancel(): void } | undefined;
-    const deadline = new Promise<void>((resolve) => (timer = this.#timers.oneShot(deadlineMs, resolve)));
+    const deadline = new Promise<void>((resolve) => (timer = this.#timers.oneShot(deadlineMs, resolve, { keepAlive: true })));
     await Promise.race([Promise.all(all), deadline]);
     timer?.cancel();
     return { elapsedMs: this.#timers.clock.monotonic() - start, unfinished: [...pending], failed };

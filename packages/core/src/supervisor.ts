@@ -21,6 +21,11 @@ export interface SuperviseOptions {
   readonly args: readonly string[];
   /** Install process signal handlers (the CLI does; tests that embed the supervisor may not). */
   readonly forwardSignals?: boolean;
+  /**
+   * Let the program inherit uk's stdout/stderr when only the serial console is enabled (default
+   * true). False always pipes the output through uk (the benchmark measures both).
+   */
+  readonly passthrough?: boolean;
 }
 
 export interface SuperviseResult {
@@ -60,14 +65,19 @@ function attachStream(kernel: Kernel, stream: Readable, name: ProgramStream): { 
 }
 
 export async function supervise(kernel: Kernel, options: SuperviseOptions): Promise<SuperviseResult> {
+  // With no record driver enabled and serial as the only raw driver, the program writes straight
+  // to uk's own stdout/stderr: byte-exact by construction and no copy through uk at all.
+  const passthrough = (options.passthrough ?? kernel.settings.passthrough) && !kernel.console.wantsRecords && kernel.console.enabledDrivers.every((d) => d.name === 'serial');
+  const stdio = passthrough ? (['inherit', 'inherit', 'inherit'] as const) : (['inherit', 'pipe', 'pipe'] as const);
   let child: ChildProcess;
   const spawnError = new Promise<NodeJS.ErrnoException>((resolve) => {
-    child = spawn(options.path, [...options.args], { stdio: ['inherit', 'pipe', 'pipe'], env: kernel.env });
+    child = spawn(options.path, [...options.args], { stdio: [...stdio], env: kernel.env });
     child.once('error', resolve);
   });
   child = child!;
   kernel.program.pid = child.pid;
-  const streams = [attachStream(kernel, child.stdout!, 'stdout'), attachStream(kernel, child.stderr!, 'stderr')];
+  const streams = passthrough ? [] : [attachStream(kernel, child.stdout!, 'stdout'), attachStream(kernel, child.stderr!, 'stderr')];
+  if (passthrough) kernel.log.debug('only the serial console is enabled: the program writes to uk\'s stdout/stderr directly');
 
   // Partial lines are delivered once the stream has been idle for uk.partial_line_timeout.
   const idleMs = kernel.settings.partialLineMs;

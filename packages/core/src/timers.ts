@@ -13,16 +13,23 @@ export interface Clock {
   monotonic(): number;
   /** Realtime milliseconds since the Unix epoch (record timestamps). */
   now(): number;
-  /** Runs `fn` once after `ms`; the timer does not keep the process alive. */
-  schedule(ms: number, fn: () => void): TimerHandle;
+  /**
+   * Runs `fn` once after `ms`; the timer does not keep the process alive unless `keepAlive` is
+   * set (the kernel's own deadlines: when nothing else is pending they are what ends the wait).
+   */
+  schedule(ms: number, fn: () => void, options?: ScheduleOptions): TimerHandle;
+}
+
+export interface ScheduleOptions {
+  readonly keepAlive?: boolean;
 }
 
 export const systemClock: Clock = {
   monotonic: () => performance.now(),
   now: () => Date.now(),
-  schedule(ms, fn) {
+  schedule(ms, fn, options) {
     const timer = setTimeout(fn, Math.max(0, ms));
-    timer.unref();
+    if (!options?.keepAlive) timer.unref();
     return { cancel: () => clearTimeout(timer) };
   },
 };
@@ -119,8 +126,8 @@ export class Timers {
     this.clock = clock;
   }
 
-  oneShot(ms: number, fn: () => void): TimerHandle {
-    return this.clock.schedule(ms, fn);
+  oneShot(ms: number, fn: () => void, options?: ScheduleOptions): TimerHandle {
+    return this.clock.schedule(ms, fn, options);
   }
 
   /**

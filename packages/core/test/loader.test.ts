@@ -1,0 +1,180 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { defineKlib, dependenciesOf, isKlib, type KlibDefinition } from '../src/klib.js';
+import { BUILTIN_KLIBS, orderKlibs, resolveKlib, type ResolvedKlib } from '../src/loader.js';
+import { Tuple } from '../src/manifest.js';
+import { assertUkError } from './helpers.js';
+
+const fixtures = fileURLToPath(new URL('./fixtures/klibs/', import.meta.url));
+
+function fake(name: string, dependencies?: KlibDefinition['dependencies'], configKey?: string): ResolvedKlib {
+  const def: KlibDefinition = { name, init() {} };
+  return {
+    entry: `./${name}.mjs`,
+    klib: defineKlib({ ...def, ...(dependencies === undefined ? {} : { dependencies }), ...(configKey === undefined ? {} : { configKey }) }),
+    file: `/klibs/${name}.mjs`,
+    version: undefined,
+  };
+}
+
+const names = (result: { order: ResolvedKlib[] }): string[] => result.order.map((r) => r.klib.name);
+const empty = Tuple.empty();
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
+t.test('defineKlib checks the shape and brands the klib', async (t) => {
+  const klib = defineKlib({ name: 'my-klib_2', init() {} });
+  t.ok(isKlib(klib));
+  t.ok(Object.isFrozen(klib));
+  t.notOk(isKlib({ name: 'x', init() {} }), 'a plain object is not a klib');
+  t.notOk(isKlib(null));
+  t.notOk(isKlib('x'));
+  for (const bad of ['Syslog', '1klib', '', 'has space', 'dots.no', '-dash', 'ü']) {
+    t.throws(() => defineKlib({ name: bad, init() {} }), new TypeError(`defineKlib: name must match /^[a-z][a-z0-9_-]*$/, got ${JSON.stringify(bad)}`), `rejects ${JSON.stringify(bad)}`);
+  }
+  t.throws(() => defineKlib({ name: undefined as unknown as string, init() {} }), new TypeError('defineKlib: name must match /^[a-z][a-z0-9_-]*$/, got undefined'));
+  t.throws(() => defineKlib(undefined as unknown as KlibDefinition), new TypeError('defineKlib: name must match /^[a-z][a-z0-9_-]*$/, got undefined'));
+  t.throws(() => defineKlib({ name: 'x', init: 'no' } as unknown as KlibDefinition), new TypeError('defineKlib(x): init must be a function'));
+  t.throws(() => defineKlib({ name: 'x', init() {}, dependencies: 'tls' as unknown as string[] }), new TypeError('defineKlib(x): dependencies must be an array of klib names or a function'));
+  t.throws(() => defineKlib({ name: 'x', init() {}, dependencies: [1] as unknown as string[] }), new TypeError('defineKlib(x): dependencies must be an array of klib names or a function'));
+  t.same(dependenciesOf(defineKlib({ name: 'x', init() {} }), undefined), []);
+  t.same(dependenciesOf(defineKlib({ name: 'x', init() {}, dependencies: ['a'] }), undefined), ['a']);
+  const dyn = defineKlib({ name: 'x', init() {}, dependencies: (c) => (c?.string('transport') === 'tls' ? ['tls'] : []) });
+  t.same(dependenciesOf(dyn, Tuple.fromJSON({ transport: 'tls' })), ['tls']);
+  t.same(dependenciesOf(dyn, Tuple.fromJSON({ transport: 'udp' })), []);
+  t.same(dependenciesOf(dyn, undefined), []);
+});
+
+t.test('orderKlibs: dependencies first, otherwise the Klibs order', async (t) => {
+  t.same(names(orderKlibs([fake('a'), fake('b'), fake('c')], empty)), ['a', 'b', 'c']);
+  t.same(names(orderKlibs([fake('c'), fake('b'), fake('a')], empty)), ['c', 'b', 'a']);
+  t.same(names(orderKlibs([fake('b', ['a']), fake('c'), fake('a')], empty)), ['c', 'a', 'b']);
+  t.same(names(orderKlibs([fake('d', ['b', 'c']), fake('c', ['a']), fake('b', ['a']), fake('a')], empty)), ['a', 'c', 'b', 'd']);
+  t.same(orderKlibs([fake('b', ['a']), fake('a')], empty).problems, []);
+});
+
+t.test('orderKlibs: dependencies can depend on the configuration tuple', async (t) => {
+  const dyn = fake('syslogish', (config) => (config?.string('transport') === 'tls' ? ['tlsish'] : []));
+  const tls = Tuple.fromJSON({ syslogish: { transport: 'tls' } });
+  const udp = Tuple.fromJSON({ syslogish: { transport: 'udp' } });
+  t.same(names(orderKlibs([dyn, fake('tlsish')], tls)), ['tlsish', 'syslogish']);
+  t.same(names(orderKlibs([dyn, fake('tlsish')], udp)), ['syslogish', 'tlsish']);
+  t.same(names(orderKlibs([dyn], udp)), ['syslogish']);
+  const missing = orderKlibs([dyn], tls);
+  t.same(names(missing), []);
+  t.equal(missing.problems.length, 1);
+  assertUkError(t, missing.problems[0], 'UK_ERR_KLIB_MISSING_DEP', 'missing dependencies for syslogish klib: tlsish', 'syslogish');
+  t.equal(missing.problems[0]?.fix, 'add "tlsish" to Klibs');
+  // configKey decides which tuple the function sees; a non-tuple value gives undefined.
+  const keyed = fake('k', (config) => (config ? ['a'] : []), 'other');
+  t.same(names(orderKlibs([keyed, fake('a')], Tuple.fromJSON({ other: {} }))), ['a', 'k']);
+  t.same(names(orderKlibs([keyed, fake('a')], Tuple.fromJSON({ k: {} }))), ['k', 'a']);
+  t.same(names(orderKlibs([keyed, fake('a')], Tuple.fromJSON({ other: 'x' }))), ['k', 'a']);
+});
+
+t.test('orderKlibs: missing dependencies, and the klibs that depend on those', async (t) => {
+  const result = orderKlibs([fake('c', ['b']), fake('b', ['a', 'x']), fake('d'), fake('e', ['c'])], empty);
+  t.same(names(result), ['d']);
+  t.same(
+    result.problems.map((p) => [p.code, p.message]),
+    [
+      ['UK_ERR_KLIB_MISSING_DEP', 'missing dependencies for b klib: a, x'],
+      ['UK_ERR_KLIB_MISSING_DEP', 'missing dependencies for c klib: b (which cannot load)'],
+      ['UK_ERR_KLIB_MISSING_DEP', 'missing dependencies for e klib: c (which cannot load)'],
+    ],
+  );
+  t.equal(result.problems[0]?.fix, 'add "a", "x" to Klibs');
+  t.match(result.problems[0]?.message, /^missing dependencies for b klib/);
+});
+
+t.test('orderKlibs: cycles are named, and klibs that depend on a cycle are reported', async (t) => {
+  const result = orderKlibs([fake('x', ['a']), fake('a', ['b']), fake('b', ['a']), fake('ok')], empty);
+  t.same(names(result), ['ok']);
+  t.same(
+    result.problems.map((p) => [p.code, p.message]),
+    [
+      ['UK_ERR_KLIB_CYCLE', 'klib dependency cycle: a → b → a'],
+      ['UK_ERR_KLIB_MISSING_DEP', 'missing dependencies for x klib: a (which cannot load)'],
+    ],
+  );
+  t.equal(result.problems[0]?.where, 'a');
+  const self = orderKlibs([fake('me', ['me'])], empty);
+  t.same(self.problems.map((p) => p.message), ['klib dependency cycle: me → me']);
+  const three = orderKlibs([fake('p', ['q']), fake('q', ['r']), fake('r', ['p'])], empty);
+  t.same(three.problems.map((p) => p.message), ['klib dependency cycle: p → q → r → p']);
+  const two = orderKlibs([fake('a', ['b']), fake('b', ['a']), fake('c', ['d']), fake('d', ['c'])], empty);
+  t.same(two.problems.map((p) => [p.code, p.message]), [
+    ['UK_ERR_KLIB_CYCLE', 'klib dependency cycle: a → b → a'],
+    ['UK_ERR_KLIB_CYCLE', 'klib dependency cycle: c → d → c'],
+  ]);
+});
+
+t.test('orderKlibs: duplicates keep the first', async (t) => {
+  const first = fake('a');
+  const second = { ...fake('a'), entry: 'a=./other.mjs' };
+  const result = orderKlibs([first, fake('b'), second], empty);
+  t.same(names(result), ['a', 'b']);
+  t.equal(result.order[0], first);
+  t.equal(result.problems.length, 1);
+  assertUkError(t, result.problems[0], 'UK_ERR_KLIB_DUPLICATE', 'klib "a" is loaded twice (by "./a.mjs" and "a=./other.mjs")', 'a=./other.mjs');
+});
+
+t.test('resolveKlib: paths relative to the base directory, name=path, named export', async (t) => {
+  const alpha = await resolveKlib('./alpha.mjs', fixtures);
+  t.equal(alpha.klib.name, 'alpha');
+  t.equal(alpha.entry, './alpha.mjs');
+  t.equal(alpha.file, join(fixtures, 'alpha.mjs'));
+  t.equal(alpha.version, '1.2.3', 'version from the klib');
+  const aliased = await resolveKlib('alpha=./alpha.mjs', fixtures);
+  t.equal(aliased.klib, alpha.klib);
+  const byName = await resolveKlib('alpha.mjs', fixtures);
+  t.equal(byName.file, join(fixtures, 'alpha.mjs'), 'a name ending in .mjs is a path');
+  const absolute = await resolveKlib(join(fixtures, 'gamma.mjs'), '/nowhere');
+  t.equal(absolute.klib.name, 'gamma', 'a named `klib` export works');
+  t.equal(absolute.version, '0.1.0', 'version from the nearest package.json (@uk/core)');
+  const up = await resolveKlib('../klibs/beta.mjs', join(fixtures, '..', 'programs'));
+  t.equal(up.klib.name, 'beta');
+});
+
+t.test('resolveKlib: errors', async (t) => {
+  const mismatch = await rejection(resolveKlib('beta=./alpha.mjs', fixtures));
+  const err = assertUkError(t, mismatch, 'UK_ERR_KLIB_NAME_MISMATCH', 'klib "beta=./alpha.mjs": the module declares the klib "alpha", not "beta"', 'beta=./alpha.mjs');
+  t.equal(err?.fix, 'use "alpha=./alpha.mjs" or point the entry at the right module');
+
+  const notKlib = join(fixtures, 'not-a-klib.mjs');
+  const invalid = assertUkError(t, await rejection(resolveKlib('./not-a-klib.mjs', fixtures)), 'UK_ERR_KLIB_INVALID', `klib "./not-a-klib.mjs": ${notKlib} does not export a klib`);
+  t.equal(invalid?.fix, 'export default defineKlib({ name, init }) from the module');
+
+  const broken = join(fixtures, 'broken-import.mjs');
+  assertUkError(t, await rejection(resolveKlib('./broken-import.mjs', fixtures)), 'UK_ERR_KLIB_INVALID', `klib "./broken-import.mjs": importing ${broken} failed: broken-import: top-level failure`);
+
+  const nofile = join(fixtures, 'nope.mjs');
+  const notFound = assertUkError(t, await rejection(resolveKlib('./nope.mjs', fixtures)), 'UK_ERR_KLIB_NOT_FOUND', `klib "./nope.mjs": no file at ${nofile}`, './nope.mjs');
+  t.equal(notFound?.fix, 'paths in Klibs are relative to the config file');
+  assertUkError(t, await rejection(resolveKlib('x=./nope.mjs', fixtures)), 'UK_ERR_KLIB_NOT_FOUND', `klib "x=./nope.mjs": no file at ${nofile}`);
+
+  const pkg = assertUkError(
+    t,
+    await rejection(resolveKlib('uk-no-such-klib-package', fixtures)),
+    'UK_ERR_KLIB_NOT_FOUND',
+    `klib "uk-no-such-klib-package": no package "uk-no-such-klib-package" is installed and it is not a built-in klib (${BUILTIN_KLIBS.join(', ')})`,
+  );
+  t.equal(pkg?.fix, 'npm install uk-no-such-klib-package');
+  assertUkError(
+    t,
+    await rejection(resolveKlib('@acme/uk-no-such-audit', fixtures)),
+    'UK_ERR_KLIB_NOT_FOUND',
+    'klib "@acme/uk-no-such-audit": no package "@acme/uk-no-such-audit" is installed and it is not a built-in klib (tls, syslog, cloudwatch, gcp)',
+  );
+  // A package that resolves but is not a klib (the kernel itself).
+  const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+  assertUkError(t, await rejection(resolveKlib('@uk/core', fixtures)), 'UK_ERR_KLIB_INVALID', `klib "@uk/core": ${core} does not export a klib`, '@uk/core');
+});

@@ -1,0 +1,157 @@
+/**
+ * The `syslog` console driver: every record goes to the file output, the server output, or both,
+ * each through its own Batcher (the kernel's bounded, batching, retrying queue). `write()` only
+ * queues; formatting happens per batch when it leaves.
+ */
+import { Batcher, SecureTransportService, type ConsoleDriver, type ConsoleRecord, type KlibContext, type KlibLog } from '@uk/core';
+import { FileOutput } from './file-output.js';
+import { encodeBatch, Rfc5424Formatter, splitUtf8 } from './format.js';
+import { appNameOf, type SyslogOptions } from './options.js';
+import { StreamOutput } from './stream.js';
+import { UdpOutput } from './udp.js';
+
+/** Bytes a queued record is counted for beyond its text (header, object): heap budgets are approximate. */
+const RECORD_OVERHEAD = 80;
+const sizeOf = (record: ConsoleRecord): number => record.text.length + RECORD_OVERHEAD;
+
+/** How long after its first record a batch leaves for the server, ms. */
+export const SERVER_FLUSH_MS = 10;
+/** The file is written once a second, as in Nanos. */
+export const FILE_FLUSH_MS = 1000;
+
+function prefixed(log: KlibLog, prefix: string): KlibLog {
+  return {
+    debug: (m) => log.debug(`${prefix}: ${m}`),
+    info: (m) => log.info(`${prefix}: ${m}`),
+    warn: (m) => log.warn(`${prefix}: ${m}`),
+    error: (m) => log.error(`${prefix}: ${m}`),
+  };
+}
+
+/** Our deadline for flushing at shutdown: a bit under the kernel's, so we report before it gives up. */
+export function flushDeadline(shutdownTimeoutMs: number): number {
+  return Math.max(50, Math.min(shutdownTimeoutMs - 250, Math.floor(shutdownTimeoutMs * 0.9)));
+}
+
+export interface SyslogDriver extends ConsoleDriver {
+  /** Flushes and closes everything within `deadlineMs`. */
+  close(deadlineMs: number): Promise<void>;
+}
+
+export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDriver {
+  const o = ctx.options;
+  const timers = ctx.timers;
+  const closers: ((deadlineMs: number) => Promise<void>)[] = [];
+  let fileBatcher: Batcher<ConsoleRecord> | undefined;
+  let serverBatcher: Batcher<ConsoleRecord> | undefined;
+
+  if (o.file) {
+    const rotations = ctx.counter('rotations');
+    const output = new FileOutput({ path: o.file, maxSize: o.fileMaxSize, rotate: o.fileRotate, onRotate: () => rotations.add() });
+    const batcher = new Batcher<ConsoleRecord>({
+      name: 'syslog',
+      noun: 'lines',
+      heap: ctx.heaps.create('syslog.file', o.bufferSize),
+      timers,
+      log: prefixed(ctx.log, `file ${o.file}`),
+      sizeOf,
+      maxBatchItems: 100_000,
+      maxBatchBytes: 1024 * 1024,
+      flushIntervalMs: FILE_FLUSH_MS,
+      send: (batch) => output.write(batch),
+      counters: { sent: ctx.counter('file_written'), dropped: ctx.counter('file_dropped'), retries: ctx.counter('file_retries') },
+    });
+    fileBatcher = batcher;
+    closers.push(async (deadlineMs) => {
+      await batcher.close(deadlineMs);
+      await output.close();
+    });
+  }
+
+  const budget = { stdout: 0, stderr: 0, kernel: 0 };
+  let split: ReturnType<typeof ctx.counter> | undefined;
+  if (o.server) {
+    const formatter = new Rfc5424Formatter({
+      facility: o.facility,
+      severity: o.severity,
+      hostname: o.hostname,
+      appName: appNameOf(ctx.env.IMAGE_NAME || ctx.program.name),
+      procId: () => ctx.program.pid,
+    });
+    for (const source of ['stdout', 'stderr', 'kernel'] as const) budget[source] = o.maxMessageSize - formatter.maxHeaderBytes(source);
+    split = ctx.counter('split');
+    const sent = ctx.counter('sent');
+    const dropped = ctx.counter('dropped');
+    const retries = ctx.counter('retries');
+    const where = `${o.transport}://${o.server}:${o.port}`;
+    const log = prefixed(ctx.log, where);
+    let send: (batch: ConsoleRecord[]) => Promise<void>;
+    let closeOutput: (deadlineMs: number) => Promise<void>;
+    if (o.transport === 'udp') {
+      const udp = new UdpOutput({ host: o.server, port: o.port });
+      send = (batch) => udp.send(encodeBatch(batch, formatter, false));
+      closeOutput = async () => udp.close();
+    } else {
+      const stream = new StreamOutput({
+        host: o.server,
+        port: o.port,
+        secure: o.transport === 'tls' ? ctx.services.get(SecureTransportService, 'syslog') : undefined,
+        timers,
+        log,
+        resendWindowMs: o.resendWindowMs,
+        retainBytes: Math.floor(o.bufferSize / 2),
+        counters: { reconnects: ctx.counter('reconnects'), resent: ctx.counter('resent'), dropped },
+      });
+      send = (batch) => stream.send(encodeBatch(batch, formatter, true).buffer, batch.length);
+      closeOutput = (deadlineMs) => stream.close(deadlineMs);
+      // Connect now (without waiting) so the first line does not wait for the handshake.
+      stream.ensure().catch(() => {});
+    }
+    const batcher = new Batcher<ConsoleRecord>({
+      name: 'syslog',
+      noun: 'messages',
+      heap: ctx.heaps.create('syslog.server', o.bufferSize),
+      timers,
+      log,
+      sizeOf,
+      maxBatchItems: o.transport === 'udp' ? 1024 : 8192,
+      maxBatchBytes: o.transport === 'udp' ? 256 * 1024 : 1024 * 1024,
+      flushIntervalMs: SERVER_FLUSH_MS,
+      send,
+      backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
+      counters: { sent, dropped, retries },
+    });
+    serverBatcher = batcher;
+    closers.push(async (deadlineMs) => {
+      const end = timers.clock.monotonic() + deadlineMs;
+      await batcher.close(deadlineMs);
+      await closeOutput(Math.max(0, end - timers.clock.monotonic()));
+    });
+  }
+
+  const toServer = (record: ConsoleRecord): void => {
+    const server = serverBatcher as Batcher<ConsoleRecord>;
+    const max = budget[record.source];
+    // Cheap test first: a UTF-8 character is at most 3 bytes per UTF-16 unit.
+    if (record.text.length * 3 <= max || Buffer.byteLength(record.text, 'utf8') <= max) {
+      server.push(record);
+      return;
+    }
+    split?.add();
+    for (const text of splitUtf8(record.text, max)) server.push({ text, time: record.time, source: record.source });
+  };
+
+  return {
+    name: 'syslog',
+    write(record) {
+      fileBatcher?.push(record);
+      if (serverBatcher) toServer(record);
+    },
+    async flush() {
+      await Promise.all([fileBatcher?.flush(), serverBatcher?.flush()]);
+    },
+    async close(deadlineMs) {
+      await Promise.all(closers.map((close) => close(deadlineMs)));
+    },
+  };
+}

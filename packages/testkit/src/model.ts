@@ -1,0 +1,235 @@
+/**
+ * AWS service models (botocore's JSON, see models/ and scripts/extract-models.mjs) and a checker
+ * that validates a JSON-protocol request body against an operation's input shape: structure
+ * members and required members, types, enums, length and value ranges, list and map sizes, and
+ * patterns, with the services' own wording:
+ * `Value '' at 'logEvents.1.member.message' failed to satisfy constraint: Member must have length greater than or equal to 1`.
+ */
+import { readFileSync } from 'node:fs';
+
+export interface MemberRef {
+  readonly shape: string;
+}
+
+export interface Shape {
+  readonly type: 'structure' | 'list' | 'map' | 'string' | 'integer' | 'long' | 'double' | 'float' | 'boolean' | 'timestamp' | 'blob';
+  readonly required?: readonly string[];
+  readonly members?: Readonly<Record<string, MemberRef>>;
+  readonly member?: MemberRef;
+  readonly key?: MemberRef;
+  readonly value?: MemberRef;
+  readonly min?: number;
+  readonly max?: number;
+  readonly pattern?: string;
+  readonly enum?: readonly string[];
+  readonly exception?: boolean;
+  readonly error?: { readonly code?: string; readonly httpStatusCode?: number; readonly senderFault?: boolean };
+}
+
+export interface Operation {
+  readonly name: string;
+  readonly input?: MemberRef;
+  readonly output?: MemberRef;
+  readonly errors?: readonly MemberRef[];
+}
+
+export interface ModelFile {
+  readonly source: { readonly package: string; readonly version: string; readonly file: string };
+  readonly metadata: Readonly<Record<string, unknown>> & { readonly targetPrefix?: string; readonly jsonVersion?: string; readonly endpointPrefix: string; readonly signingName?: string };
+  readonly operations: Readonly<Record<string, Operation>>;
+  readonly shapes: Readonly<Record<string, Shape>>;
+}
+
+export type ProblemKind = 'missing' | 'type' | 'constraint' | 'unknown-member';
+
+export interface ValidationProblem {
+  readonly kind: ProblemKind;
+  /** Path in the services' notation: `logEvents.1.member.message`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export type ModelName = 'logs-2014-03-28' | 'monitoring-2010-08-01';
+
+/** At most this many problems are collected per request (the services report a handful, too). */
+const MAX_PROBLEMS = 10;
+
+function show(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `'${value.length > 64 ? `${value.slice(0, 64)}…` : value}'`;
+  if (typeof value === 'object') return Array.isArray(value) ? '[…]' : '{…}';
+  return String(value);
+}
+
+function codePoints(text: string): number {
+  if (!/[\uD800-\uDFFF]/.test(text)) return text.length;
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+export class ServiceModel {
+  readonly file: ModelFile;
+  readonly #patterns = new Map<string, RegExp>();
+
+  constructor(file: ModelFile) {
+    this.file = file;
+  }
+
+  /** Loads one of the models shipped with this package. */
+  static load(name: ModelName): ServiceModel {
+    const url = new URL(`../models/${name}.json`, import.meta.url);
+    return new ServiceModel(JSON.parse(readFileSync(url, 'utf8')) as ModelFile);
+  }
+
+  get targetPrefix(): string {
+    return this.file.metadata.targetPrefix ?? '';
+  }
+
+  get jsonVersion(): string {
+    return this.file.metadata.jsonVersion ?? '1.0';
+  }
+
+  /** The SigV4 service name (`logs`, `monitoring`). */
+  get signingName(): string {
+    return this.file.metadata.signingName ?? this.file.metadata.endpointPrefix;
+  }
+
+  operation(name: string): Operation | undefined {
+    return Object.hasOwn(this.file.operations, name) ? this.file.operations[name] : undefined;
+  }
+
+  shape(name: string): Shape {
+    const shape = this.file.shapes[name];
+    if (!shape) throw new Error(`model ${this.file.source.file}: no shape ${name}`);
+    return shape;
+  }
+
+  /** The error shape's query-compatible code and HTTP status, if the model gives them. */
+  errorInfo(type: string): { code: string; status: number | undefined } {
+    const shape = this.file.shapes[type];
+    return { code: shape?.error?.code ?? type, status: shape?.error?.httpStatusCode };
+  }
+
+  /**
+   * Problems of `value` as the input of `operation` (empty when valid). `strictMembers` also
+   * refuses members the model does not define.
+   */
+  validateInput(operation: string, value: unknown, options: { strictMembers?: boolean } = {}): ValidationProblem[] {
+    const op = this.operation(operation);
+    if (!op) return [{ kind: 'unknown-member', path: '', message: `unknown operation ${operation}` }];
+    const problems: ValidationProblem[] = [];
+    if (op.input) this.#check(op.input.shape, value, [], problems, options.strictMembers ?? true);
+    return problems;
+  }
+
+  #pattern(pattern: string): RegExp {
+    let re = this.#patterns.get(pattern);
+    if (!re) {
+      // Java's String.matches: the whole value must match.
+      try {
+        re = new RegExp(`^(?:${pattern})$`, 'u');
+      } catch {
+        re = new RegExp(`^(?:${pattern})$`);
+      }
+      this.#patterns.set(pattern, re);
+    }
+    return re;
+  }
+
+  #check(shapeName: string, value: unknown, path: (string | number)[], problems: ValidationProblem[], strict: boolean): void {
+    if (problems.length >= MAX_PROBLEMS) return;
+    const shape = this.shape(shapeName);
+    const where = (): string => path.join('.');
+    const add = (kind: ProblemKind, message: string): void => void problems.push({ kind, path: where(), message });
+    const constraint = (text: string): void => add('constraint', `Value ${show(value)} at '${where()}' failed to satisfy constraint: ${text}`);
+    const type = (expected: string): void => add('type', `Value ${show(value)} at '${where()}' is not ${expected}`);
+    const range = (n: number, what: string): void => {
+      if (shape.min !== undefined && n < shape.min) constraint(`Member must have ${what} greater than or equal to ${shape.min}`);
+      else if (shape.max !== undefined && n > shape.max) constraint(`Member must have ${what} less than or equal to ${shape.max}`);
+    };
+    if (value === null) {
+      type('a value (null is not accepted)');
+      return;
+    }
+    switch (shape.type) {
+      case 'structure': {
+        if (typeof value !== 'object' || Array.isArray(value)) return type('a structure (JSON object)');
+        const object = value as Record<string, unknown>;
+        for (const name of shape.required ?? []) {
+          if (object[name] === undefined) {
+            path.push(name);
+            add('missing', `Value null at '${where()}' failed to satisfy constraint: Member must not be null`);
+            path.pop();
+          }
+        }
+        for (const name in object) {
+          const member = shape.members?.[name];
+          if (!member || !Object.hasOwn(shape.members ?? {}, name)) {
+            if (strict) {
+              path.push(name);
+              add('unknown-member', `Unknown member '${where()}'`);
+              path.pop();
+            }
+            continue;
+          }
+          path.push(name);
+          this.#check(member.shape, object[name], path, problems, strict);
+          path.pop();
+        }
+        return;
+      }
+      case 'list': {
+        if (!Array.isArray(value)) return type('a list (JSON array)');
+        range(value.length, 'length');
+        const member = shape.member!.shape;
+        for (let i = 0; i < value.length && problems.length < MAX_PROBLEMS; i++) {
+          path.push(i + 1, 'member');
+          this.#check(member, value[i], path, problems, strict);
+          path.pop();
+          path.pop();
+        }
+        return;
+      }
+      case 'map': {
+        if (typeof value !== 'object' || Array.isArray(value)) return type('a map (JSON object)');
+        const entries = Object.entries(value as Record<string, unknown>);
+        range(entries.length, 'length');
+        for (const [key, item] of entries) {
+          path.push(key);
+          this.#check(shape.key!.shape, key, path, problems, strict);
+          this.#check(shape.value!.shape, item, path, problems, strict);
+          path.pop();
+        }
+        return;
+      }
+      case 'string': {
+        if (typeof value !== 'string') return type('a string');
+        if (shape.enum && !shape.enum.includes(value)) return constraint(`Member must satisfy enum value set: [${shape.enum.join(', ')}]`);
+        if (shape.min !== undefined || shape.max !== undefined) range(codePoints(value), 'length');
+        if (shape.pattern && !this.#pattern(shape.pattern).test(value)) constraint(`Member must satisfy regular expression pattern: ${shape.pattern}`);
+        return;
+      }
+      case 'integer':
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31) return type('an integer');
+        return range(value, 'value');
+      case 'long':
+        if (typeof value !== 'number' || !Number.isSafeInteger(value)) return type('a long');
+        return range(value, 'value');
+      case 'double':
+      case 'float':
+        if (typeof value !== 'number' || !Number.isFinite(value)) return type('a number');
+        return range(value, 'value');
+      case 'boolean':
+        if (typeof value !== 'boolean') type('a boolean');
+        return;
+      case 'timestamp':
+        // The JSON protocols send timestamps as epoch seconds.
+        if (typeof value !== 'number' || !Number.isFinite(value)) type('a timestamp (epoch seconds)');
+        return;
+      case 'blob':
+        if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) type('a blob (base64 text)');
+        return;
+    }
+  }
+}
