@@ -87,6 +87,20 @@ export class Rfc5424Formatter {
   }
 }
 
+/**
+ * Buffer's own encoders, without `write()`'s argument parsing (a third of the encoding time for
+ * short lines). Present in every Node release; `write()` is the fallback.
+ */
+interface FastWrite {
+  latin1Write?(text: string, offset: number): number;
+  utf8Write?(text: string, offset: number): number;
+}
+const proto = Buffer.prototype as unknown as FastWrite;
+const writeLatin1: (buf: Buffer, text: string, offset: number) => number =
+  typeof proto.latin1Write === 'function' ? (buf, text, offset) => (buf as unknown as Required<FastWrite>).latin1Write(text, offset) : (buf, text, offset) => buf.write(text, offset, 'latin1');
+const writeUtf8: (buf: Buffer, text: string, offset: number) => number =
+  typeof proto.utf8Write === 'function' ? (buf, text, offset) => (buf as unknown as Required<FastWrite>).utf8Write(text, offset) : (buf, text, offset) => buf.write(text, offset, 'utf8');
+
 /** Writes `n` in decimal at `offset`; returns the offset after it. */
 function writeDecimal(buf: Buffer, offset: number, n: number): number {
   const start = offset;
@@ -147,9 +161,9 @@ export function encodeBatch(records: readonly ConsoleRecord[], formatter: Rfc542
       offset = writeDecimal(buffer, offset, bytes === 0 ? header.length - 1 : header.length + bytes);
       buffer[offset++] = 32;
     }
-    offset += buffer.write(header, offset, 'latin1');
+    offset += writeLatin1(buffer, header, offset);
     if (bytes === 0) offset--;
-    else offset += buffer.write((records[i] as ConsoleRecord).text, offset, 'utf8');
+    else offset += writeUtf8(buffer, (records[i] as ConsoleRecord).text, offset);
     ends[i] = offset;
   }
   return { buffer, ends };

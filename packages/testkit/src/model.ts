@@ -164,6 +164,7 @@ export class ServiceModel {
           }
         }
         for (const name in object) {
+          if (object[name] === undefined) continue;
           const member = shape.members?.[name];
           if (!member || !Object.hasOwn(shape.members ?? {}, name)) {
             if (strict) {
