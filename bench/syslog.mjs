@@ -7,7 +7,9 @@
 //
 // The sink counts messages (and, for TCP, checks the framing); a run's rate is the messages the
 // sink received divided by the time from starting the sender until the last one arrived. UDP can
-// lose datagrams when the sink falls behind; received and sent counts are both shown.
+// lose datagrams when the sink falls behind; received and sent counts are both shown. The
+// sender's CPU time (user + system, program included) per million lines is shown too: unlike the
+// rate, it does not depend on how many cores the sender and the sink share.
 // Bounded: fixed line count, a fixed number of rounds, and a time limit per run.
 // Targets: uk UDP >= logger UDP; uk TCP >= 2 x logger TCP.
 import { spawn, spawnSync } from 'node:child_process';
@@ -26,7 +28,7 @@ const option = (name, fallback) => {
   const i = args.indexOf(name);
   return i === -1 ? fallback : Number(args[i + 1]);
 };
-const LINES = option('--lines', 200_000);
+const LINES = option('--lines', 500_000);
 const ROUNDS = option('--rounds', 3);
 const RUN_LIMIT_MS = 60_000;
 const IDLE_MS = 400;
@@ -101,17 +103,28 @@ function ukConfig(transport, port) {
   return file;
 }
 
-/** Runs one sender to completion; resolves with the rate the sink saw. */
+/** Parses bash's `times` output: the second line is the CPU time of the shell's children. */
+function childCpuSeconds(text) {
+  const line = text.trim().split('\n').at(-1) ?? '';
+  const parts = [...line.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
+  return parts.length === 2 ? parts[0] + parts[1] : Number.NaN;
+}
+
+/**
+ * Runs one sender to completion (under bash, whose `times` gives the sender's CPU time, which
+ * does not depend on what else the machine is doing); resolves with the rate the sink saw.
+ */
 async function measure(name, sink, command, commandArgs, stdinFile) {
   sink.reset();
   const started = performance.now();
-  const child = spawn(command, commandArgs, { stdio: [stdinFile ? 'pipe' : 'ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  if (stdinFile) {
-    const { createReadStream } = await import('node:fs');
-    createReadStream(stdinFile).pipe(child.stdin);
-  }
+  const script = `"$@"${stdinFile ? ' < "$STDIN_FILE"' : ''} 2>"$ERR_FILE"; code=$?; times >&2; exit $code`;
+  const errFile = join(dir, 'stderr.txt');
+  const child = spawn('bash', ['-c', script, 'bash', command, ...commandArgs], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, STDIN_FILE: stdinFile ?? '', ERR_FILE: errFile },
+  });
+  let times = '';
+  child.stderr.on('data', (d) => (times += d));
   const exit = await new Promise((resolve) => {
     const limit = setTimeout(() => child.kill('SIGKILL'), RUN_LIMIT_MS);
     child.on('exit', (code, signal) => {
@@ -126,9 +139,12 @@ async function measure(name, sink, command, commandArgs, stdinFile) {
   }
   const end = sink.last || performance.now();
   const seconds = (end - started) / 1000;
+  const { readFileSync } = await import('node:fs');
+  const stderr = readFileSync(errFile, 'utf8');
   if (exit !== 0) console.error(`${name}: exited with ${exit}: ${stderr.trim()}`);
   const stats = /uk: stats syslog: (.*)/.exec(stderr)?.[1];
-  return { name, received: sink.count, seconds, rate: sink.count / seconds, exit, errors: sink.errors ?? 0, stats };
+  const cpu = childCpuSeconds(times);
+  return { name, received: sink.count, seconds, rate: sink.count / seconds, cpuPerMillion: (cpu / LINES) * 1e6, exit, errors: sink.errors ?? 0, stats };
 }
 
 const udp = await udpSink();
@@ -156,6 +172,7 @@ for (const [name, list] of Object.entries(results)) {
     rate: Math.round(median(list.map((r) => r.rate))),
     received: median(list.map((r) => r.received)),
     seconds: Number(median(list.map((r) => r.seconds)).toFixed(3)),
+    cpuSecondsPerMillionLines: Number(median(list.map((r) => r.cpuPerMillion)).toFixed(2)),
     framingErrors: list.reduce((n, r) => n + r.errors, 0),
     ...(list[0].stats ? { ukStats: list.map((r) => r.stats) } : {}),
   };
@@ -171,7 +188,7 @@ if (args.includes('--json')) {
 } else {
   console.log(`syslog bench: ${LINES} lines (${(inputBytes / 1e6).toFixed(1)} MB), median of ${ROUNDS} rounds`);
   for (const [name, s] of Object.entries(summary)) {
-    console.log(`  ${name.padEnd(11)} ${String(s.rate).padStart(9)} lines/s  received ${s.received}/${LINES} in ${s.seconds} s${s.framingErrors ? `  FRAMING ERRORS ${s.framingErrors}` : ''}`);
+    console.log(`  ${name.padEnd(11)} ${String(s.rate).padStart(9)} lines/s  received ${s.received}/${LINES} in ${s.seconds} s, sender CPU ${s.cpuSecondsPerMillionLines} s per million lines${s.framingErrors ? `  FRAMING ERRORS ${s.framingErrors}` : ''}`);
     if (args.includes('--verbose') && s.ukStats) for (const line of s.ukStats) console.log(`      uk counters: ${line}`);
   }
   console.log(`  UDP: uk/logger = ${verdict.udp.ratio} (target >= 1: ${verdict.udp.met ? 'met' : 'MISSED'})`);

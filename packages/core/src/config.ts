@@ -17,7 +17,7 @@ export const OPS_KEYS = [
 ] as const;
 
 export interface OpsConfig {
-  /** Absolute path of the file, or undefined for a config built in memory. */
+  /** Path of the file as given (for messages), or undefined for a config built in memory. */
   readonly file: string | undefined;
   /** Directory that relative klib paths are resolved against. */
   readonly baseDir: string;

@@ -3,8 +3,8 @@ import { isUkError, type ErrorCode, type UkError } from '../src/errors.js';
 
 /** The assertions the helpers need (any tap Test has them). */
 export interface Asserts {
-  ok(value: unknown, message?: string): boolean;
-  equal(found: unknown, wanted: unknown, message?: string): boolean;
+  ok(value: unknown, message: string): boolean;
+  equal(found: unknown, wanted: unknown, message: string): boolean;
 }
 
 /** What `fn` throws (undefined when it does not throw). */

@@ -18,6 +18,13 @@ function recfileConfig(dir: string, extra: Record<string, unknown> = {}, passthr
   return { config, records };
 }
 
+/** A config that makes uk pipe the program's output through the serial driver (no passthrough). */
+function pipeConfig(dir: string): string {
+  const file = join(dir, 'pipe.json');
+  writeFileSync(file, JSON.stringify({ ManifestPassthrough: { uk: { passthrough: false } } }));
+  return file;
+}
+
 function readRecords(file: string): ConsoleRecord[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
@@ -45,19 +52,24 @@ t.test('a program killed by a signal gives 128 + the signal number', async (t) =
 });
 
 t.test('SIGTERM sent to uk is forwarded to the program', async (t) => {
-  let sent = false;
-  const result = await runUk(['run', '--', node, program('trap.mjs'), 'SIGTERM'], {
-    onStdout: (soFar, child) => {
-      if (!sent && soFar.includes('ready\n')) {
-        sent = true;
-        child.kill('SIGTERM');
-      }
-    },
-  });
-  t.ok(sent, 'the program started');
-  t.equal(result.code, 0, 'the program handled it and exited 0');
-  t.equal(result.signal, null);
-  t.equal(result.out, 'ready\ngot SIGTERM\n', 'the output written after the signal arrived');
+  const dir = t.testdir({});
+  // Once with the program's output piped through uk's serial driver, once passed straight through.
+  for (const args of [['-c', pipeConfig(dir)], []]) {
+    let sent = false;
+    const result = await runUk(['run', ...args, '--', node, program('trap.mjs'), 'SIGTERM'], {
+      onStdout: (soFar, child) => {
+        if (!sent && soFar.includes('ready\n')) {
+          sent = true;
+          child.kill('SIGTERM');
+        }
+      },
+    });
+    t.ok(sent, 'the program started');
+    t.equal(result.code, 0, 'the program handled it and exited 0');
+    t.equal(result.signal, null);
+    t.equal(result.out, 'ready\ngot SIGTERM\n', 'the output written after the signal arrived');
+    t.equal(result.err, '');
+  }
 });
 
 t.test('SIGINT is forwarded when stdin is not a terminal', async (t) => {
@@ -74,11 +86,27 @@ t.test('SIGINT is forwarded when stdin is not a terminal', async (t) => {
   t.equal(result.out, 'ready\ngot SIGINT\n');
 });
 
-t.test('the serial driver passes stdout and stderr through byte-exact', async (t) => {
-  const result = await runUk(['run', '--', node, program('bytes.mjs')]);
+t.test('stdout and stderr are passed through byte-exact, by the serial driver and by passthrough', async (t) => {
+  const dir = t.testdir({});
+  for (const args of [['-c', pipeConfig(dir)], []]) {
+    const result = await runUk(['run', ...args, '--', node, program('bytes.mjs')]);
+    t.equal(result.code, 0);
+    t.same(result.stdout, Buffer.from([0x6f, 0x6b, 0x0a, 0xff, 0xfe, 0x41, 0x0d, 0x0a, 0x00, 0xc3, 0x28, 0x0a, 0xe2, 0x82]));
+    t.same(result.stderr, Buffer.from([0x65, 0x72, 0x72, 0xc0, 0xaf, 0x0a]));
+  }
+  // --verbose says which way the output went.
+  const piped = await runUk(['run', '-v', '-c', pipeConfig(dir), '--', 'sh', '-c', 'true']);
+  t.notMatch(piped.err, /writes to uk's stdout\/stderr directly/);
+  const direct = await runUk(['run', '-v', '--', 'sh', '-c', 'true']);
+  t.match(direct.err, /^uk: only the serial console is enabled: the program writes to uk's stdout\/stderr directly$/m);
+});
+
+t.test('a flood of 200,000 lines through the serial driver alone: every line, in order', async (t) => {
+  const dir = t.testdir({});
+  const n = 200_000;
+  const result = await runUk(['run', '-c', pipeConfig(dir), '--', node, program('flood.mjs'), String(n)], { timeoutMs: 60000 });
   t.equal(result.code, 0);
-  t.same(result.stdout, Buffer.from([0x6f, 0x6b, 0x0a, 0xff, 0xfe, 0x41, 0x0d, 0x0a, 0x00, 0xc3, 0x28, 0x0a, 0xe2, 0x82]));
-  t.same(result.stderr, Buffer.from([0x65, 0x72, 0x72, 0xc0, 0xaf, 0x0a]));
+  t.equal(result.out, Array.from({ length: n }, (_, i) => `line ${i + 1}\n`).join(''));
 });
 
 t.test('a flood of 200,000 lines: every line arrives, in order, through serial and a record driver', async (t) => {

@@ -5,6 +5,7 @@
  */
 import { Batcher, SecureTransportService, type ConsoleDriver, type ConsoleRecord, type KlibContext, type KlibLog } from '@uk/core';
 import { FileOutput } from './file-output.js';
+import { FlowControl } from './flow.js';
 import { encodeBatch, Rfc5424Formatter, splitUtf8 } from './format.js';
 import { appNameOf, type SyslogOptions } from './options.js';
 import { StreamOutput } from './stream.js';
@@ -18,6 +19,8 @@ const sizeOf = (record: ConsoleRecord): number => record.text.length + RECORD_OV
 export const SERVER_FLUSH_MS = 10;
 /** The file is written once a second, as in Nanos. */
 export const FILE_FLUSH_MS = 1000;
+/** A send making no progress this long no longer holds the program back. */
+export const STALL_MS = 5000;
 
 function prefixed(log: KlibLog, prefix: string): KlibLog {
   return {
@@ -44,11 +47,13 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
   const closers: ((deadlineMs: number) => Promise<void>)[] = [];
   let fileBatcher: Batcher<ConsoleRecord> | undefined;
   let serverBatcher: Batcher<ConsoleRecord> | undefined;
+  const flow = new FlowControl(STALL_MS);
+  const water = { highWater: Math.floor(o.bufferSize / 2), lowWater: Math.floor(o.bufferSize / 4) };
 
   if (o.file) {
     const rotations = ctx.counter('rotations');
     const output = new FileOutput({ path: o.file, maxSize: o.fileMaxSize, rotate: o.fileRotate, onRotate: () => rotations.add() });
-    const batcher = new Batcher<ConsoleRecord>({
+    const batcher: Batcher<ConsoleRecord> = new Batcher<ConsoleRecord>({
       name: 'syslog',
       noun: 'lines',
       heap: ctx.heaps.create('syslog.file', o.bufferSize),
@@ -58,7 +63,7 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       maxBatchItems: 100_000,
       maxBatchBytes: 1024 * 1024,
       flushIntervalMs: FILE_FLUSH_MS,
-      send: (batch) => output.write(batch),
+      send: flow.track({ ...water, pendingBytes: (): number => batcher.pendingBytes }, (batch: ConsoleRecord[]) => output.write(batch)),
       counters: { sent: ctx.counter('file_written'), dropped: ctx.counter('file_dropped'), retries: ctx.counter('file_retries') },
     });
     fileBatcher = batcher;
@@ -88,7 +93,7 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
     let send: (batch: ConsoleRecord[]) => Promise<void>;
     let closeOutput: (deadlineMs: number) => Promise<void>;
     if (o.transport === 'udp') {
-      const udp = new UdpOutput({ host: o.server, port: o.port });
+      const udp = new UdpOutput({ host: o.server, port: o.port, log });
       send = (batch) => udp.send(encodeBatch(batch, formatter, false));
       closeOutput = async () => udp.close();
     } else {
@@ -107,7 +112,7 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       // Connect now (without waiting) so the first line does not wait for the handshake.
       stream.ensure().catch(() => {});
     }
-    const batcher = new Batcher<ConsoleRecord>({
+    const batcher: Batcher<ConsoleRecord> = new Batcher<ConsoleRecord>({
       name: 'syslog',
       noun: 'messages',
       heap: ctx.heaps.create('syslog.server', o.bufferSize),
@@ -117,7 +122,7 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       maxBatchItems: o.transport === 'udp' ? 1024 : 8192,
       maxBatchBytes: o.transport === 'udp' ? 256 * 1024 : 1024 * 1024,
       flushIntervalMs: SERVER_FLUSH_MS,
-      send,
+      send: flow.track({ ...water, pendingBytes: (): number => batcher.pendingBytes }, send),
       backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
       counters: { sent, dropped, retries },
     });
@@ -141,7 +146,7 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
     for (const text of splitUtf8(record.text, max)) server.push({ text, time: record.time, source: record.source });
   };
 
-  return {
+  const driver: SyslogDriver = {
     name: 'syslog',
     write(record) {
       fileBatcher?.push(record);
@@ -151,7 +156,14 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       await Promise.all([fileBatcher?.flush(), serverBatcher?.flush()]);
     },
     async close(deadlineMs) {
+      flow.close();
       await Promise.all(closers.map((close) => close(deadlineMs)));
     },
   };
+  if (o.backpressure) {
+    // No raw bytes are taken: writeRaw is only the kernel's pause signal (see flow.ts).
+    driver.writeRaw = () => !flow.shouldPause();
+    driver.drain = () => flow.drain();
+  }
+  return driver;
 }

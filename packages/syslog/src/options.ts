@@ -25,6 +25,7 @@ export const SYSLOG_OPTION_KEYS = [
   'max_message_size',
   'buffer_size',
   'resend_window',
+  'backpressure',
 ] as const;
 
 export const SEVERITY_SOURCES = ['stdout', 'stderr', 'kernel'] as const satisfies readonly RecordSource[];
@@ -64,6 +65,8 @@ export interface SyslogOptions {
   readonly maxMessageSize: number;
   readonly bufferSize: number;
   readonly resendWindowMs: number;
+  /** Pause reading the program's output while a working output is behind, instead of dropping. */
+  readonly backpressure: boolean;
 }
 
 /** RFC 5424 PRINTUSASCII: the characters HOSTNAME and APP-NAME may hold. */
@@ -168,6 +171,7 @@ export function readSyslogOptions({ config }: OptionsInput): SyslogOptions {
   const maxMessageLimit = transport === 'udp' ? MAX_UDP_MESSAGE_SIZE : 1024 * 1024;
   const maxMessageSize = reader.read((t) => t.size('max_message_size', { default: DEFAULT_MAX_MESSAGE_SIZE, min: 480, max: maxMessageLimit }), DEFAULT_MAX_MESSAGE_SIZE);
   const bufferSize = reader.read((t) => t.size('buffer_size', { default: DEFAULT_BUFFER_SIZE, min: 64 * 1024, max: 1024 ** 3 }), DEFAULT_BUFFER_SIZE);
+  const backpressure = reader.read((t) => t.bool('backpressure', true), true);
   const resendWindowMs = reader.read((t) => t.uint('resend_window', { default: DEFAULT_RESEND_WINDOW_MS, min: 0, max: 60_000, what: 'a whole number of milliseconds' }), DEFAULT_RESEND_WINDOW_MS);
 
   if (server === undefined && file === undefined && fileText === undefined && !config.has('server')) {
@@ -183,7 +187,7 @@ export function readSyslogOptions({ config }: OptionsInput): SyslogOptions {
     reader.problem(ukError('UK_ERR_MANIFEST_MISSING', `${config.pathOf(key)}: set, but there is no server`, { where: config.pathOf(key), fix: 'add "server": "HOST"' }));
   }
   reader.done();
-  return { server, port, transport, file, fileMaxSize, fileRotate, facility, severity, hostname, maxMessageSize, bufferSize, resendWindowMs };
+  return { server, port, transport, file, fileMaxSize, fileRotate, facility, severity, hostname, maxMessageSize, bufferSize, resendWindowMs, backpressure };
 }
 
 /** The `tls` klib is needed only for `transport: tls`. */
