@@ -3,7 +3,7 @@
 // a loopback sink, for UDP and for TCP (RFC 6587 octet counting), measured in the same run as
 // util-linux `logger --rfc5424` sending the same lines (`-d` for UDP, `-T --octet-count` for TCP).
 //
-//   node bench/syslog.mjs [--lines N] [--rounds R] [--json]
+//   node bench/syslog.mjs [--lines N] [--rounds R] [--json] [--verbose]   (--verbose: uk's counters per run)
 //
 // The sink counts messages (and, for TCP, checks the framing); a run's rate is the messages the
 // sink received divided by the time from starting the sender until the last one arrived. UDP can
@@ -28,7 +28,7 @@ const option = (name, fallback) => {
   const i = args.indexOf(name);
   return i === -1 ? fallback : Number(args[i + 1]);
 };
-const LINES = option('--lines', 500_000);
+const LINES = option('--lines', 1_000_000);
 const ROUNDS = option('--rounds', 3);
 const RUN_LIMIT_MS = 60_000;
 const IDLE_MS = 400;

@@ -87,7 +87,8 @@ export class AwsJsonClient {
     this.#signer = new SignatureV4({
       service: options.signingName,
       region: options.region,
-      sha256: options.crypto.Sha256,
+      // The tls klib's Sha256 takes every SourceData (string, ArrayBuffer, views); the core type names two.
+      sha256: options.crypto.Sha256 as unknown as ConstructorParameters<typeof SignatureV4>[0]['sha256'],
       applyChecksum: false,
       credentials: async () => this.#credentials as { accessKeyId: string; secretAccessKey: string },
     });
@@ -99,6 +100,8 @@ export class AwsJsonClient {
 
   /** Calls `operation` with a JSON body (already serialised); resolves with the parsed answer (`{}` when empty). */
   async call(operation: string, body: string): Promise<Record<string, unknown>> {
+    // Encoded once: the signer hashes these bytes and the client sends them.
+    const payload = Buffer.from(body, 'utf8');
     const credentials = await this.#o.credentials.get();
     this.#credentials = { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken } : {}) };
     const url = this.#url;
@@ -115,7 +118,7 @@ export class AwsJsonClient {
           'content-type': `application/x-amz-json-${this.#o.jsonVersion}`,
           'x-amz-target': `${this.#o.targetPrefix}.${operation}`,
         },
-        body,
+        body: payload,
       },
       { signingDate: new Date(this.#o.clock.now()) },
     );
@@ -123,7 +126,7 @@ export class AwsJsonClient {
     for (const [name, value] of Object.entries(signed.headers)) if (name !== 'host') headers[name] = String(value);
     let response;
     try {
-      response = await this.#o.http.request({ method: 'POST', url: url.href, headers, body, timeoutMs: this.#o.timeoutMs ?? 30_000 });
+      response = await this.#o.http.request({ method: 'POST', url: url.href, headers, body: payload, timeoutMs: this.#o.timeoutMs ?? 30_000 });
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       throw new AwsCallError(`${operation}: ${(err as Error).message}`, 'network', typeof code === 'string' ? code : 'ERR_NETWORK');

@@ -48,14 +48,21 @@ export function bodyPrefix(group: string, stream: string): string {
   return `{"logGroupName":${JSON.stringify(group)},"logStreamName":${JSON.stringify(stream)},"logEvents":[`;
 }
 
-/** The PutLogEvents body, built in one pass (JSON.stringify escapes every control character). */
+/** Printable ASCII without `"` and `\\`: such a message is its own JSON string body. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/**
+ * The PutLogEvents body, built in one pass. Most lines are plain ASCII and are quoted as they
+ * are; any other line goes through JSON.stringify, which escapes every control character.
+ */
 export function putLogEventsBody(prefix: string, batch: readonly ConsoleRecord[]): string {
   let body = prefix;
   for (let i = 0; i < batch.length; i++) {
     const record = batch[i] as ConsoleRecord;
-    body += `${i === 0 ? '' : ','}{"timestamp":${Math.trunc(record.time)},"message":${JSON.stringify(record.text)}}`;
+    const text = record.text;
+    body += (i === 0 ? '{"timestamp":' : ',{"timestamp":') + Math.trunc(record.time) + ',"message":' + (PLAIN.test(text) ? '"' + text + '"' : JSON.stringify(text)) + '}';
   }
-  return `${body}]}`;
+  return body + ']}';
 }
 
 export interface RejectedLogEventsInfo {

@@ -74,7 +74,7 @@ export function sanitizeLogStream(name: string): string {
 /** Seconds with up to three decimals, as milliseconds. */
 function seconds(tuple: Tuple, key: string, options: { default: number; min: number; max: number }): number {
   const value = tuple.get(key);
-  if (value === undefined) return options.default;
+  if (value === undefined) return Math.round(options.default * 1000);
   const where = tuple.pathOf(key);
   if (typeof value !== 'string' || !/^\s*\d+(\.\d{1,3})?\s*$/.test(value) || Number(value) < options.min || Number(value) > options.max) {
     throw ukError('UK_ERR_MANIFEST_VALUE', `${where}: expected a number of seconds from ${options.min} to ${options.max}, got ${typeof value === 'string' ? JSON.stringify(value) : 'a tuple or vector'}`, { where });
@@ -119,7 +119,8 @@ export function readCloudwatchOptions({ config, env }: OptionsInput): Cloudwatch
   const loggingTuple = reader.read((t) => t.tuple('logging'), undefined);
   if (loggingTuple) {
     reader.allowKeys(LOGGING_KEYS, loggingTuple);
-    const logGroup = reader.read((t) => {
+    const logGroup = reader.read(() => {
+      const t = loggingTuple;
       const value = t.string('log_group');
       if (value !== undefined && !LOG_GROUP.test(value)) {
         throw ukError('UK_ERR_MANIFEST_VALUE', `${t.pathOf('log_group')}: ${JSON.stringify(value)} is not a valid log group name`, {
@@ -129,14 +130,16 @@ export function readCloudwatchOptions({ config, env }: OptionsInput): Cloudwatch
       }
       return value;
     }, undefined);
-    const logStream = reader.read((t) => {
+    const logStream = reader.read(() => {
+      const t = loggingTuple;
       const value = t.string('log_stream');
       if (value !== undefined && (value.length < 1 || value.length > 512 || LOG_STREAM_FORBIDDEN.test(value))) {
         throw ukError('UK_ERR_MANIFEST_VALUE', `${t.pathOf('log_stream')}: ${JSON.stringify(value)} is not a valid log stream name`, { where: t.pathOf('log_stream'), fix: '1 to 512 characters, without : or *' });
       }
       return value;
     }, undefined);
-    const retentionDays = reader.read((t) => {
+    const retentionDays = reader.read(() => {
+      const t = loggingTuple;
       if (!t.has('retention_days')) return undefined;
       const value = t.get('retention_days');
       const days = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
@@ -148,8 +151,8 @@ export function readCloudwatchOptions({ config, env }: OptionsInput): Cloudwatch
       }
       return days;
     }, undefined);
-    const flushIntervalMs = reader.read((t) => seconds(t, 'flush_interval', { default: 1, min: 0.01, max: 600 }), 1000);
-    const bufferBytes = reader.read((t) => t.size('buffer_size', { default: 8 * 1024 * 1024, min: 2 * 1024 * 1024, max: 1024 * 1024 * 1024 }), 8 * 1024 * 1024);
+    const flushIntervalMs = reader.read(() => seconds(loggingTuple, 'flush_interval', { default: 1, min: 0.01, max: 600 }), 1000);
+    const bufferBytes = reader.read(() => loggingTuple.size('buffer_size', { default: 8 * 1024 * 1024, min: 2 * 1024 * 1024, max: 1024 * 1024 * 1024 }), 8 * 1024 * 1024);
     logging = { logGroup, logStream, retentionDays, flushIntervalMs, bufferBytes };
   }
 

@@ -58,6 +58,7 @@ export class CloudWatchShipper {
   #logs: AwsJsonClient | undefined;
   #metrics: AwsJsonClient | undefined;
   #hostname = '';
+  #region: string | undefined;
   #group: string | undefined;
   #stream: string | undefined;
   #prefix = '';
@@ -130,7 +131,7 @@ export class CloudWatchShipper {
   }
 
   get destination(): { region: string | undefined; hostname: string; group: string | undefined; stream: string | undefined } {
-    return { region: this.#logs ? new URL(this.#logs.endpoint).hostname : undefined, hostname: this.#hostname, group: this.#group, stream: this.#stream };
+    return { region: this.#region, hostname: this.#hostname, group: this.#group, stream: this.#stream };
   }
 
   /** Attaches the console driver, starts the sampler and the background setup. Returns at once. */
@@ -228,6 +229,7 @@ export class CloudWatchShipper {
       this.#prefix = bodyPrefix(this.#group as string, this.#stream as string);
       await this.#ensureDestination();
     }
+    this.#region = region;
     ctx.log.debug(`region ${region} (from ${from}), host ${this.#hostname}`);
   }
 
@@ -330,9 +332,8 @@ export class CloudWatchShipper {
     this.#metricsTimer?.cancel();
     // Leave a little of the kernel's deadline for the report of what could not be sent.
     const deadline = Math.max(100, this.#ctx.settings.shutdownTimeoutMs - 300);
-    const closing = [this.logBatcher?.close(deadline), this.metricsBatcher?.close(deadline)];
     this.#closing = true;
-    await Promise.all(closing);
+    await Promise.all([this.logBatcher?.close(deadline), this.metricsBatcher?.close(deadline)]);
     this.#setupTimer?.cancel();
   }
 }

@@ -106,12 +106,14 @@ export class Batcher<T> {
     this.#o.counters.dropped.add(count);
     this.#dropsUnreported += count;
     if (this.#dropReportTimer) return;
-    this.#reportDrops(why);
-    // Later drops within the interval are summed into one message.
+    // Later drops within the interval are summed into one message. The timer is set before the
+    // report so that a drop caused by the report itself (a driver that receives uk's own
+    // messages) is summed too instead of printing a second report at once.
     this.#dropReportTimer = this.#o.timers.oneShot(this.#o.dropReportIntervalMs ?? 10_000, () => {
       this.#dropReportTimer = undefined;
       if (this.#dropsUnreported > 0) this.#reportDrops(why);
     });
+    this.#reportDrops(why);
   }
 
   #reportDrops(why: string): void {

@@ -81,8 +81,15 @@ export async function supervise(kernel: Kernel, options: SuperviseOptions): Prom
 
   // Partial lines are delivered once the stream has been idle for uk.partial_line_timeout.
   const idleMs = kernel.settings.partialLineMs;
-  const idleCheck = kernel.timers.periodic(Math.max(5, Math.floor(idleMs / 2)), () => {
+  const checkEvery = Math.max(5, Math.floor(idleMs / 2));
+  let lastCheck = kernel.timers.clock.monotonic();
+  const idleCheck = kernel.timers.periodic(checkEvery, () => {
     const now = kernel.timers.clock.monotonic();
+    // A check that runs late means the event loop was busy: the pipe may hold data not read yet
+    // (timers run before I/O), so a line is not known to be partial. Decide at the next check.
+    const late = now - lastCheck > 2 * checkEvery;
+    lastCheck = now;
+    if (late) return;
     for (const s of streams) if (s.framer.pendingBytes > 0 && now - s.lastData() >= idleMs) s.framer.flush();
   });
 

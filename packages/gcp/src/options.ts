@@ -132,7 +132,7 @@ export function checkEndpoint(text: string, where: string): string {
 }
 
 function endpointOf(tuple: Tuple, key: string, env: Env, envName: string, fallback: string, problems: OptionsReader): string {
-  const fromTuple = problems.read((t) => t.string(key), undefined);
+  const fromTuple = problems.read(() => tuple.string(key), undefined);
   if (fromTuple !== undefined) return problems.read(() => checkEndpoint(fromTuple, tuple.pathOf(key)), fallback);
   const fromEnv = env[envName];
   if (fromEnv !== undefined && fromEnv.trim() !== '') return problems.read(() => checkEndpoint(fromEnv, `environment variable ${envName}`), fallback);
@@ -170,7 +170,7 @@ function readSeverities(reader: OptionsReader, tuple: Tuple | undefined): Record
 
 function readLogging(reader: OptionsReader, tuple: Tuple, env: Env): LoggingOptions {
   reader.allowKeys(LOGGING_OPTION_KEYS, tuple);
-  const logId = reader.read((t) => t.string('log_id'), undefined);
+  const logId = reader.read(() => tuple.string('log_id'), undefined);
   if (logId !== undefined && !LOG_ID.test(logId)) {
     reader.problem(valueError(tuple.pathOf('log_id'), 'a log ID of 1 to 511 letters, digits, "/", "_", "-" or "."', logId));
   }

@@ -36,6 +36,10 @@ export function flushDeadline(shutdownTimeoutMs: number): number {
   return Math.max(50, Math.min(shutdownTimeoutMs - 250, Math.floor(shutdownTimeoutMs * 0.9)));
 }
 
+interface EarlyRecord extends ConsoleRecord {
+  readonly beforeStart?: boolean;
+}
+
 export interface SyslogDriver extends ConsoleDriver {
   /** Flushes and closes everything within `deadlineMs`. */
   close(deadlineMs: number): Promise<void>;
@@ -81,7 +85,7 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       severity: o.severity,
       hostname: o.hostname,
       appName: appNameOf(ctx.env.IMAGE_NAME || ctx.program.name),
-      procId: () => ctx.program.pid,
+      procId: (record) => ((record as EarlyRecord).beforeStart === true ? undefined : ctx.program.pid),
     });
     for (const source of ['stdout', 'stderr', 'kernel'] as const) budget[source] = o.maxMessageSize - formatter.maxHeaderBytes(source);
     split = ctx.counter('split');
@@ -134,30 +138,52 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
     });
   }
 
+  const push = (server: Batcher<ConsoleRecord>, record: ConsoleRecord): void => {
+    // Records from before the program started (uk's boot messages) keep PROCID "-" even though
+    // they are formatted later, when the pid is known.
+    if (ctx.program.pid === undefined) {
+      const early: EarlyRecord = { ...record, beforeStart: true };
+      server.push(early);
+    } else {
+      server.push(record);
+    }
+  };
   const toServer = (record: ConsoleRecord): void => {
     const server = serverBatcher as Batcher<ConsoleRecord>;
     const max = budget[record.source];
     // Cheap test first: a UTF-8 character is at most 3 bytes per UTF-16 unit.
     if (record.text.length * 3 <= max || Buffer.byteLength(record.text, 'utf8') <= max) {
-      server.push(record);
+      push(server, record);
       return;
     }
     split?.add();
-    for (const text of splitUtf8(record.text, max)) server.push({ text, time: record.time, source: record.source });
+    for (const text of splitUtf8(record.text, max)) push(server, { text, time: record.time, source: record.source });
   };
 
+  let closing = false;
+  let closed: Promise<void> | undefined;
+  let markClosed: () => void = () => {};
+  const closedSignal = new Promise<void>((resolve) => (markClosed = resolve));
   const driver: SyslogDriver = {
     name: 'syslog',
     write(record) {
+      // Once shutdown has begun only uk's messages about the shutdown itself still come; they
+      // are on stderr already, and counting them as dropped would only blur the count.
+      if (closing && record.source === 'kernel') return;
       fileBatcher?.push(record);
       if (serverBatcher) toServer(record);
     },
     async flush() {
-      await Promise.all([fileBatcher?.flush(), serverBatcher?.flush()]);
+      const flushed = Promise.all([fileBatcher?.flush(), serverBatcher?.flush()]).then(() => undefined);
+      // A Batcher's flush never resolves for records it gave up on at the deadline: stop
+      // waiting once close() has reported them.
+      await Promise.race([flushed, closedSignal]);
     },
-    async close(deadlineMs) {
+    close(deadlineMs) {
+      closing = true;
       flow.close();
-      await Promise.all(closers.map((close) => close(deadlineMs)));
+      closed ??= Promise.all(closers.map((close) => close(deadlineMs))).then(() => markClosed());
+      return closed;
     },
   };
   if (o.backpressure) {

@@ -15,8 +15,8 @@ export interface FormatterOptions {
   readonly severity: Readonly<Record<RecordSource, number>>;
   readonly hostname: string;
   readonly appName: string;
-  /** The program's pid once it has started (PROCID), else undefined (`-`). */
-  readonly procId: () => number | undefined;
+  /** PROCID of a record: the program's pid once it has started, else undefined (`-`). */
+  readonly procId: (record: ConsoleRecord) => number | undefined;
 }
 
 /** `.mmm000Z` for every millisecond: the fractional part and zone of a timestamp. */
@@ -32,7 +32,7 @@ export class Rfc5424Formatter {
   readonly #prefix: Record<RecordSource, string>;
   /** ` HOSTNAME APP-NAME ` */
   readonly #middle: string;
-  readonly #procId: () => number | undefined;
+  readonly #procId: (record: ConsoleRecord) => number | undefined;
   #pid: number | undefined;
   /** `PROCID - - ` */
   #suffix = '- - - ';
@@ -62,7 +62,7 @@ export class Rfc5424Formatter {
 
   /** The header with the space that separates it from MSG: `<14>1 TS HOST APP PID - - `. */
   header(record: ConsoleRecord): string {
-    const pid = this.#procId();
+    const pid = this.#procId(record);
     if (pid !== this.#pid) {
       this.#pid = pid;
       this.#suffix = `${pid ?? '-'} - - `;
@@ -151,7 +151,8 @@ export function encodeBatch(records: readonly ConsoleRecord[], formatter: Rfc542
     const length = bytes === 0 ? header.length - 1 : header.length + bytes;
     total += octetCounting ? decimalLength(length) + 1 + length : length;
   }
-  const buffer = Buffer.allocUnsafe(total);
+  // One spare byte: an empty MSG is written as the header with its space, then the space dropped.
+  const buffer = Buffer.allocUnsafe(total + 1);
   const ends: number[] = new Array<number>(count);
   let offset = 0;
   for (let i = 0; i < count; i++) {
@@ -166,7 +167,7 @@ export function encodeBatch(records: readonly ConsoleRecord[], formatter: Rfc542
     else offset += writeUtf8(buffer, (records[i] as ConsoleRecord).text, offset);
     ends[i] = offset;
   }
-  return { buffer, ends };
+  return { buffer: buffer.subarray(0, total), ends };
 }
 
 /** The largest cut ≤ `cut` that does not split a UTF-8 sequence. */

@@ -44,8 +44,12 @@ export const SEVERITIES: Readonly<Record<string, number>> = {
 
 export const DEFAULT_PORTS: Readonly<Record<Transport, number>> = { udp: 514, tcp: 514, tls: 6514 };
 export const DEFAULT_SEVERITY: Readonly<Record<RecordSource, number>> = { stdout: 6, stderr: 3, kernel: 5 };
-/** rsyslog's default maxMessageSize. */
-export const DEFAULT_MAX_MESSAGE_SIZE = 8192;
+/**
+ * rsyslog's default maxMessageSize is 8096 bytes, not 8192 ("max msg size is 8096" in its
+ * oversize warning): a longer message is truncated, and over TCP the cut-off tail is then parsed
+ * as a message of its own. So messages are kept to 8096 bytes.
+ */
+export const DEFAULT_MAX_MESSAGE_SIZE = 8096;
 /** Largest UDP payload over IPv4. */
 export const MAX_UDP_MESSAGE_SIZE = 65507;
 export const DEFAULT_BUFFER_SIZE = 4 * 1024 * 1024;

@@ -3,11 +3,21 @@
  * opened when the first batch leaves and again after it is lost.
  *
  * A write's callback only means the bytes reached our kernel, not the server: bytes written just
- * before the server goes away (it stopped reading, then closed) vanish without an error. So the
- * batches written in the last `resend_window` ms are kept (up to `retainBytes`), and when the
- * connection is lost without our asking they are written again, first thing, on the next
- * connection. Nothing is lost when a server restarts, at the price of duplicates: whatever of that
- * window the server did process arrives twice. `resend_window: 0` turns this off (at most once).
+ * before the server goes away vanish without an error. So the batches written in the last
+ * `resend_window` ms are kept (up to `retainBytes`), and when the connection is lost without our
+ * asking, the ones that may not have been read are written again, first thing, on the next
+ * connection. Which ones depends on how the server went:
+ *
+ * - It reset the connection (ECONNRESET, EPIPE, …): a TCP stack resets instead of closing when
+ *   its application closes with data unread, so an unknown amount (up to its receive buffer) is
+ *   gone: everything written in the resend window goes again.
+ * - It closed cleanly (FIN, the 'end' event): its receive buffer was empty when it closed, so
+ *   everything that had arrived was read. At risk is only what was still in flight or written
+ *   after the FIN arrived and before we saw it: the batches written in the last
+ *   max(200 ms, 4 × connect round trip) go again.
+ *
+ * Nothing is lost when a server restarts, at the price of duplicates: what of the resent part the
+ * server did read arrives twice. `resend_window: 0` turns this off (at most once, no duplicates).
  *
  * Peer close is noticed at once ('end', 'error', 'close'), and at shutdown the connection is
  * ended and the server's own close awaited: a syslog server closes only after reading to the end,
@@ -60,6 +70,8 @@ export class StreamOutput {
   readonly #reconnectBackoff = new Backoff({ initial: 1000, max: 60_000, jitter: 0.5 });
   /** True while a batch is being sent (the Batcher then drives reconnection itself). */
   #busy = false;
+  /** Time the last TCP connect took, ms: an upper bound of the round trip. */
+  #connectMs = 0;
 
   constructor(options: StreamOutputOptions) {
     this.#o = options;
@@ -77,8 +89,11 @@ export class StreamOutput {
   #open(): Promise<Socket> {
     const { host, port, secure } = this.#o;
     const timeoutMs = this.#o.connectTimeoutMs ?? 10_000;
+    const started = this.#o.timers.clock.monotonic();
     return new Promise<Socket>((resolve, reject) => {
       const socket: Socket = secure ? secure.connect({ host, port, timeoutMs }) : netConnect({ host, port, noDelay: true });
+      // The TCP handshake (before TLS's): one round trip, plus the name lookup if any.
+      socket.once('connect', () => (this.#connectMs = this.#o.timers.clock.monotonic() - started));
       let timer: TimerHandle | undefined;
       if (!secure) {
         timer = this.#o.timers.oneShot(timeoutMs, () => socket.destroy(new ConnectionLost(`connect to ${host}:${port} timed out after ${timeoutMs} ms`, 'ETIMEDOUT')));
@@ -101,6 +116,8 @@ export class StreamOutput {
         socket.setNoDelay(true);
         // Notices a server that vanished while the connection is idle.
         socket.setKeepAlive(true, 30_000);
+        // Never an unhandled 'error' (which would end uk) before #connect listens for it.
+        socket.on('error', () => {});
         resolve(socket);
       });
     });
@@ -125,10 +142,9 @@ export class StreamOutput {
     this.#retainedBytes = 0;
     // The server never sends anything; read anyway so that its FIN (or TLS close) is seen.
     socket.on('data', () => {});
-    const lost = (why: string): void => this.#lost(socket, why);
-    socket.once('end', () => lost('the server closed the connection'));
-    socket.on('error', (err: NodeJS.ErrnoException) => lost(err.code ?? err.message));
-    socket.once('close', () => lost('connection closed'));
+    socket.once('end', () => this.#lost(socket, 'the server closed the connection', true));
+    socket.on('error', (err: NodeJS.ErrnoException) => this.#lost(socket, err.code ?? err.message, false));
+    socket.once('close', () => this.#lost(socket, 'connection closed', false));
     if (this.#resend.length > 0) {
       const resend = this.#resend;
       this.#resend = [];
@@ -147,13 +163,19 @@ export class StreamOutput {
     return socket;
   }
 
-  /** The connection went away: keep what may not have arrived, and come back. */
-  #lost(socket: Socket, why: string): void {
+  /** How far back to resend after a clean close (see the top of this file). */
+  get cleanCloseWindowMs(): number {
+    return Math.min(this.#o.resendWindowMs, Math.max(200, 4 * this.#connectMs));
+  }
+
+  /** The connection went away: keep what may not have been read, and come back. */
+  #lost(socket: Socket, why: string, clean: boolean): void {
     if (this.#socket !== socket) return;
     this.#socket = undefined;
     socket.destroy();
     if (this.#closing) return;
-    const cutoff = this.#o.timers.clock.monotonic() - this.#o.resendWindowMs;
+    const window = clean ? this.cleanCloseWindowMs : this.#o.resendWindowMs;
+    const cutoff = this.#o.timers.clock.monotonic() - window;
     const recent = this.#o.resendWindowMs > 0 ? this.#retained.filter((r) => r.at >= cutoff) : [];
     this.#resend.push(...recent);
     this.#retained = [];

@@ -64,3 +64,12 @@ export async function startAwsEmulators(options: { clock?: Clock; region?: strin
     },
   };
 }
+
+// GCP: metadata server, Cloud Logging entries.write and Cloud Monitoring timeSeries.create.
+export { GcpTokenStore, DEFAULT_SCOPES, type IssuedToken, type TokenState } from './gcp-tokens.js';
+export { ProtoSchema, parseRfc3339, protosJsonPath, type SchemaName, type SchemaProblem } from './gcp-schema.js';
+export { GcpApiEmulator, googleError, GRPC_STATUS, jsonReply, type ApiRequestRecord, type GcpApiEmulatorOptions } from './gcp-api.js';
+export { GcpMetadataEmulator, randomInstanceId, type GcpMetadataOptions, type MetadataRequestRecord } from './gcp-metadata.js';
+export { GcpLoggingEmulator, LOGGING_LIMITS, type EntryRejection, type GcpLoggingEmulatorOptions, type StoredLogEntry } from './gcp-logging.js';
+export { GcpMonitoringEmulator, AGENT_METRICS, MONITORING_LIMITS, type StoredPoint } from './gcp-monitoring.js';
+export { startGcpEmulators, type GcpEmulators, type GcpEmulatorsOptions } from './gcp-emulators.js';

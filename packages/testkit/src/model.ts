@@ -71,9 +71,11 @@ function codePoints(text: string): number {
 export class ServiceModel {
   readonly file: ModelFile;
   readonly #patterns = new Map<string, RegExp>();
+  readonly #shapes: Map<string, Shape>;
 
   constructor(file: ModelFile) {
     this.file = file;
+    this.#shapes = new Map(Object.entries(file.shapes));
   }
 
   /** Loads one of the models shipped with this package. */
@@ -100,7 +102,7 @@ export class ServiceModel {
   }
 
   shape(name: string): Shape {
-    const shape = this.file.shapes[name];
+    const shape = this.#shapes.get(name);
     if (!shape) throw new Error(`model ${this.file.source.file}: no shape ${name}`);
     return shape;
   }
@@ -137,65 +139,75 @@ export class ServiceModel {
     return re;
   }
 
+  // The checks below run for every member of every request (10,000 events per PutLogEvents), so
+  // messages and paths are only built when there is a problem.
+  #add(problems: ValidationProblem[], kind: ProblemKind, path: (string | number)[], message: string): void {
+    problems.push({ kind, path: path.join('.'), message });
+  }
+
+  #constraint(problems: ValidationProblem[], path: (string | number)[], value: unknown, text: string): void {
+    this.#add(problems, 'constraint', path, `Value ${show(value)} at '${path.join('.')}' failed to satisfy constraint: ${text}`);
+  }
+
+  #type(problems: ValidationProblem[], path: (string | number)[], value: unknown, expected: string): void {
+    this.#add(problems, 'type', path, `Value ${show(value)} at '${path.join('.')}' is not ${expected}`);
+  }
+
+  #range(problems: ValidationProblem[], path: (string | number)[], shape: Shape, value: unknown, n: number, what: string): void {
+    if (shape.min !== undefined && n < shape.min) this.#constraint(problems, path, value, `Member must have ${what} greater than or equal to ${shape.min}`);
+    else if (shape.max !== undefined && n > shape.max) this.#constraint(problems, path, value, `Member must have ${what} less than or equal to ${shape.max}`);
+  }
+
   #check(shapeName: string, value: unknown, path: (string | number)[], problems: ValidationProblem[], strict: boolean): void {
     if (problems.length >= MAX_PROBLEMS) return;
     const shape = this.shape(shapeName);
-    const where = (): string => path.join('.');
-    const add = (kind: ProblemKind, message: string): void => void problems.push({ kind, path: where(), message });
-    const constraint = (text: string): void => add('constraint', `Value ${show(value)} at '${where()}' failed to satisfy constraint: ${text}`);
-    const type = (expected: string): void => add('type', `Value ${show(value)} at '${where()}' is not ${expected}`);
-    const range = (n: number, what: string): void => {
-      if (shape.min !== undefined && n < shape.min) constraint(`Member must have ${what} greater than or equal to ${shape.min}`);
-      else if (shape.max !== undefined && n > shape.max) constraint(`Member must have ${what} less than or equal to ${shape.max}`);
-    };
     if (value === null) {
-      type('a value (null is not accepted)');
+      this.#type(problems, path, value, 'a value (null is not accepted)');
       return;
     }
     switch (shape.type) {
       case 'structure': {
-        if (typeof value !== 'object' || Array.isArray(value)) return type('a structure (JSON object)');
+        if (typeof value !== 'object' || Array.isArray(value)) return this.#type(problems, path, value, 'a structure (JSON object)');
         const object = value as Record<string, unknown>;
+        const members = shape.members ?? {};
         for (const name of shape.required ?? []) {
           if (object[name] === undefined) {
             path.push(name);
-            add('missing', `Value null at '${where()}' failed to satisfy constraint: Member must not be null`);
+            this.#add(problems, 'missing', path, `Value null at '${path.join('.')}' failed to satisfy constraint: Member must not be null`);
             path.pop();
           }
         }
         for (const name in object) {
-          if (object[name] === undefined) continue;
-          const member = shape.members?.[name];
-          if (!member || !Object.hasOwn(shape.members ?? {}, name)) {
-            if (strict) {
-              path.push(name);
-              add('unknown-member', `Unknown member '${where()}'`);
-              path.pop();
-            }
-            continue;
-          }
+          const item = object[name];
+          if (item === undefined) continue;
           path.push(name);
-          this.#check(member.shape, object[name], path, problems, strict);
+          if (!Object.hasOwn(members, name)) {
+            if (strict) this.#add(problems, 'unknown-member', path, `Unknown member '${path.join('.')}'`);
+          } else {
+            this.#check((members[name] as MemberRef).shape, item, path, problems, strict);
+          }
           path.pop();
         }
         return;
       }
       case 'list': {
-        if (!Array.isArray(value)) return type('a list (JSON array)');
-        range(value.length, 'length');
+        if (!Array.isArray(value)) return this.#type(problems, path, value, 'a list (JSON array)');
+        this.#range(problems, path, shape, value, value.length, 'length');
         const member = shape.member!.shape;
+        path.push(0, 'member');
+        const at = path.length - 2;
         for (let i = 0; i < value.length && problems.length < MAX_PROBLEMS; i++) {
-          path.push(i + 1, 'member');
+          path[at] = i + 1;
           this.#check(member, value[i], path, problems, strict);
-          path.pop();
-          path.pop();
         }
+        path.pop();
+        path.pop();
         return;
       }
       case 'map': {
-        if (typeof value !== 'object' || Array.isArray(value)) return type('a map (JSON object)');
+        if (typeof value !== 'object' || Array.isArray(value)) return this.#type(problems, path, value, 'a map (JSON object)');
         const entries = Object.entries(value as Record<string, unknown>);
-        range(entries.length, 'length');
+        this.#range(problems, path, shape, value, entries.length, 'length');
         for (const [key, item] of entries) {
           path.push(key);
           this.#check(shape.key!.shape, key, path, problems, strict);
@@ -205,31 +217,35 @@ export class ServiceModel {
         return;
       }
       case 'string': {
-        if (typeof value !== 'string') return type('a string');
-        if (shape.enum && !shape.enum.includes(value)) return constraint(`Member must satisfy enum value set: [${shape.enum.join(', ')}]`);
-        if (shape.min !== undefined || shape.max !== undefined) range(codePoints(value), 'length');
-        if (shape.pattern && !this.#pattern(shape.pattern).test(value)) constraint(`Member must satisfy regular expression pattern: ${shape.pattern}`);
+        if (typeof value !== 'string') return this.#type(problems, path, value, 'a string');
+        if (shape.enum && !shape.enum.includes(value)) return this.#constraint(problems, path, value, `Member must satisfy enum value set: [${shape.enum.join(', ')}]`);
+        if (shape.min !== undefined || shape.max !== undefined) {
+          // Lengths count characters (code points); only strings that may be near a bound are counted exactly.
+          const n = (shape.min !== undefined && value.length < shape.min * 2) || (shape.max !== undefined && value.length > shape.max) ? codePoints(value) : value.length;
+          this.#range(problems, path, shape, value, n, 'length');
+        }
+        if (shape.pattern && !this.#pattern(shape.pattern).test(value)) this.#constraint(problems, path, value, `Member must satisfy regular expression pattern: ${shape.pattern}`);
         return;
       }
       case 'integer':
-        if (typeof value !== 'number' || !Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31) return type('an integer');
-        return range(value, 'value');
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31) return this.#type(problems, path, value, 'an integer');
+        return this.#range(problems, path, shape, value, value, 'value');
       case 'long':
-        if (typeof value !== 'number' || !Number.isSafeInteger(value)) return type('a long');
-        return range(value, 'value');
+        if (typeof value !== 'number' || !Number.isSafeInteger(value)) return this.#type(problems, path, value, 'a long');
+        return this.#range(problems, path, shape, value, value, 'value');
       case 'double':
       case 'float':
-        if (typeof value !== 'number' || !Number.isFinite(value)) return type('a number');
-        return range(value, 'value');
+        if (typeof value !== 'number' || !Number.isFinite(value)) return this.#type(problems, path, value, 'a number');
+        return this.#range(problems, path, shape, value, value, 'value');
       case 'boolean':
-        if (typeof value !== 'boolean') type('a boolean');
+        if (typeof value !== 'boolean') this.#type(problems, path, value, 'a boolean');
         return;
       case 'timestamp':
         // The JSON protocols send timestamps as epoch seconds.
-        if (typeof value !== 'number' || !Number.isFinite(value)) type('a timestamp (epoch seconds)');
+        if (typeof value !== 'number' || !Number.isFinite(value)) this.#type(problems, path, value, 'a timestamp (epoch seconds)');
         return;
       case 'blob':
-        if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) type('a blob (base64 text)');
+        if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) this.#type(problems, path, value, 'a blob (base64 text)');
         return;
     }
   }

@@ -80,7 +80,10 @@ export class Rsyslog {
       lines.push(`input(type="imtcp" port="${this.port}" address="127.0.0.1")`);
     } else {
       lines.push('module(load="imudp")');
-      lines.push(`input(type="imudp" port="${this.port}" address="127.0.0.1")`);
+      // UDP has no flow control: a program's burst of lines arrives faster than rsyslog reads,
+      // and the default 208 KiB socket buffer (about 200 small datagrams) overflows. A real
+      // server taking bursts over UDP needs the same setting (or TCP).
+      lines.push(`input(type="imudp" port="${this.port}" address="127.0.0.1" rcvbufSize="4m")`);
     }
     const conf = [
       `global(${global.join(' ')})`,

@@ -1,0 +1,249 @@
+/**
+ * Console records as Cloud Logging LogEntry JSON, encoded once when the record arrives (so the
+ * batch limits are counted on the exact bytes that will be sent):
+ *
+ * - `timestamp`: RFC 3339 UTC with nine fractional digits (the record's time, to the precision it
+ *   has); `insertId`: a per-run prefix and a fixed-width base-36 sequence number, so entries that
+ *   share a timestamp sort in the order the program wrote them (Cloud Logging orders equal
+ *   timestamps by insertId, and de-duplicates a resent entry by the pair).
+ * - `severity` from the source (stdout INFO, stderr ERROR, uk's own messages NOTICE by default).
+ * - A line that is a JSON object becomes `jsonPayload`; structured logging's special fields
+ *   (`severity`, `logging.googleapis.com/labels`, `…/trace`, `…/spanId`, `…/trace_sampled`) are
+ *   lifted into the entry, and a payload left with nothing but a string `message` becomes that
+ *   `textPayload`, as Google's logging agents do. Anything else is `textPayload`, byte for byte.
+ * - An entry stays under 256 KB: a longer line is split into several entries (consecutive
+ *   insertIds, `split` naming the parts), never dropped or truncated.
+ *
+ * Encoded entries go straight into the EntryArena (UTF-8 bytes outside the JavaScript heap).
+ */
+import { randomBytes } from 'node:crypto';
+import type { ConsoleRecord, RecordSource } from '@uk/core';
+import { severityOf, type Severity } from './options.js';
+
+/** Cloud Logging's limit is about 256 KB per entry; stay below it in either reading of "KB". */
+export const MAX_ENTRY_BYTES = 256_000;
+/** Room kept in each part of a split line for everything but the text. */
+const ENTRY_OVERHEAD_BYTES = 512;
+
+/** One encoded LogEntry as JSON. */
+export type EncodedEntry = string;
+
+export interface EntryEncoderOptions {
+  readonly severity: Readonly<Record<RecordSource, Severity>>;
+  readonly jsonPayload: boolean;
+  readonly specialFields: boolean;
+  /** Prefix of every insertId (default: 8 random base-36 characters, new each run). */
+  readonly insertIdPrefix?: string;
+  readonly maxEntryBytes?: number;
+}
+
+const LABELS_FIELD = 'logging.googleapis.com/labels';
+const TRACE_FIELD = 'logging.googleapis.com/trace';
+const SPAN_FIELD = 'logging.googleapis.com/spanId';
+const SAMPLED_FIELD = 'logging.googleapis.com/trace_sampled';
+const SEVERITY_FIELD = 'logging.googleapis.com/severity';
+
+function randomPrefix(): string {
+  let out = '';
+  for (const byte of randomBytes(8)) out += (byte % 36).toString(36);
+  return out;
+}
+
+/** RFC 3339 with nanoseconds for a realtime in (possibly fractional) milliseconds. */
+export class TimestampFormatter {
+  #ms = Number.NaN;
+  #prefix = '';
+
+  format(time: number): string {
+    const ms = Math.floor(time);
+    if (ms !== this.#ms) {
+      this.#ms = ms;
+      // 2026-01-01T00:00:00.123
+      this.#prefix = new Date(ms).toISOString().slice(0, 23);
+    }
+    const sub = Math.round((time - ms) * 1e6);
+    return sub === 0 ? `${this.#prefix}000000Z` : `${this.#prefix}${String(Math.min(sub, 999_999)).padStart(6, '0')}Z`;
+  }
+}
+
+/** UTF-8 bytes one UTF-16 unit takes once JSON-escaped: \" \\ \n and friends 2, other controls 6. */
+function escapedCost(code: number): number {
+  if (code < 0x80) {
+    if (code === 0x22 || code === 0x5c) return 2;
+    if (code >= 0x20) return 1;
+    return code === 0x08 || code === 0x09 || code === 0x0a || code === 0x0c || code === 0x0d ? 2 : 6;
+  }
+  if (code < 0x800) return 2;
+  // A lone surrogate is written as \uXXXX.
+  if (code >= 0xd800 && code <= 0xdfff) return 6;
+  return 3;
+}
+
+/** `text` as a JSON string literal; printable ASCII without an escaping pass. */
+export function quote(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return JSON.stringify(text);
+  }
+  return `"${text}"`;
+}
+
+/** Splits text into pieces whose JSON-escaped UTF-8 size is at most `budget` bytes, never inside a surrogate pair. */
+export function splitForJson(text: string, budget: number): string[] {
+  const pieces: string[] = [];
+  let start = 0;
+  let size = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    const pair = code >= 0xd800 && code <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+    const cost = pair ? 4 : escapedCost(code);
+    if (size + cost > budget && i > start) {
+      pieces.push(text.slice(start, i));
+      start = i;
+      size = 0;
+    }
+    size += cost;
+    if (pair) i++;
+  }
+  if (start < text.length || pieces.length === 0) pieces.push(text.slice(start));
+  return pieces;
+}
+
+export class EntryEncoder {
+  readonly #o: EntryEncoderOptions;
+  readonly #prefix: string;
+  readonly #max: number;
+  readonly #ts = new TimestampFormatter();
+  /** `","severity":"INFO","textPayload":` and so on, per source. */
+  readonly #textHead: Record<RecordSource, string>;
+  #seq = 0;
+  /** Lines split because they were too long for one entry. */
+  split = 0;
+
+  constructor(options: EntryEncoderOptions) {
+    this.#o = options;
+    this.#prefix = options.insertIdPrefix ?? randomPrefix();
+    this.#max = options.maxEntryBytes ?? MAX_ENTRY_BYTES;
+    this.#textHead = {
+      stdout: `","severity":"${options.severity.stdout}","textPayload":`,
+      stderr: `","severity":"${options.severity.stderr}","textPayload":`,
+      kernel: `","severity":"${options.severity.kernel}","textPayload":`,
+    };
+  }
+
+  /** Entries encoded so far (the next insertId's sequence number). */
+  get sequence(): number {
+    return this.#seq;
+  }
+
+  #insertId(): string {
+    return this.#prefix + insertIdSuffix(this.#seq++);
+  }
+
+  /** Encodes one record as one or more entries and hands each to `emit`, in order. */
+  encode(record: ConsoleRecord, emit: (entry: EncodedEntry) => void): void {
+    const text = record.text;
+    if (this.#o.jsonPayload && looksLikeObject(text)) {
+      if (this.#structured(record, emit)) return;
+    }
+    // Fast path: even if every character needed six bytes, the entry would fit.
+    if (text.length * 6 + ENTRY_OVERHEAD_BYTES <= this.#max) {
+      emit(`{"timestamp":"${this.#ts.format(record.time)}","insertId":"${this.#insertId()}${this.#textHead[record.source]}${quote(text)}}`);
+      return;
+    }
+    this.#encodeLong(record, this.#o.severity[record.source], undefined, emit);
+  }
+
+  #encodeLong(record: ConsoleRecord, severity: Severity, extra: string | undefined, emit: (entry: EncodedEntry) => void): void {
+    const timestamp = this.#ts.format(record.time);
+    const head = (insertId: string) => `{"timestamp":"${timestamp}","insertId":"${insertId}","severity":"${severity}"${extra ?? ''}`;
+    const whole = `${head(this.#insertId())},"textPayload":${quote(record.text)}}`;
+    if (Buffer.byteLength(whole) <= this.#max) {
+      emit(whole);
+      return;
+    }
+    // Too long for one entry: split. The first part reuses the insertId already taken.
+    this.split++;
+    const pieces = splitForJson(record.text, Math.max(1024, this.#max - ENTRY_OVERHEAD_BYTES - Buffer.byteLength(extra ?? '')));
+    const uid = this.#prefix + insertIdSuffix(this.#seq - 1);
+    pieces.forEach((piece, index) => {
+      const insertId = index === 0 ? uid : this.#insertId();
+      emit(`${head(insertId)},"split":{"uid":"${uid}","index":${index},"totalSplits":${pieces.length}},"textPayload":${quote(piece)}}`);
+    });
+  }
+
+  /** Emits the record as a structured entry; false if it is not a JSON object (or too large for one entry). */
+  #structured(record: ConsoleRecord, emit: (entry: EncodedEntry) => void): boolean {
+    let payload: unknown;
+    try {
+      payload = JSON.parse(record.text);
+    } catch {
+      return false;
+    }
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return false;
+    const fields = payload as Record<string, unknown>;
+    let severity = this.#o.severity[record.source];
+    let extra = '';
+    if (this.#o.specialFields) {
+      for (const key of ['severity', SEVERITY_FIELD]) {
+        if (!Object.hasOwn(fields, key)) continue;
+        const parsed = severityOf(fields[key]);
+        if (parsed) {
+          severity = parsed;
+          delete fields[key];
+        }
+      }
+      const labels = fields[LABELS_FIELD];
+      if (typeof labels === 'object' && labels !== null && !Array.isArray(labels) && Object.values(labels).every((v) => typeof v === 'string')) {
+        if (Object.keys(labels).length > 0) extra += `,"labels":${JSON.stringify(labels)}`;
+        delete fields[LABELS_FIELD];
+      }
+      if (typeof fields[TRACE_FIELD] === 'string') {
+        extra += `,"trace":${quote(fields[TRACE_FIELD] as string)}`;
+        delete fields[TRACE_FIELD];
+      }
+      if (typeof fields[SPAN_FIELD] === 'string') {
+        extra += `,"spanId":${quote(fields[SPAN_FIELD] as string)}`;
+        delete fields[SPAN_FIELD];
+      }
+      if (typeof fields[SAMPLED_FIELD] === 'boolean') {
+        extra += `,"traceSampled":${fields[SAMPLED_FIELD]}`;
+        delete fields[SAMPLED_FIELD];
+      }
+      const keys = Object.keys(fields);
+      if (keys.length === 1 && keys[0] === 'message' && typeof fields.message === 'string') {
+        this.#encodeLong({ text: fields.message, time: record.time, source: record.source }, severity, extra, emit);
+        return true;
+      }
+    }
+    const json = `{"timestamp":"${this.#ts.format(record.time)}","insertId":"${this.#insertId()}","severity":"${severity}"${extra},"jsonPayload":${JSON.stringify(fields)}}`;
+    if (json.length > this.#max / 3 && Buffer.byteLength(json) > this.#max) {
+      this.#seq--; // give the insertId back: the line goes out as text instead
+      return false;
+    }
+    emit(json);
+    return true;
+  }
+}
+
+/** 10 base-36 digits, zero-padded so that text order is number order (3.6e15 before it grows). */
+function insertIdSuffix(seq: number): string {
+  const digits = seq.toString(36);
+  return digits.length >= 10 ? digits : '0000000000'.slice(digits.length) + digits;
+}
+
+/** First and last non-blank characters are braces. */
+function looksLikeObject(text: string): boolean {
+  const n = text.length;
+  if (n < 2) return false;
+  if (text.charCodeAt(0) === 123 && text.charCodeAt(n - 1) === 125) return true;
+  const trimmed = text.trim();
+  return trimmed.length >= 2 && trimmed.charCodeAt(0) === 123 && trimmed.charCodeAt(trimmed.length - 1) === 125;
+}
+
+/** The request body around a batch of entries. */
+export function writeRequestHead(logName: string, resource: { type: string; labels: Record<string, string> }): string {
+  return `{"logName":${JSON.stringify(logName)},"resource":${JSON.stringify(resource)},"partialSuccess":true,"entries":[`;
+}
+
+export const WRITE_REQUEST_TAIL = ']}';

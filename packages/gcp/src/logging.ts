@@ -1,0 +1,219 @@
+/**
+ * The `gcp` console driver: records become LogEntry JSON as they arrive, wait in the kernel's
+ * Batcher (bounded heap, batches, retry with backoff and jitter, flush at shutdown), and leave as
+ * `entries.write` requests of at most 10 MB with `partialSuccess` set:
+ *
+ * - entries the API refuses one by one (WriteLogEntriesPartialErrors) are counted as rejected and
+ *   not sent again, except those that failed for a passing reason (UNAVAILABLE,
+ *   RESOURCE_EXHAUSTED, …), which are sent again, alone, a few times;
+ * - 401 renews the token; 429, 5xx, resets and timeouts retry the batch (a resent entry carries
+ *   the same insertId and timestamp, which Cloud Logging de-duplicates);
+ * - a request refused as a whole (other 4xx) is dropped, counted and reported.
+ *
+ * Sends wait for setup (project, zone, instance, token); records meanwhile wait in the buffer.
+ */
+import { Batcher, reasonOf, type ConsoleDriver, type ConsoleRecord, type KlibContext, type KlibLog, type Timers } from '@uk/core';
+import { ApiError, GoogleApi, RETRYABLE_CODES, type ApiCall } from './api.js';
+import { EntryArena } from './arena.js';
+import { EntryEncoder, writeRequestHead, type EncodedEntry } from './entries.js';
+import { Backpressure } from './flow.js';
+import type { InstanceInfo } from './metadata.js';
+import type { LoggingOptions, Severity } from './options.js';
+
+/** Cloud Logging's request limit is 10 MB; stay below it in either reading of "MB". */
+export const MAX_REQUEST_BYTES = 10_000_000;
+/** Room for logName, resource and the JSON around the entries. */
+const REQUEST_HEAD_RESERVE = 4096;
+export const WRITE_TIMEOUT_MS = 60_000;
+/** A send making no progress this long no longer holds the program back. */
+export const STALL_MS = 5000;
+/** Extra attempts for entries refused for a passing reason. */
+const ENTRY_RETRIES = 4;
+
+const PARTIAL_ERRORS_TYPE = 'type.googleapis.com/google.logging.v2.WriteLogEntriesPartialErrors';
+
+export interface LoggingDriver extends ConsoleDriver {
+  /** The queue: each item is the size of one entry in the arena. */
+  readonly batcher: Batcher<number>;
+  readonly encoder: EntryEncoder;
+  /** Flushes and stops within `deadlineMs`. */
+  close(deadlineMs: number): Promise<void>;
+}
+
+export interface LoggingDriverDeps {
+  readonly api: GoogleApi;
+  /** Resolves once setup is done. */
+  readonly ready: Promise<InstanceInfo>;
+  readonly isReady: () => boolean;
+}
+
+/** `projects/PROJECT/logs/LOG_ID` with the log id URL-encoded (`/` becomes %2F). */
+export function logNameOf(projectId: string, logId: string): string {
+  return `projects/${projectId}/logs/${encodeURIComponent(logId)}`;
+}
+
+/** Per-entry errors of a partial success, by index; undefined when the answer has none. */
+export function partialErrorsOf(google: { details?: readonly Record<string, unknown>[] } | undefined): Map<number, { code: number; message: string }> | undefined {
+  const detail = google?.details?.find((d) => d['@type'] === PARTIAL_ERRORS_TYPE);
+  const errors = detail?.logEntryErrors;
+  if (typeof errors !== 'object' || errors === null) return undefined;
+  const out = new Map<number, { code: number; message: string }>();
+  for (const [key, value] of Object.entries(errors as Record<string, { code?: unknown; message?: unknown }>)) {
+    const index = Number(key);
+    if (!Number.isInteger(index) || index < 0) continue;
+    out.set(index, { code: typeof value?.code === 'number' ? value.code : 2, message: typeof value?.message === 'string' ? value.message : '' });
+  }
+  return out;
+}
+
+export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions, deps: LoggingDriverDeps): LoggingDriver {
+  const timers: Timers = ctx.timers;
+  const log: KlibLog = ctx.log;
+  const encoder = new EntryEncoder({ severity: o.severity as Record<ConsoleRecord['source'], Severity>, jsonPayload: o.jsonPayload, specialFields: o.specialFields });
+  const arena = new EntryArena();
+  const rejected = ctx.counter('rejected');
+  const splitCounter = ctx.counter('split');
+  const url = `${o.endpoint}${/\/v2$/.test(o.endpoint) ? '' : '/v2'}/entries:write`;
+  let head: Buffer | undefined;
+  let lastRejection = '';
+
+  /** One request with `entries` (slices that end in a comma, which the last one loses). */
+  const post = async (entries: readonly Buffer[], bytes: number): Promise<Map<number, { code: number; message: string }>> => {
+    const parts: Buffer[] = [head as Buffer, ...entries];
+    const body = Buffer.concat(parts, (head as Buffer).length + bytes + 1);
+    body[body.length - 2] = 0x5d; // the last comma becomes "]"
+    body[body.length - 1] = 0x7d; // "}"
+    const call: ApiCall = { url, body, timeoutMs: WRITE_TIMEOUT_MS, what: 'entries.write' };
+    const { response } = await deps.api.post(call);
+    if (response.statusCode >= 200 && response.statusCode < 300) return new Map();
+    const error = GoogleApi.error(call, response);
+    const partial = partialErrorsOf(error.google);
+    // Without per-entry errors nothing was written: the whole request failed.
+    if (!partial || partial.size === 0) throw error;
+    return partial;
+  };
+
+  /** The slices of single entries of a batch, by index (for sending some of them again). */
+  const entriesOf = (slices: readonly Buffer[], sizes: readonly number[], indexes: readonly number[]): Buffer[] => {
+    const whole = slices.length === 1 ? (slices[0] as Buffer) : Buffer.concat(slices);
+    const offsets: number[] = [];
+    let at = 0;
+    for (const size of sizes) {
+      offsets.push(at);
+      at += size;
+    }
+    return indexes.map((i) => whole.subarray(offsets[i] as number, (offsets[i] as number) + (sizes[i] as number)));
+  };
+
+  const send = async (batch: number[]): Promise<{ rejected: number }> => {
+    const info = await deps.ready;
+    head ??= Buffer.from(writeRequestHead(logNameOf(info.projectId, o.logId ?? info.hostname), { type: 'gce_instance', labels: { project_id: info.projectId, instance_id: info.instanceId, zone: info.zone } }));
+    let bytes = 0;
+    for (const size of batch) bytes += size;
+    const slices = arena.view(bytes);
+    let errors: Map<number, { code: number; message: string }>;
+    try {
+      errors = await post(slices, bytes);
+    } catch (err) {
+      // A batch refused as a whole is dropped by the Batcher: its bytes are spent too.
+      if ((err as ApiError).retryable === false) arena.consume(bytes);
+      throw err;
+    }
+    let refused = 0;
+    let pendingSizes: number[] = batch;
+    let pendingSlices: Buffer[] = slices;
+    for (let attempt = 0; errors.size > 0; attempt++) {
+      // Entries that failed for good are counted; those that may pass later are sent again, alone.
+      const again: number[] = [];
+      let reason = '';
+      for (const [index, error] of errors) {
+        if (index >= pendingSizes.length) continue;
+        if (RETRYABLE_CODES.has(error.code) && attempt < ENTRY_RETRIES) again.push(index);
+        else {
+          refused++;
+          reason ||= `code ${error.code}${error.message ? `: ${error.message.slice(0, 200)}` : ''}`;
+        }
+      }
+      if (reason && reason !== lastRejection) log.warn(`entries.write refused ${refused} entr${refused === 1 ? 'y' : 'ies'} of a batch of ${batch.length} (${reason}); the rest were stored`);
+      lastRejection = reason || lastRejection;
+      if (again.length === 0) break;
+      // At shutdown, under the flush deadline, do not sit out the full backoff.
+      await timers.sleep(ctx.signal.aborted ? 250 : 1000 * 2 ** attempt);
+      const nextSlices = entriesOf(pendingSlices, pendingSizes, again);
+      pendingSizes = again.map((i) => pendingSizes[i] as number);
+      pendingSlices = nextSlices;
+      try {
+        errors = await post(pendingSlices, pendingSizes.reduce((a, b) => a + b, 0));
+      } catch (err) {
+        if ((err as ApiError).retryable !== false && attempt + 1 < ENTRY_RETRIES) {
+          // The request itself failed (a reset, a 503): try these entries again, never the whole batch.
+          errors = new Map(again.map((_, index) => [index, { code: 14, message: reasonOf(err) }]));
+          continue;
+        }
+        refused += again.length;
+        log.warn(`sending ${again.length} refused entr${again.length === 1 ? 'y' : 'ies'} again failed: ${reasonOf(err)}`);
+        break;
+      }
+    }
+    if (refused === 0) lastRejection = '';
+    arena.consume(bytes);
+    return { rejected: refused };
+  };
+
+  const heap = ctx.heaps.create('gcp.logging', o.bufferSize);
+  const maxBatchBytes = Math.min(MAX_REQUEST_BYTES - REQUEST_HEAD_RESERVE, Math.max(64 * 1024, Math.floor(o.bufferSize / 4)));
+  let batcher: Batcher<number>;
+  const flow = new Backpressure({
+    timers,
+    highWater: Math.floor(o.bufferSize * 0.75),
+    lowWater: Math.floor(o.bufferSize * 0.5),
+    stallMs: STALL_MS,
+    pendingBytes: () => batcher.pendingBytes,
+    ready: deps.isReady,
+  });
+  batcher = new Batcher<number>({
+    name: 'gcp',
+    noun: 'log entries',
+    heap,
+    timers,
+    log,
+    sizeOf: (size) => size,
+    maxBatchItems: 100_000,
+    maxBatchBytes,
+    flushIntervalMs: o.flushIntervalMs,
+    send: flow.track(send),
+    backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
+    counters: { sent: ctx.counter('sent'), dropped: ctx.counter('dropped'), retries: ctx.counter('retries'), rejected, failed: ctx.counter('failed') },
+  });
+
+  let closing = false;
+  const push = (json: EncodedEntry): void => {
+    const size = arena.append(json);
+    if (!batcher.push(size)) arena.rollback(size);
+  };
+  const driver: LoggingDriver = {
+    name: 'gcp',
+    batcher,
+    encoder,
+    write(record) {
+      // uk's own messages during shutdown (already on stderr) cannot be shipped any more.
+      if (closing && record.source === 'kernel') return;
+      const before = encoder.split;
+      encoder.encode(record, push);
+      if (encoder.split !== before) splitCounter.add(encoder.split - before);
+    },
+    flush: () => batcher.flush(),
+    async close(deadlineMs) {
+      closing = true;
+      flow.close();
+      await batcher.close(deadlineMs);
+    },
+  };
+  if (o.backpressure) {
+    driver.writeRaw = () => !flow.shouldPause();
+    driver.drain = () => flow.drain();
+  }
+  return driver;
+}
+
+export { ApiError };

@@ -1,0 +1,111 @@
+import t from 'tap';
+import type { ConsoleRecord } from '@uk/core';
+import { DEFAULT_SEVERITY, EntryEncoder, MAX_ENTRY_BYTES, splitForJson, TimestampFormatter, type EntryEncoderOptions } from '../src/index.js';
+import { EntryArena } from '../src/arena.js';
+import { quote } from '../src/entries.js';
+
+const T0 = Date.UTC(2026, 0, 1, 12, 0, 0, 123);
+const options: EntryEncoderOptions = { severity: DEFAULT_SEVERITY, jsonPayload: true, specialFields: true, insertIdPrefix: 'run1' };
+
+function encode(record: Partial<ConsoleRecord> & { text: string }, o: Partial<EntryEncoderOptions> = {}, encoder = new EntryEncoder({ ...options, ...o })): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  encoder.encode({ time: T0, source: 'stdout', ...record }, (json) => out.push(JSON.parse(json) as Record<string, unknown>));
+  return out;
+}
+
+function firstJson(encoder: EntryEncoder): string {
+  let out = '';
+  encoder.encode({ time: T0, source: 'stdout', text: 'x' }, (json) => (out ||= json));
+  return out;
+}
+
+t.test('text lines: timestamp with nanoseconds, ordered insertIds, severity by source, exact text', async (t) => {
+  const encoder = new EntryEncoder(options);
+  const [a] = encode({ text: 'hello "world" \\ tab\there' }, {}, encoder);
+  const [b] = encode({ text: 'späť ✓ 😀 \u0001', source: 'stderr' }, {}, encoder);
+  const [c] = encode({ text: '', source: 'kernel' }, {}, encoder);
+  t.same(a, { timestamp: '2026-01-01T12:00:00.123000000Z', insertId: 'run10000000000', severity: 'INFO', textPayload: 'hello "world" \\ tab\there' });
+  t.same(b, { timestamp: '2026-01-01T12:00:00.123000000Z', insertId: 'run10000000001', severity: 'ERROR', textPayload: 'späť ✓ 😀 \u0001' });
+  t.same(c, { timestamp: '2026-01-01T12:00:00.123000000Z', insertId: 'run10000000002', severity: 'NOTICE', textPayload: '' });
+  t.equal(encoder.sequence, 3);
+  const ids = Array.from({ length: 50 }, (_, i) => i * 7919);
+  const sorted = ids.map((n) => `p${n.toString(36).padStart(10, '0')}`);
+  t.same([...sorted].sort(), sorted, 'fixed-width base-36 sorts as the numbers do');
+  t.match(JSON.parse(firstJson(new EntryEncoder({ severity: DEFAULT_SEVERITY, jsonPayload: true, specialFields: true }))).insertId, /^[0-9a-z]{8}0{10}$/, 'a random per-run prefix by default');
+});
+
+t.test('timestamps keep sub-millisecond precision when the time has it', async (t) => {
+  const f = new TimestampFormatter();
+  t.equal(f.format(T0), '2026-01-01T12:00:00.123000000Z');
+  t.equal(f.format(T0 + 0.5), '2026-01-01T12:00:00.123500000Z');
+  t.equal(f.format(T0 + 0.25), '2026-01-01T12:00:00.123250000Z');
+  t.equal(f.format(T0 + 1), '2026-01-01T12:00:00.124000000Z');
+});
+
+t.test('JSON lines become jsonPayload with the structured logging fields lifted out', async (t) => {
+  const [entry] = encode({
+    text: '{"severity":"warn","message":"disk almost full","pct":97,"logging.googleapis.com/labels":{"team":"ops"},"logging.googleapis.com/trace":"projects/p/traces/abc","logging.googleapis.com/spanId":"000000000000004a","logging.googleapis.com/trace_sampled":true}',
+  });
+  t.same(entry, {
+    timestamp: '2026-01-01T12:00:00.123000000Z',
+    insertId: 'run10000000000',
+    severity: 'WARNING',
+    labels: { team: 'ops' },
+    trace: 'projects/p/traces/abc',
+    spanId: '000000000000004a',
+    traceSampled: true,
+    jsonPayload: { message: 'disk almost full', pct: 97 },
+  });
+  t.same(encode({ text: '  {"severity":"LOUD","a":1}  ', source: 'stderr' })[0], { timestamp: '2026-01-01T12:00:00.123000000Z', insertId: 'run10000000000', severity: 'ERROR', jsonPayload: { severity: 'LOUD', a: 1 } }, 'an unknown severity stays in the payload');
+  t.same(encode({ text: '{"message":"only a message","severity":200}' })[0], { timestamp: '2026-01-01T12:00:00.123000000Z', insertId: 'run10000000000', severity: 'INFO', textPayload: 'only a message' });
+  t.same(encode({ text: '{"severity":"error","x":1}' }, { specialFields: false })[0]?.jsonPayload, { severity: 'error', x: 1 }, 'special_fields off');
+  t.same(encode({ text: '{"x":1}' }, { jsonPayload: false })[0]?.textPayload, '{"x":1}', 'json_payload off');
+  for (const text of ['{not json}', '[1,2]', '{"a":1} trailing', '{']) t.same(encode({ text })[0]?.textPayload, text, `${text} stays text`);
+});
+
+t.test('a line too long for one entry is split, never lost', async (t) => {
+  const encoder = new EntryEncoder(options);
+  const text = `${'a'.repeat(300_000)}"${'é'.repeat(100_000)}😀${'\u0002'.repeat(50_000)}end`;
+  const parts: string[] = [];
+  encoder.encode({ time: T0, source: 'stdout', text }, (json) => parts.push(json));
+  t.ok(parts.length >= 4, `${parts.length} parts`);
+  for (const json of parts) t.ok(Buffer.byteLength(json) <= MAX_ENTRY_BYTES, `part of ${Buffer.byteLength(json)} bytes`);
+  const entries = parts.map((json) => JSON.parse(json) as { insertId: string; textPayload: string; split: { uid: string; index: number; totalSplits: number } });
+  t.equal(entries.map((e) => e.textPayload).join(''), text, 'the parts join back to the exact line');
+  t.same(entries.map((e) => e.split.index), entries.map((_, i) => i));
+  t.ok(entries.every((e) => e.split.totalSplits === entries.length && e.split.uid === entries[0]?.insertId));
+  t.same(entries.map((e) => e.insertId), [...entries.map((e) => e.insertId)].sort(), 'consecutive insertIds');
+  t.equal(encoder.split, 1);
+  const big = `{"k":"${'x'.repeat(300_000)}"}`;
+  const asText = encode({ text: big });
+  t.equal(asText.map((e) => e.textPayload).join(''), big, 'a JSON object too large for one entry goes out as split text');
+});
+
+t.test('splitForJson keeps surrogate pairs whole and respects the budget', async (t) => {
+  const text = '😀'.repeat(10) + 'ab';
+  const pieces = splitForJson(text, 9);
+  t.equal(pieces.join(''), text);
+  for (const piece of pieces) {
+    t.ok(Buffer.byteLength(JSON.stringify(piece)) - 2 <= 9);
+    t.notOk(/^[\udc00-\udfff]/.test(piece), 'no piece starts with a low surrogate');
+  }
+  t.same(splitForJson('', 10), ['']);
+  t.equal(quote('plain'), '"plain"');
+  t.equal(quote('a"b'), '"a\\"b"');
+});
+
+t.test('the arena keeps entries in order across chunks and releases them', async (t) => {
+  const arena = new EntryArena(64);
+  const sizes = ['{"a":1}', '{"b":"' + 'x'.repeat(40) + '"}', '{"c":"ü"}', '{"d":"' + 'y'.repeat(100) + '"}'].map((json) => arena.append(json));
+  t.same(sizes, [8, 49, 11, 109]);
+  const all = Buffer.concat(arena.view(sizes.reduce((a, b) => a + b, 0))).toString();
+  t.equal(all, `{"a":1},{"b":"${'x'.repeat(40)}"},{"c":"ü"},{"d":"${'y'.repeat(100)}"},`);
+  arena.consume(8 + 49);
+  t.equal(Buffer.concat(arena.view(11)).toString(), '{"c":"ü"},');
+  const extra = arena.append('{"e":2}');
+  arena.rollback(extra);
+  arena.consume(11 + 109);
+  t.throws(() => arena.consume(1), RangeError);
+  t.equal(arena.append('{"f":3}'), 8);
+  t.equal(Buffer.concat(arena.view(8)).toString(), '{"f":3},');
+});
