@@ -75,7 +75,7 @@ t.test('credential rotation: ExpiredTokenException renews the credentials and re
   writeFileSync(join(dir, 'go-2'), '');
   const result = await run.done;
   t.equal(result.code, 0, result.stderr);
-  sameLines(t, programLines(delivered), expectedLines(3, 500));
+  sameLines(t, programLines(delivered), expectedLines(3, 500), 'every line once, in order');
   const puts = aws.cloudwatch.calls('PutLogEvents');
   t.ok(puts.some((r) => r.errorType === 'ExpiredTokenException' && r.accessKeyId === undefined), 'the old key was refused');
   t.ok(puts.filter((r) => r.status === 200).some((r) => r.accessKeyId === second), 'the new key was used');
@@ -99,7 +99,7 @@ t.test('a deleted stream is created again and the batch resent', async (t) => {
   writeFileSync(join(dir, 'go-2'), '');
   const result = await run.done;
   t.equal(result.code, 0, result.stderr);
-  sameLines(t, programLines(delivered), expectedLines(3, 300));
+  sameLines(t, programLines(delivered), expectedLines(3, 300), 'every line once, in order');
   t.same(aws.cloudwatch.calls('PutLogEvents').filter((r) => r.errorType).map((r) => r.errorType), ['ResourceNotFoundException', 'ResourceNotFoundException']);
   t.equal(aws.cloudwatch.calls('CreateLogGroup').length, 3, 'created at setup, again after each deletion');
   t.equal(aws.cloudwatch.groups.get('deleted')?.retentionInDays, 7, 'with its retention');
@@ -121,7 +121,7 @@ t.test('metadata service down at boot: the program starts at once, lines are buf
   writeFileSync(join(dir, 'go-1'), '');
   const result = await run.done;
   t.equal(result.code, 0, result.stderr);
-  t.ok(result.firstStdoutMs !== undefined && result.firstStdoutMs < 5000, `the program was not held up (first output after ${result.firstStdoutMs?.toFixed(0)} ms)`);
+  t.ok(result.firstStdoutMs !== undefined && result.firstStdoutMs < 8000, `the program was not held up (first output after ${result.firstStdoutMs?.toFixed(0)} ms)`);
   sameLines(t, programLines(delivered), expectedLines(2, 1000), 'the buffered lines, then the rest, in order');
   t.match(result.stderr, /cloudwatch: setup succeeded after \d+ failed attempt\(s\)/);
   t.equal(delivered[0]?.stream, aws.imds.hostname, 'the stream is the host name the metadata service gave');

@@ -47,13 +47,19 @@ function attachStream(kernel: Kernel, stream: Readable, name: ProgramStream): { 
     emit: (text, time) => kernel.console.write({ text, time, source: name }),
   });
   let lastData = 0;
+  let paused = false;
   stream.on('data', (chunk: Buffer) => {
     lastData = clock.monotonic();
     if (kernel.console.wantsRecords) framer.push(chunk, clock.now());
     if (!kernel.console.writeRaw(chunk, name)) {
       // A raw driver (the terminal) is full: stop reading so the program feels the backpressure.
       stream.pause();
-      void kernel.console.drain(name).then(() => stream.resume());
+      paused = true;
+      void kernel.console.drain(name).then(() => {
+        paused = false;
+        lastData = clock.monotonic();
+        stream.resume();
+      });
     }
   });
   const ended = new Promise<void>((resolve) => {
@@ -61,7 +67,8 @@ function attachStream(kernel: Kernel, stream: Readable, name: ProgramStream): { 
     stream.once('close', resolve);
     stream.once('error', resolve);
   });
-  return { framer, lastData: () => lastData, ended };
+  // While uk holds the stream paused the program is not idle: its partial line is not complete.
+  return { framer, lastData: () => (paused ? clock.monotonic() : lastData), ended };
 }
 
 export async function supervise(kernel: Kernel, options: SuperviseOptions): Promise<SuperviseResult> {

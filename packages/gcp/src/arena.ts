@@ -50,6 +50,29 @@ export class EntryArena {
     return written + 1;
   }
 
+  #reserved: Chunk | undefined;
+
+  /**
+   * Room for an entry of at most `maxBytes` (comma included), written by the caller into the
+   * returned buffer from `reservedAt`, then committed with the bytes written.
+   */
+  reserve(maxBytes: number): Buffer {
+    this.#reserved = this.#chunkFor(maxBytes);
+    return this.#reserved.buf;
+  }
+
+  get reservedAt(): number {
+    return this.#reserved?.used ?? 0;
+  }
+
+  commit(bytes: number): number {
+    const chunk = this.#reserved;
+    if (!chunk || chunk.used + bytes > chunk.buf.length) throw new RangeError('arena: commit without room reserved');
+    chunk.used += bytes;
+    this.#reserved = undefined;
+    return bytes;
+  }
+
   /** Takes back the entry just appended (the queue refused it). */
   rollback(bytes: number): void {
     const last = this.#chunks[this.#chunks.length - 1];

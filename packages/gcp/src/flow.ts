@@ -26,7 +26,8 @@ export interface BackpressureOptions {
 export class Backpressure {
   readonly #o: BackpressureOptions;
   #failing = false;
-  #sendingSince: number | undefined;
+  /** Start times of the sends in flight. */
+  readonly #sending = new Set<{ since: number }>();
   #paused = false;
   #waiters: (() => void)[] = [];
   #recheck: TimerHandle | undefined;
@@ -41,7 +42,8 @@ export class Backpressure {
   /** Wraps the Batcher's send to follow health and progress. */
   track<T, R>(send: (batch: T[]) => Promise<R>): (batch: T[]) => Promise<R> {
     return async (batch) => {
-      this.#sendingSince = this.#o.timers.clock.monotonic();
+      const inFlight = { since: this.#o.timers.clock.monotonic() };
+      this.#sending.add(inFlight);
       try {
         const result = await send(batch);
         this.#failing = false;
@@ -50,7 +52,7 @@ export class Backpressure {
         this.#failing = true;
         throw err;
       } finally {
-        this.#sendingSince = undefined;
+        this.#sending.delete(inFlight);
         // The Batcher takes the batch off its queue once send settles: look again after that.
         if (this.#waiters.length > 0) setImmediate(() => this.#wake());
       }
@@ -59,8 +61,9 @@ export class Backpressure {
 
   #working(): boolean {
     if (this.#closed || this.#failing || !this.#o.ready()) return false;
-    const since = this.#sendingSince;
-    return since === undefined || this.#o.timers.clock.monotonic() - since <= this.#o.stallMs;
+    const now = this.#o.timers.clock.monotonic();
+    for (const inFlight of this.#sending) if (now - inFlight.since > this.#o.stallMs) return false;
+    return true;
   }
 
   /** True when the program's output should not be read for now. */

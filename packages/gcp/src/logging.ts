@@ -32,9 +32,16 @@ const ENTRY_RETRIES = 4;
 
 const PARTIAL_ERRORS_TYPE = 'type.googleapis.com/google.logging.v2.WriteLogEntriesPartialErrors';
 
+/**
+ * Requests that may be in flight at once. Entries go to one lane until it has taken a full
+ * request's worth, then to the next, so a steady trickle uses one lane and a flood keeps two
+ * requests going (Cloud Logging orders entries by timestamp and insertId, not by arrival).
+ */
+export const LANES = 2;
+
 export interface LoggingDriver extends ConsoleDriver {
-  /** The queue: each item is the size of one entry in the arena. */
-  readonly batcher: Batcher<number>;
+  /** The queues: each item is the size of one entry in its lane's arena. */
+  readonly lanes: readonly Batcher<number>[];
   readonly encoder: EntryEncoder;
   /** Flushes and stops within `deadlineMs`. */
   close(deadlineMs: number): Promise<void>;
@@ -70,7 +77,6 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
   const timers: Timers = ctx.timers;
   const log: KlibLog = ctx.log;
   const encoder = new EntryEncoder({ severity: o.severity as Record<ConsoleRecord['source'], Severity>, jsonPayload: o.jsonPayload, specialFields: o.specialFields });
-  const arena = new EntryArena();
   const rejected = ctx.counter('rejected');
   const splitCounter = ctx.counter('split');
   const url = `${o.endpoint}${/\/v2$/.test(o.endpoint) ? '' : '/v2'}/entries:write`;
@@ -105,7 +111,7 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     return indexes.map((i) => whole.subarray(offsets[i] as number, (offsets[i] as number) + (sizes[i] as number)));
   };
 
-  const send = async (batch: number[]): Promise<{ rejected: number }> => {
+  const sendFrom = (arena: EntryArena) => async (batch: number[]): Promise<{ rejected: number }> => {
     const info = await deps.ready;
     head ??= Buffer.from(writeRequestHead(logNameOf(info.projectId, o.logId ?? info.hostname), { type: 'gce_instance', labels: { project_id: info.projectId, instance_id: info.instanceId, zone: info.zone } }));
     let bytes = 0;
@@ -161,52 +167,77 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
   };
 
   const heap = ctx.heaps.create('gcp.logging', o.bufferSize);
-  const maxBatchBytes = Math.min(MAX_REQUEST_BYTES - REQUEST_HEAD_RESERVE, Math.max(64 * 1024, Math.floor(o.bufferSize / 4)));
-  let batcher: Batcher<number>;
+  const maxBatchBytes = Math.min(MAX_REQUEST_BYTES - REQUEST_HEAD_RESERVE, Math.max(64 * 1024, Math.floor(o.bufferSize / (2 * LANES))));
+  const lanes: { arena: EntryArena; batcher: Batcher<number> }[] = [];
+  const pendingBytes = (): number => lanes.reduce((sum, lane) => sum + lane.batcher.pendingBytes, 0);
   const flow = new Backpressure({
     timers,
     highWater: Math.floor(o.bufferSize * 0.75),
     lowWater: Math.floor(o.bufferSize * 0.5),
     stallMs: STALL_MS,
-    pendingBytes: () => batcher.pendingBytes,
+    pendingBytes,
     ready: deps.isReady,
   });
-  batcher = new Batcher<number>({
-    name: 'gcp',
-    noun: 'log entries',
-    heap,
-    timers,
-    log,
-    sizeOf: (size) => size,
-    maxBatchItems: 100_000,
-    maxBatchBytes,
-    flushIntervalMs: o.flushIntervalMs,
-    send: flow.track(send),
-    backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
-    counters: { sent: ctx.counter('sent'), dropped: ctx.counter('dropped'), retries: ctx.counter('retries'), rejected, failed: ctx.counter('failed') },
-  });
+  const counters = { sent: ctx.counter('sent'), dropped: ctx.counter('dropped'), retries: ctx.counter('retries'), rejected, failed: ctx.counter('failed') };
+  for (let i = 0; i < LANES; i++) {
+    const arena = new EntryArena();
+    const batcher = new Batcher<number>({
+      name: 'gcp',
+      noun: 'log entries',
+      heap, // shared: the buffer budget is for all lanes together
+      timers,
+      log,
+      sizeOf: (size) => size,
+      maxBatchItems: 100_000,
+      maxBatchBytes,
+      flushIntervalMs: o.flushIntervalMs,
+      send: flow.track(sendFrom(arena)),
+      backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
+      counters,
+    });
+    lanes.push({ arena, batcher });
+  }
 
   let closing = false;
-  const push = (json: EncodedEntry): void => {
-    const size = arena.append(json);
-    if (!batcher.push(size)) arena.rollback(size);
+  let current = lanes[0] as { arena: EntryArena; batcher: Batcher<number> };
+  let laneIndex = 0;
+  let laneBytes = 0;
+  const push = (json: EncodedEntry): void => queue(current.arena.append(json));
+  const queue = (size: number): void => {
+    if (!current.batcher.push(size)) {
+      current.arena.rollback(size);
+      return;
+    }
+    laneBytes += size;
+    if (laneBytes >= maxBatchBytes) {
+      laneIndex = (laneIndex + 1) % LANES;
+      current = lanes[laneIndex] as typeof current;
+      laneBytes = 0;
+    }
   };
   const driver: LoggingDriver = {
     name: 'gcp',
-    batcher,
+    lanes: lanes.map((lane) => lane.batcher),
     encoder,
     write(record) {
       // uk's own messages during shutdown (already on stderr) cannot be shipped any more.
       if (closing && record.source === 'kernel') return;
+      const size = encoder.writePlain(record, current.arena);
+      if (size >= 0) {
+        queue(size);
+        return;
+      }
       const before = encoder.split;
       encoder.encode(record, push);
       if (encoder.split !== before) splitCounter.add(encoder.split - before);
     },
-    flush: () => batcher.flush(),
+    flush: async () => {
+      await Promise.all(lanes.map((lane) => lane.batcher.flush()));
+    },
     async close(deadlineMs) {
       closing = true;
       flow.close();
-      await batcher.close(deadlineMs);
+      await Promise.all(lanes.map((lane) => lane.batcher.close(deadlineMs)));
     },
   };
   if (o.backpressure) {

@@ -100,7 +100,8 @@ export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptio
       ambiguous = batch;
       throw err;
     }
-    const resent = ambiguous === batch;
+    // The Batcher resends from the same head of its queue (in a new array).
+    const resent = ambiguous !== undefined && ambiguous[0] === batch[0];
     ambiguous = undefined;
     const { response } = result;
     if (response.statusCode >= 200 && response.statusCode < 300) {

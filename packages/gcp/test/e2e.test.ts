@@ -170,6 +170,32 @@ t.test('SIGTERM: the program stops and everything it wrote is delivered before u
   t.same(lines, [...numbered(20000), 'terminated'], 'all 20001 lines, in order');
 });
 
+t.test('a flood with a small buffer: backpressure slows the program, no line is lost, cut or duplicated', async (t) => {
+  const e = await emulators(t, { logging: { retainEntries: false, schemaCheck: 100 } });
+  const N = 300_000;
+  const seen = new Uint8Array(N);
+  let bad = 0;
+  let duplicates = 0;
+  const check = (text: string | undefined) => {
+    const match = text === undefined ? null : /^flood (\d+) y+$/.exec(text);
+    if (!match || text?.length !== 99) {
+      if (!text?.startsWith('uk: ')) bad++;
+      return;
+    }
+    const i = Number(match[1]);
+    if (seen[i]) duplicates++;
+    seen[i] = 1;
+  };
+  e.logging.onEntry = (entry) => check(entry.textPayload);
+  const run = await runUk(t, e, { logging: { buffer_size: '1M', flush_interval: 0.05 } }, ['--flood', String(N)]);
+  t.equal(run.code, 0, run.stderr);
+  t.equal(bad, 0, 'no line cut in two');
+  t.equal(duplicates + e.logging.duplicates, 0, 'none twice');
+  t.equal(seen.reduce((sum, v) => sum + v, 0), N, 'all of them');
+  t.notMatch(run.stderr, /dropped \d+/);
+  t.same(e.logging.problems, []);
+});
+
 t.test('uk validate reports bad gcp options', async (t) => {
   const dir = tempDir(t);
   const config = join(dir, 'bad.json');

@@ -33,7 +33,7 @@ export async function bootKernel(t: Test, e: GcpEmulators, gcp: unknown, extra: 
     await kernel.stop();
   };
   t.teardown(stop);
-  return { kernel, boot, stderr, stop, counters: () => kernel.stats.snapshot().gcp ?? {} };
+  return { kernel, boot, stderr, stop, counter: (name: string): number => kernel.stats.snapshot().gcp?.[name] ?? 0 };
 }
 
 /** Writes records as the supervisor would. */

@@ -1,12 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { Tuple, type UkError } from '@uk/core';
 import syslog, { appNameOf, readSyslogOptions, syslogDependencies } from '../src/index.js';
+import { tempDir } from './helpers/uk.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'uk-syslog-options-'));
+const dir = tempDir('uk-syslog-options-');
 const optionsOf = (tuple: Record<string, unknown>) => readSyslogOptions({ config: Tuple.fromJSON(tuple, 'syslog'), env: {}, manifest: Tuple.empty() });
 
 function problem(tuple: Record<string, unknown>): UkError {

@@ -93,7 +93,8 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
   readonly rpcRoute: { verb: string; path: string };
   readonly #retain: boolean;
   readonly #dedupe: boolean;
-  readonly #onEntry: ((entry: StoredLogEntry) => void) | undefined;
+  /** Called for each stored entry, in arrival order (settable). */
+  onEntry: ((entry: StoredLogEntry) => void) | undefined;
   /** Keys of stored entries per log name, for de-duplication. */
   readonly #seen = new Map<string, { byId: Map<string, { seconds: number; nanos: number }>; more: Set<string> }>();
   readonly #stored: StoredLogEntry[] = [];
@@ -111,7 +112,7 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
   constructor(options: GcpLoggingEmulatorOptions = {}) {
     super(options);
     this.#retain = options.retainEntries ?? true;
-    this.#onEntry = options.onEntry;
+    this.onEntry = options.onEntry;
     this.#dedupe = options.dedupe ?? true;
     this.schemaCheck = options.schemaCheck ?? true;
     const rule = this.schema.httpRule('google.logging.v2.LoggingServiceV2', 'WriteLogEntries');
@@ -335,7 +336,7 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
     if (typeof entry.traceSampled === 'boolean') stored.traceSampled = entry.traceSampled;
     this.count++;
     if (this.#retain) this.#stored.push(stored);
-    this.#onEntry?.(stored);
+    this.onEntry?.(stored);
   }
 }
 

@@ -3,15 +3,18 @@ import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { IssuedCredentials } from '../src/index.js';
 
+type Data = string | ArrayBuffer | ArrayBufferView;
+const bytes = (data: Data): string | Buffer => (typeof data === 'string' ? data : data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+
 class Sha256 {
-  readonly #secret: string | Uint8Array | undefined;
+  readonly #secret: string | Buffer | undefined;
   #hash: Hash | Hmac;
-  constructor(secret?: string | Uint8Array) {
-    this.#secret = secret;
+  constructor(secret?: Data) {
+    this.#secret = secret === undefined ? undefined : bytes(secret);
     this.#hash = this.#secret === undefined ? createHash('sha256') : createHmac('sha256', this.#secret);
   }
-  update(data: string | Uint8Array): void {
-    this.#hash.update(data);
+  update(data: Data): void {
+    this.#hash.update(bytes(data));
   }
   digest(): Promise<Uint8Array> {
     return Promise.resolve(new Uint8Array(this.#hash.digest()));

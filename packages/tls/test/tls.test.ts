@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,6 +162,7 @@ t.test('option errors', async (t) => {
   t.equal(err.message, 'tls.ca_file: cannot read /nonexistent/ca.pem: ENOENT');
 
   const dir = mkdtempSync(join(tmpdir(), 'uk-tls-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'empty.pem'), 'not a certificate\n');
   err = problem({ ca_file: join(dir, 'empty.pem') });
   t.equal(err.code, 'UK_ERR_MANIFEST_VALUE');

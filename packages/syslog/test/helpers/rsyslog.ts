@@ -5,12 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestPki } from './certs.js';
+import { tempDir } from './uk.js';
 
 export type Input = 'udp' | 'tcp' | 'tls';
 
@@ -60,7 +60,7 @@ export class Rsyslog {
   }
 
   static async start(input: Input, pki?: TestPki): Promise<Rsyslog> {
-    const dir = mkdtempSync(join(tmpdir(), `uk-rsyslog-${input}-`));
+    const dir = tempDir(`uk-rsyslog-${input}-`);
     const server = new Rsyslog(input, await freePort(), dir);
     server.#writeConfig(pki);
     await server.#spawn();
@@ -100,10 +100,13 @@ export class Rsyslog {
     const child = spawn('rsyslogd', ['-n', '-f', this.confFile, '-i', pidFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (d: Buffer) => (this.#log += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.#log += d.toString()));
+    let spawnError: Error | undefined;
+    child.on('error', (err) => (spawnError = err));
     this.#process = child;
     // Ready once it listens: TCP accepts a connection; for UDP, the pid file appears after the inputs are set up.
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
+      if (spawnError) throw new Error(`cannot run rsyslogd (${spawnError.message}): install it with apt-get install -y rsyslog rsyslog-gnutls`);
       if (child.exitCode !== null) throw new Error(`rsyslogd exited with ${child.exitCode}: ${this.#log}`);
       if (await this.#listening(pidFile)) return;
       await new Promise((resolve) => setTimeout(resolve, 25));

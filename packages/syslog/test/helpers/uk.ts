@@ -3,7 +3,7 @@
  * written to a temporary directory, and real child programs.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +14,16 @@ export const UK_BIN = resolve(here, '../../../core/bin/uk.js');
 export const EMIT = resolve(here, '../fixtures/emit.mjs');
 chmodSync(EMIT, 0o755);
 
+const made: string[] = [];
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A temporary directory, removed when the test process exits. */
 export function tempDir(prefix = 'uk-syslog-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 export function writeConfig(dir: string, config: unknown, name = 'config.json'): string {
