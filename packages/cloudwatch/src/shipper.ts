@@ -64,6 +64,9 @@ export class CloudWatchShipper {
   #prefix = '';
   #metricsTimer: TimerHandle | undefined;
   #lastSampleError = '';
+  #lastSampleAt = -Infinity;
+  #shutdownDone: Promise<void>;
+  #markShutdownDone!: () => void;
   readonly logBatcher: Batcher<ConsoleRecord> | undefined;
   readonly metricsBatcher: Batcher<MetricSample> | undefined;
 
@@ -72,6 +75,7 @@ export class CloudWatchShipper {
     this.#deps = deps;
     this.#o = ctx.options;
     this.#readyPromise = new Promise<void>((resolve) => (this.#markReady = resolve));
+    this.#shutdownDone = new Promise<void>((resolve) => (this.#markShutdownDone = resolve));
     this.#counters = {
       empty: ctx.counter('empty_lines_skipped'),
       split: ctx.counter('events_split'),
@@ -170,7 +174,9 @@ export class CloudWatchShipper {
         }
         batcher.push(record);
       },
-      flush: () => batcher.flush(),
+      // At shutdown the klib's own hook sends what it can within the deadline and reports the
+      // rest; the kernel's flush of the driver ends with it.
+      flush: () => Promise.race([batcher.flush(), this.#shutdownDone]),
     };
   }
 
@@ -300,6 +306,10 @@ export class CloudWatchShipper {
   // ---- metrics ------------------------------------------------------------------------------
 
   async #sample(): Promise<void> {
+    // A timer that fired late is followed at once by the next tick: keep one sample per interval.
+    const now = this.#ctx.timers.clock.monotonic();
+    if (now - this.#lastSampleAt < (this.#o.memMetricsIntervalMs ?? 0) / 2) return;
+    this.#lastSampleAt = now;
     try {
       const metrics = await (this.#deps.readMemory ?? readMemoryMetrics)();
       this.metricsBatcher?.push({ time: this.#ctx.timers.clock.now(), metrics });
@@ -335,5 +345,6 @@ export class CloudWatchShipper {
     this.#closing = true;
     await Promise.all([this.logBatcher?.close(deadline), this.metricsBatcher?.close(deadline)]);
     this.#setupTimer?.cancel();
+    this.#markShutdownDone();
   }
 }

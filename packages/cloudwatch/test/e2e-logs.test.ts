@@ -160,8 +160,10 @@ t.test('shutdown is bounded when CloudWatch cannot be reached, and says what was
   t.equal(result.code, 0);
   t.ok(elapsed < 15_000, `exits once the 2 s shutdown deadline has passed (${elapsed.toFixed(0)} ms)`);
   t.match(result.stderr, /cloudwatch: setup failed, retrying in 1 s \(buffering meanwhile\): .*ECONNREFUSED/);
-  t.match(result.stderr, /cloudwatch: shutdown deadline passed: dropped 10 events that could not be sent/);
-  t.match(result.stderr, /events_dropped=10/, 'the counters are printed because something was lost');
+  // The 10 lines, and uk's own warning when it came before the program ended.
+  t.match(result.stderr, /cloudwatch: shutdown deadline passed: dropped 1[01] events that could not be sent/);
+  t.match(result.stderr, /events_dropped=1[01]/, 'the counters are printed because something was lost');
+  t.notMatch(result.stderr, /still flushing/, 'the klib reports its own losses; the kernel does not wait for it beyond its deadline');
 });
 
 t.test('uk validate: tls is required and every bad option is reported', async (t) => {

@@ -9,6 +9,13 @@
  * backoff and jitter, keeping the batch at the head of the queue; an error marked
  * `retryable: false` drops that batch and counts it. `flush()` sends everything; `close()` flushes
  * within a deadline and reports whatever could not be sent.
+ *
+ * Backpressure (optional): while the destination works but is behind (a burst larger than it
+ * takes at once), `shouldPause()` turns true at the high-water mark and false again at the low
+ * one; the console then stops reading the program's output, so the program waits on its write as
+ * on a slow terminal instead of records being dropped. While the destination is failing, not
+ * ready, or a send has made no progress for `stallMs`, it never pauses: the buffer fills, then
+ * drops and counts, and an outage never holds the program up.
  */
 import { reasonOf } from './errors.js';
 import type { Heap } from './heap.js';
@@ -47,6 +54,19 @@ export interface BatcherOptions<T> {
   readonly counters: { sent: Counter; dropped: Counter; retries: Counter; rejected?: Counter; failed?: Counter };
   /** Minimum time between two "dropped" reports, ms (default 10 s). */
   readonly dropReportIntervalMs?: number;
+  /** Pause the program's output while the destination is merely behind (see above). */
+  readonly backpressure?: BackpressureOptions;
+}
+
+export interface BackpressureOptions {
+  /** Pause at this many queued bytes (default: half the heap). */
+  readonly highWaterBytes?: number;
+  /** Read on once the queue is down to this (default: a quarter of the heap). */
+  readonly lowWaterBytes?: number;
+  /** A send making no progress this long no longer holds the program back, ms (default 5000). */
+  readonly stallMs?: number;
+  /** False while the destination cannot work yet (setup not done): never pause then. */
+  ready?(): boolean;
 }
 
 export class Batcher<T> {
@@ -64,6 +84,14 @@ export class Batcher<T> {
   #dropsUnreported = 0;
   #dropReportTimer: TimerHandle | undefined;
   #lastError = '';
+  #failing = false;
+  #sendStarted = 0;
+  #paused = false;
+  #drainWaiters: (() => void)[] = [];
+  #drainRecheck: TimerHandle | undefined;
+  #gaveUp = false;
+  /** Times the program's output was paused for this batcher. */
+  pauses = 0;
 
   constructor(options: BatcherOptions<T>) {
     this.#o = options;
@@ -153,7 +181,7 @@ export class Batcher<T> {
 
   /** Sends batches while there is a full one, the interval passed, or a flush was asked for. */
   #pump(due = false): void {
-    if (this.#inFlight || this.#waitingRetry) return;
+    if (this.#inFlight || this.#waitingRetry || this.#gaveUp) return;
     const now = this.#o.timers.clock.monotonic();
     const ready = due || this.#flushWaiters.length > 0 || this.pending >= this.#o.maxBatchItems || this.#queuedBytes >= this.#o.maxBatchBytes || (this.#dueAt > 0 && now >= this.#dueAt);
     if (this.pending === 0) {
@@ -169,6 +197,7 @@ export class Batcher<T> {
     this.#dueAt = 0;
     const { batch, bytes } = this.#takeBatch();
     this.#inFlight = true;
+    this.#sendStarted = this.#o.timers.clock.monotonic();
     void this.#sendOne(batch, bytes);
   }
 
@@ -177,7 +206,10 @@ export class Batcher<T> {
     try {
       const outcome = await o.send(batch);
       this.#inFlight = false;
+      this.#failing = false;
+      if (this.#gaveUp) return;
       this.#consume(batch.length, bytes);
+      this.#wakeDrainers();
       const rejected = outcome?.rejected ?? 0;
       o.counters.sent.add(batch.length - rejected);
       if (rejected > 0) o.counters.rejected?.add(rejected);
@@ -187,13 +219,17 @@ export class Batcher<T> {
       this.#pump(this.#flushWaiters.length > 0 || this.pending >= o.maxBatchItems);
     } catch (err) {
       this.#inFlight = false;
+      if (this.#gaveUp) return;
       if ((err as { retryable?: unknown })?.retryable === false) {
         this.#consume(batch.length, bytes);
+        this.#wakeDrainers();
         o.counters.failed?.add(batch.length);
         this.#drop(batch.length, `refused: ${reasonOf(err)}`);
         this.#pump(this.#flushWaiters.length > 0);
         return;
       }
+      this.#failing = true;
+      this.#wakeDrainers();
       o.counters.retries.add();
       const delay = this.#backoff.next();
       const reason = reasonOf(err);
@@ -228,6 +264,7 @@ export class Batcher<T> {
    */
   async close(deadlineMs: number): Promise<void> {
     this.#closed = true;
+    this.#releaseDrainers();
     let timer: TimerHandle | undefined;
     const deadline = new Promise<'deadline'>((resolve) => (timer = this.#o.timers.oneShot(deadlineMs, () => resolve('deadline'))));
     const outcome = await Promise.race([this.flush().then(() => 'flushed' as const), deadline]);
@@ -238,6 +275,59 @@ export class Batcher<T> {
       const left = this.pending;
       this.#o.counters.dropped.add(left);
       this.#o.log.error(`shutdown deadline passed: dropped ${left} ${this.#o.noun ?? 'records'} that could not be sent${this.#lastError ? ` (${this.#lastError})` : ''}`);
+      // Give up for good: no more retries, the memory back, and every flush() waiter released.
+      this.#gaveUp = true;
+      this.#o.heap.free(this.#queuedBytes);
+      this.#queue = [];
+      this.#head = 0;
+      this.#queuedBytes = 0;
+      this.#resolveFlush();
     }
+    this.#releaseDrainers();
+  }
+
+  /** True while the program's output should not be read (backpressure; see the file comment). */
+  shouldPause(): boolean {
+    const bp = this.#o.backpressure;
+    if (!bp || this.#closed || this.#failing || (bp.ready && !bp.ready())) return (this.#paused = false);
+    if (this.#inFlight && this.#o.timers.clock.monotonic() - this.#sendStarted >= (bp.stallMs ?? 5000)) return (this.#paused = false);
+    const high = bp.highWaterBytes ?? Math.floor(this.#o.heap.capacity / 2);
+    const low = bp.lowWaterBytes ?? Math.floor(this.#o.heap.capacity / 4);
+    const was = this.#paused;
+    // Hysteresis: pause at the high mark, read on only at the low one.
+    this.#paused = was ? this.#queuedBytes > low : this.#queuedBytes >= high;
+    if (this.#paused && !was) this.pauses++;
+    return this.#paused;
+  }
+
+  /** Resolves when reading may go on. */
+  drain(): Promise<void> {
+    if (!this.shouldPause()) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    this.#armDrainRecheck();
+    return done;
+  }
+
+  /** Looks again now and then even if no send completes (a stuck send, a setup that failed). */
+  #armDrainRecheck(): void {
+    if (this.#drainRecheck) return;
+    this.#drainRecheck = this.#o.timers.oneShot(Math.min(this.#o.backpressure?.stallMs ?? 5000, 250), () => {
+      this.#drainRecheck = undefined;
+      this.#wakeDrainers();
+      if (this.#drainWaiters.length > 0) this.#armDrainRecheck();
+    });
+  }
+
+  #wakeDrainers(): void {
+    if (this.#drainWaiters.length === 0 || this.shouldPause()) return;
+    this.#releaseDrainers();
+  }
+
+  #releaseDrainers(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    this.#drainRecheck?.cancel();
+    this.#drainRecheck = undefined;
+    for (const resolve of waiters) resolve();
   }
 }

@@ -25,8 +25,14 @@ export interface ConsoleDriver {
   readonly name: string;
   /** Raw bytes exactly as the program wrote them. Return false to ask the reader to pause until `drain` resolves. */
   writeRaw?(chunk: Buffer, stream: ProgramStream): boolean | void;
-  /** Resolves when a driver that returned false from writeRaw can take more. */
+  /** Resolves when a driver that returned false from writeRaw, or asked to pause, can take more. */
   drain?(stream: ProgramStream): Promise<void>;
+  /**
+   * A record driver that is behind (but working) returns true to stop the program's output from
+   * being read for now (the program then waits on its write); `drain` says when to read on.
+   * Checked after each read, so a driver needs room for one read (64 KiB) beyond its mark.
+   */
+  shouldPause?(): boolean;
   /** One framed record. Must not throw for bad data; must not block. */
   write?(record: ConsoleRecord): void;
   /** Sends everything pending; called at shutdown under the kernel's deadline. */
@@ -70,6 +76,7 @@ export class ConsoleDriverList {
   #toggles = new Map<string, Toggle>();
   #rawDrivers: ConsoleDriver[] = [];
   #recordDrivers: ConsoleDriver[] = [];
+  #pausingDrivers: ConsoleDriver[] = [];
   /** Called when a driver throws; the kernel log reports it without sending it back to that driver. */
   onDriverError: (driver: ConsoleDriver, err: unknown) => void = () => {};
 
@@ -118,6 +125,7 @@ export class ConsoleDriverList {
     const enabled = this.#entries.filter((e) => e.enabled).map((e) => e.driver);
     this.#rawDrivers = enabled.filter((d) => d.writeRaw);
     this.#recordDrivers = enabled.filter((d) => d.write);
+    this.#pausingDrivers = enabled.filter((d) => d.shouldPause);
   }
 
   /** Driver names in list order with their state, e.g. for `--verbose`. */
@@ -151,9 +159,15 @@ export class ConsoleDriverList {
     return keepGoing;
   }
 
-  /** Resolves when every raw driver can take more bytes. */
+  /** True when an enabled record driver asks the reader to pause (it is behind). */
+  wantsPause(): boolean {
+    for (const driver of this.#pausingDrivers) if (driver.shouldPause!()) return true;
+    return false;
+  }
+
+  /** Resolves when every raw driver can take more bytes and no record driver asks to pause. */
   async drain(stream: ProgramStream): Promise<void> {
-    await Promise.all(this.#rawDrivers.map((d) => d.drain?.(stream)));
+    await Promise.all([...new Set([...this.#rawDrivers, ...this.#pausingDrivers])].map((d) => d.drain?.(stream)));
   }
 
   /** Sends one record to every enabled record driver, optionally skipping one (no feedback loops). */

@@ -51,8 +51,9 @@ function attachStream(kernel: Kernel, stream: Readable, name: ProgramStream): { 
   stream.on('data', (chunk: Buffer) => {
     lastData = clock.monotonic();
     if (kernel.console.wantsRecords) framer.push(chunk, clock.now());
-    if (!kernel.console.writeRaw(chunk, name)) {
-      // A raw driver (the terminal) is full: stop reading so the program feels the backpressure.
+    const rawFull = !kernel.console.writeRaw(chunk, name);
+    if (rawFull || kernel.console.wantsPause()) {
+      // A driver is full (the terminal) or behind: stop reading so the program feels the backpressure.
       stream.pause();
       paused = true;
       void kernel.console.drain(name).then(() => {

@@ -2,10 +2,12 @@
  * Backpressure for the logging driver. While delivery works but is behind (the program writes
  * faster than Cloud Logging takes it), uk stops reading the program's output once the queue
  * reaches the high-water mark and reads on when it has drained to the low-water mark, so the
- * program waits on its write as on a slow terminal and nothing is dropped. While delivery is not
- * working (setup not done, sends failing, or one send stuck for `stallMs`), reading never stops:
- * the queue fills up to its budget, then drops and counts. The program is never held up by an
- * outage.
+ * program waits on its write as on a slow terminal and nothing is dropped. Right after boot,
+ * while setup is under way and has not failed, delivery counts as working too (a program that
+ * floods its output at once waits for setup instead of losing lines), but for `stallMs` at most.
+ * While delivery is not working (setup failed or slow, sends failing, or one send stuck for
+ * `stallMs`), reading never stops: the queue fills up to its budget, then drops and counts. The
+ * program is never held up by an outage.
  *
  * The kernel pauses a program stream when a driver's `writeRaw` returns false and resumes it
  * when `drain` resolves; the driver takes no raw bytes and uses only that signal.
@@ -19,8 +21,8 @@ export interface BackpressureOptions {
   /** A send making no progress this long no longer holds the program back, ms. */
   readonly stallMs: number;
   readonly pendingBytes: () => number;
-  /** Setup is done (sends can succeed). */
-  readonly ready: () => boolean;
+  /** Whether sends can be expected to succeed soon (setup done, or under way and not failed yet). */
+  readonly healthy: () => boolean;
 }
 
 export class Backpressure {
@@ -60,7 +62,7 @@ export class Backpressure {
   }
 
   #working(): boolean {
-    if (this.#closed || this.#failing || !this.#o.ready()) return false;
+    if (this.#closed || this.#failing || !this.#o.healthy()) return false;
     const now = this.#o.timers.clock.monotonic();
     for (const inFlight of this.#sending) if (now - inFlight.since > this.#o.stallMs) return false;
     return true;

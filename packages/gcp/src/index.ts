@@ -10,7 +10,7 @@
 import { defineKlib, HttpClientService } from '@uk/core';
 import { GoogleApi } from './api.js';
 import { TokenSource } from './credentials.js';
-import { createLoggingDriver, type LoggingDriver } from './logging.js';
+import { createLoggingDriver, STALL_MS, type LoggingDriver } from './logging.js';
 import { MetadataClient } from './metadata.js';
 import { createMetricsReporter, type MetricsReporter } from './monitoring.js';
 import { readGcpOptions, type GcpOptions } from './options.js';
@@ -64,7 +64,9 @@ export default defineKlib<GcpOptions>({
     const tokens = new TokenSource(() => metadata.token(), ctx.timers.clock);
     const setup = new GcpSetup({ metadata, tokens, timers: ctx.timers, log: ctx.log, needHostname: o.logging !== undefined && o.logging.logId === undefined, signal: ctx.signal });
     const api = new GoogleApi(http, tokens);
-    const deps = { api, ready: setup.ready, isReady: () => setup.info !== undefined };
+    const bootedAt = ctx.timers.clock.monotonic();
+    const healthy = (): boolean => setup.info !== undefined || (setup.failures === 0 && ctx.timers.clock.monotonic() - bootedAt < STALL_MS);
+    const deps = { api, ready: setup.ready, healthy };
 
     let driver: LoggingDriver | undefined;
     if (o.logging) {

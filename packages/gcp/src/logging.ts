@@ -51,7 +51,8 @@ export interface LoggingDriverDeps {
   readonly api: GoogleApi;
   /** Resolves once setup is done. */
   readonly ready: Promise<InstanceInfo>;
-  readonly isReady: () => boolean;
+  /** Setup is done, or under way without a failure for less than STALL_MS (see flow.ts). */
+  readonly healthy: () => boolean;
 }
 
 /** `projects/PROJECT/logs/LOG_ID` with the log id URL-encoded (`/` becomes %2F). */
@@ -176,7 +177,7 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     lowWater: Math.floor(o.bufferSize * 0.5),
     stallMs: STALL_MS,
     pendingBytes,
-    ready: deps.isReady,
+    healthy: deps.healthy,
   });
   const counters = { sent: ctx.counter('sent'), dropped: ctx.counter('dropped'), retries: ctx.counter('retries'), rejected, failed: ctx.counter('failed') };
   for (let i = 0; i < LANES; i++) {

@@ -5,7 +5,6 @@
  */
 import { Batcher, SecureTransportService, type ConsoleDriver, type ConsoleRecord, type KlibContext, type KlibLog } from '@uk/core';
 import { FileOutput } from './file-output.js';
-import { FlowControl } from './flow.js';
 import { encodeBatch, Rfc5424Formatter, splitUtf8 } from './format.js';
 import { appNameOf, type SyslogOptions } from './options.js';
 import { StreamOutput } from './stream.js';
@@ -51,8 +50,8 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
   const closers: ((deadlineMs: number) => Promise<void>)[] = [];
   let fileBatcher: Batcher<ConsoleRecord> | undefined;
   let serverBatcher: Batcher<ConsoleRecord> | undefined;
-  const flow = new FlowControl(STALL_MS);
-  const water = { highWater: Math.floor(o.bufferSize / 2), lowWater: Math.floor(o.bufferSize / 4) };
+  // Backpressure is the Batcher's (pause at half the buffer, read on at a quarter).
+  const backpressure = o.backpressure ? { stallMs: STALL_MS } : undefined;
 
   if (o.file) {
     const rotations = ctx.counter('rotations');
@@ -67,7 +66,8 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       maxBatchItems: 100_000,
       maxBatchBytes: 1024 * 1024,
       flushIntervalMs: FILE_FLUSH_MS,
-      send: flow.track({ ...water, pendingBytes: (): number => batcher.pendingBytes }, (batch: ConsoleRecord[]) => output.write(batch)),
+      send: (batch: ConsoleRecord[]) => output.write(batch),
+      backpressure,
       counters: { sent: ctx.counter('file_written'), dropped: ctx.counter('file_dropped'), retries: ctx.counter('file_retries') },
     });
     fileBatcher = batcher;
@@ -126,7 +126,8 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       maxBatchItems: o.transport === 'udp' ? 1024 : 8192,
       maxBatchBytes: o.transport === 'udp' ? 256 * 1024 : 1024 * 1024,
       flushIntervalMs: SERVER_FLUSH_MS,
-      send: flow.track({ ...water, pendingBytes: (): number => batcher.pendingBytes }, send),
+      send,
+      backpressure,
       backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
       counters: { sent, dropped, retries },
     });
@@ -181,15 +182,15 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
     },
     close(deadlineMs) {
       closing = true;
-      flow.close();
       closed ??= Promise.all(closers.map((close) => close(deadlineMs))).then(() => markClosed());
       return closed;
     },
   };
   if (o.backpressure) {
-    // No raw bytes are taken: writeRaw is only the kernel's pause signal (see flow.ts).
-    driver.writeRaw = () => !flow.shouldPause();
-    driver.drain = () => flow.drain();
+    driver.shouldPause = () => (fileBatcher?.shouldPause() ?? false) || (serverBatcher?.shouldPause() ?? false);
+    driver.drain = async () => {
+      await Promise.all([fileBatcher?.drain(), serverBatcher?.drain()]);
+    };
   }
   return driver;
 }

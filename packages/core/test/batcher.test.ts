@@ -1,0 +1,177 @@
+import t from 'tap';
+import { Batcher, type BatcherOptions } from '../src/batcher.js';
+import { Heap } from '../src/heap.js';
+import { Stats } from '../src/stats.js';
+import { ManualClock, Timers } from '../src/timers.js';
+
+interface Setup {
+  readonly batcher: Batcher<string>;
+  readonly clock: ManualClock;
+  readonly sent: string[][];
+  readonly logs: string[];
+  readonly stats: Stats;
+  readonly heap: Heap;
+  /** Controls the next sends: resolve, reject, or leave pending. */
+  readonly script: ((batch: string[]) => Promise<unknown>)[];
+}
+
+function setup(overrides: Partial<BatcherOptions<string>> = {}, heapBytes = 1000): Setup {
+  const clock = new ManualClock();
+  const timers = new Timers(clock);
+  const stats = new Stats();
+  const logs: string[] = [];
+  const sent: string[][] = [];
+  const script: ((batch: string[]) => Promise<unknown>)[] = [];
+  const heap = new Heap('test', heapBytes);
+  const log = { debug: () => {}, info: (m: string) => logs.push(`info ${m}`), warn: (m: string) => logs.push(`warn ${m}`), error: (m: string) => logs.push(`error ${m}`) };
+  const batcher = new Batcher<string>({
+    name: 'test',
+    noun: 'lines',
+    heap,
+    timers,
+    log,
+    sizeOf: (s) => s.length,
+    maxBatchItems: 3,
+    maxBatchBytes: 100,
+    flushIntervalMs: 1000,
+    send: async (batch) => {
+      const step = script.shift();
+      if (step) await step(batch);
+      sent.push([...batch]);
+    },
+    backoff: { initial: 1000, max: 8000, factor: 2 },
+    counters: { sent: stats.counter('test', 'sent'), dropped: stats.counter('test', 'dropped'), retries: stats.counter('test', 'retries'), rejected: stats.counter('test', 'rejected') },
+    ...overrides,
+  });
+  return { batcher, clock, sent, logs, stats, heap, script };
+}
+
+const counters = (s: Setup) => s.stats.snapshot().test;
+
+t.test('a batch leaves when full, or flushIntervalMs after its first record', async (t) => {
+  const s = setup();
+  s.batcher.push('a');
+  s.batcher.push('b');
+  await s.clock.advanceAsync(999);
+  t.same(s.sent, [], 'not yet: interval not over, batch not full');
+  await s.clock.advanceAsync(1);
+  t.same(s.sent, [['a', 'b']], 'sent at the interval');
+  s.batcher.push('c');
+  s.batcher.push('d');
+  s.batcher.push('e');
+  await s.clock.advanceAsync(0);
+  t.same(s.sent[1], ['c', 'd', 'e'], 'a full batch (3 items) leaves at once');
+  t.equal(counters(s).sent, 5);
+  t.equal(s.heap.allocated, 0, 'heap given back after sending');
+});
+
+t.test('batches respect the byte limit with the per-item overhead, and canJoin', async (t) => {
+  const s = setup({ maxBatchItems: 100, maxBatchBytes: 30, itemOverheadBytes: 5, canJoin: (batch, next) => !(batch[0]!.startsWith('x') && !next.startsWith('x')) });
+  for (const item of ['xaaaaaaaa', 'xbbbbbbbb', 'ycccccccc', 'ydddddddd']) s.batcher.push(item);
+  await s.batcher.flush();
+  t.same(s.sent, [['xaaaaaaaa', 'xbbbbbbbb'], ['ycccccccc', 'ydddddddd']], '2 × (9+5) = 28 ≤ 30, a third would be 42; canJoin splits x from y');
+});
+
+t.test('a failed send is retried with backoff, keeping order and losing nothing', async (t) => {
+  const s = setup();
+  s.script.push(() => Promise.reject(new Error('ECONNRESET')), () => Promise.reject(new Error('ECONNRESET')));
+  s.batcher.push('1');
+  s.batcher.push('2');
+  await s.clock.advanceAsync(1000);
+  t.same(s.sent, [], 'first attempt failed');
+  s.batcher.push('3');
+  await s.clock.advanceAsync(1000);
+  t.same(s.sent, [], 'second attempt (after 1 s) failed too');
+  await s.clock.advanceAsync(1999);
+  t.same(s.sent, [], 'backoff doubled to 2 s');
+  await s.clock.advanceAsync(1);
+  t.same(s.sent.flat(), ['1', '2', '3'], 'all delivered in order');
+  t.equal(counters(s).retries, 2);
+  t.equal(counters(s).dropped, 0);
+  t.equal(s.logs.filter((l) => l.includes('ECONNRESET')).length, 1, 'the same error is reported once, not per retry');
+  t.match(s.logs.join('\n'), /delivering again after 2 failed attempt/);
+});
+
+t.test('an error marked retryable: false drops the batch and counts it', async (t) => {
+  const s = setup();
+  s.script.push(() => Promise.reject(Object.assign(new Error('InvalidParameterException'), { retryable: false })));
+  s.batcher.push('bad');
+  s.batcher.push('ok');
+  await s.batcher.flush();
+  t.same(s.sent, [], 'the refused batch is not resent');
+  t.equal(counters(s).dropped, 2);
+  t.match(s.logs.join('\n'), /error dropped 2 lines \(refused: InvalidParameterException; 2 dropped in all\)/);
+});
+
+t.test('a full heap drops new records, counts them and reports once per interval', async (t) => {
+  const s = setup({ maxBatchItems: 1000, maxBatchBytes: 100_000, dropReportIntervalMs: 10_000 }, 10);
+  for (let i = 0; i < 8; i++) s.batcher.push('abcd');
+  t.equal(s.heap.allocated, 8, 'two records of 4 bytes fit in 10');
+  t.equal(counters(s).dropped, 6);
+  t.equal(s.heap.stats().failures, 6, 'the heap counted the refused allocations');
+  t.equal(s.logs.filter((l) => l.startsWith('error dropped')).length, 1, 'one report for a burst');
+  t.match(s.logs[0], /dropped 1 lines \(buffer full: 10 bytes; 1 dropped in all\)/);
+  await s.clock.advanceAsync(10_000);
+  t.match(s.logs.at(-1), /dropped 5 lines \(buffer full: 10 bytes; 6 dropped in all\)/, 'the rest summed into the next report');
+});
+
+t.test('close() flushes within the deadline, then gives up, counts and releases flush()', async (t) => {
+  const s = setup();
+  s.script.push(() => new Promise(() => {})); // a send that never answers
+  s.batcher.push('x');
+  s.batcher.push('y');
+  const flushed = s.batcher.flush();
+  const closed = s.batcher.close(500);
+  await s.clock.advanceAsync(500);
+  await closed;
+  await flushed;
+  t.equal(counters(s).dropped, 2, 'what could not be sent is counted as dropped');
+  t.equal(s.heap.allocated, 0, 'memory given back');
+  t.match(s.logs.join('\n'), /shutdown deadline passed: dropped 2 lines that could not be sent/);
+  t.equal(s.batcher.push('late'), false, 'no records after close');
+  t.equal(counters(s).dropped, 3);
+});
+
+t.test('backpressure: pause at the high mark, read on at the low one', async (t) => {
+  let release: (() => void) | undefined;
+  const s = setup({ maxBatchItems: 1, maxBatchBytes: 1000, backpressure: { highWaterBytes: 40, lowWaterBytes: 20 } }, 100);
+  s.script.push(...Array.from({ length: 10 }, () => () => new Promise<void>((resolve) => (release = resolve))));
+  for (let i = 0; i < 4; i++) s.batcher.push('0123456789');
+  t.equal(s.batcher.shouldPause(), true, '40 bytes queued: at the high mark');
+  let drained = false;
+  const drain = s.batcher.drain().then(() => (drained = true));
+  release!();
+  await s.clock.advanceAsync(0);
+  t.equal(s.batcher.pendingBytes, 30);
+  t.equal(drained, false, '30 > low mark: still paused');
+  release!();
+  await s.clock.advanceAsync(0);
+  await drain;
+  t.equal(drained, true, 'at 20 bytes reading goes on');
+  t.equal(s.batcher.shouldPause(), false);
+  t.equal(s.batcher.pauses, 1);
+});
+
+t.test('backpressure never holds the program while the destination fails or is not ready', async (t) => {
+  let ready = false;
+  const s = setup({ maxBatchItems: 1, backpressure: { highWaterBytes: 10, lowWaterBytes: 5, ready: () => ready } }, 100);
+  s.script.push(() => Promise.reject(new Error('ECONNREFUSED')));
+  s.batcher.push('0123456789');
+  s.batcher.push('0123456789');
+  t.equal(s.batcher.shouldPause(), false, 'not ready: read on (the buffer fills, then drops)');
+  ready = true;
+  await s.clock.advanceAsync(0);
+  t.equal(s.batcher.shouldPause(), false, 'the last send failed: read on');
+});
+
+t.test('backpressure lets go of a send stuck longer than stallMs', async (t) => {
+  const s = setup({ maxBatchItems: 1, backpressure: { highWaterBytes: 10, lowWaterBytes: 5, stallMs: 100 } }, 100);
+  s.script.push(() => new Promise(() => {}));
+  s.batcher.push('0123456789');
+  s.batcher.push('0123456789');
+  t.equal(s.batcher.shouldPause(), true, 'a send in progress: wait for it');
+  const drain = s.batcher.drain();
+  await s.clock.advanceAsync(101);
+  await drain;
+  t.equal(s.batcher.shouldPause(), false, 'no progress for 101 ms > 100 ms: stop waiting');
+});
