@@ -87,8 +87,7 @@ export class AwsJsonClient {
     this.#signer = new SignatureV4({
       service: options.signingName,
       region: options.region,
-      // The tls klib's Sha256 takes every SourceData (string, ArrayBuffer, views); the core type names two.
-      sha256: options.crypto.Sha256 as unknown as ConstructorParameters<typeof SignatureV4>[0]['sha256'],
+      sha256: options.crypto.Sha256,
       applyChecksum: false,
       credentials: async () => this.#credentials as { accessKeyId: string; secretAccessKey: string },
     });

@@ -5,7 +5,7 @@
  * `tls` klib (HTTPS and the signing primitives); without a `cloudwatch` tuple it loads and does
  * nothing, as in Nanos.
  */
-import { CryptoService, defineKlib, HttpClientService, type Tuple } from '@uk/core';
+import { CryptoService, defineKlib, HttpClientService } from '@uk/core';
 import { shareAwsEnv } from './credentials.js';
 import { readCloudwatchOptions, type CloudwatchOptions } from './options.js';
 import { CloudWatchShipper } from './shipper.js';
@@ -28,8 +28,8 @@ export default defineKlib<CloudwatchOptions>({
   init(ctx) {
     const copied = shareAwsEnv(ctx.env);
     if (copied.length > 0) ctx.log.debug(`AWS settings from the config's Env: ${copied.join(', ')}`);
-    // The Ops config's CloudConfig (Zone: the last region fallback), where the kernel offers it.
-    const cloudConfig = (ctx as { readonly cloudConfig?: Tuple }).cloudConfig;
+    // The Ops config's CloudConfig (Zone: the last region fallback).
+    const cloudConfig = ctx.cloudConfig;
     const shipper = new CloudWatchShipper(ctx, {
       http: ctx.services.get(HttpClientService, 'cloudwatch'),
       crypto: ctx.services.get(CryptoService, 'cloudwatch'),

@@ -5,7 +5,7 @@
  *     mem_metrics_interval: "60",              // seconds; memory metrics are off without it
  *     logging: {                                // console output to CloudWatch Logs; off without it
  *       log_group: "…", log_stream: "…",        // defaults: IMAGE_NAME / program name; instance host name
- *       retention_days: "30", flush_interval: "1", buffer_size: "8m"
+ *       retention_days: "30", flush_interval: "1", buffer_size: "8m", backpressure: true
  *     },
  *     logs_endpoint: "https://…", metrics_endpoint: "https://…"
  *   }
@@ -17,7 +17,7 @@ import { OptionsReader, Tuple, ukError, type Env, type OptionsInput } from '@uk/
 
 export const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 export const CLOUDWATCH_KEYS = ['mem_metrics_interval', 'logging', 'logs_endpoint', 'metrics_endpoint'] as const;
-export const LOGGING_KEYS = ['log_group', 'log_stream', 'retention_days', 'flush_interval', 'buffer_size'] as const;
+export const LOGGING_KEYS = ['log_group', 'log_stream', 'retention_days', 'flush_interval', 'buffer_size', 'backpressure'] as const;
 
 const LOG_GROUP = /^[.\-_/#A-Za-z0-9]{1,512}$/;
 const LOG_STREAM_FORBIDDEN = /[:*]/;
@@ -30,6 +30,8 @@ export interface LoggingOptions {
   readonly retentionDays: number | undefined;
   readonly flushIntervalMs: number;
   readonly bufferBytes: number;
+  /** While CloudWatch works but is behind, stop reading the program's output instead of dropping. */
+  readonly backpressure: boolean;
 }
 
 export interface CloudwatchOptions {
@@ -153,7 +155,8 @@ export function readCloudwatchOptions({ config, env }: OptionsInput): Cloudwatch
     }, undefined);
     const flushIntervalMs = reader.read(() => seconds(loggingTuple, 'flush_interval', { default: 1, min: 0.01, max: 600 }), 1000);
     const bufferBytes = reader.read(() => loggingTuple.size('buffer_size', { default: 8 * 1024 * 1024, min: 2 * 1024 * 1024, max: 1024 * 1024 * 1024 }), 8 * 1024 * 1024);
-    logging = { logGroup, logStream, retentionDays, flushIntervalMs, bufferBytes };
+    const backpressure = reader.read(() => loggingTuple.bool('backpressure', true), true);
+    logging = { logGroup, logStream, retentionDays, flushIntervalMs, bufferBytes, backpressure };
   }
 
   const logsEndpoint = endpointFrom(reader, env, 'logs_endpoint', ['AWS_ENDPOINT_URL_CLOUDWATCH_LOGS', 'AWS_ENDPOINT_URL']);

@@ -99,6 +99,9 @@ export class CloudWatchShipper {
         flushIntervalMs: logging.flushIntervalMs,
         canJoin,
         send: (batch) => this.#sendLogs(batch),
+        // Pause the program's output while CloudWatch works but is behind; never before setup is
+        // done or while sends fail (then the buffer fills, drops and counts).
+        ...(logging.backpressure ? { backpressure: { ready: () => this.#ready } } : {}),
         counters: {
           sent: ctx.counter('events_sent'),
           dropped: ctx.counter('events_dropped'),
@@ -154,7 +157,9 @@ export class CloudWatchShipper {
   }
 
   #driver(batcher: Batcher<ConsoleRecord>): ConsoleDriver {
+    const pausing: Pick<ConsoleDriver, 'shouldPause' | 'drain'> = this.#o.logging?.backpressure ? { shouldPause: () => batcher.shouldPause(), drain: () => batcher.drain() } : {};
     return {
+      ...pausing,
       name: 'cloudwatch',
       write: (record) => {
         if (record.text === '') {

@@ -169,3 +169,24 @@ for (let i = 0; i < 20000; i++) process.stdout.write('after line ' + i + '\\n');
   t.equal(burst[0], 'burst line 0', 'the oldest lines are kept, the newest dropped');
   sameLines(t, lines.filter((l) => l.startsWith('after')), Array.from({ length: 20_000 }, (_, i) => `after line ${i}`), 'after the outage, everything is delivered');
 });
+
+t.test('backpressure: a burst larger than the buffer is delivered whole while CloudWatch works, slowly', async (t) => {
+  const burst = async (backpressure: boolean) => {
+    const dir = tempDir(t);
+    const aws = await emulators(t);
+    const delivered = deliveries(aws);
+    // Every call answers 150 ms late: CloudWatch works, but slower than the program writes.
+    aws.cloudwatch.faults.add({ kind: 'delay', ms: 150 }, { match: 'PutLogEvents', times: Infinity });
+    const cfg = writeConfig(dir, config({ log_group: 'burst', buffer_size: '2m', backpressure: String(backpressure) }));
+    const program = writeProgram(dir, `for (let i = 0; i < 150000; i++) process.stdout.write('burst ' + i + '\\n');`);
+    const result = await runUk(t, { config: cfg, program, env: ukEnv(dir, aws), timeoutMs: 90_000 }).done;
+    t.equal(result.code, 0);
+    return { lines: programLines(delivered), stderr: result.stderr };
+  };
+  const paced = await burst(true);
+  sameLines(t, paced.lines, Array.from({ length: 150_000 }, (_, i) => `burst ${i}`), 'with backpressure (the default): every line, in order');
+  t.notMatch(paced.stderr, /dropped/, 'nothing dropped');
+  const unpaced = await burst(false);
+  t.ok(unpaced.lines.length < 150_000, `without backpressure the 2 MB buffer overflows (${unpaced.lines.length} delivered)`);
+  t.match(unpaced.stderr, /cloudwatch: dropped \d+ events \(buffer full: 2097152 bytes/);
+});

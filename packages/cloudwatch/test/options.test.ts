@@ -2,7 +2,7 @@ import t from 'tap';
 import { Tuple, type UkError } from '@uk/core';
 import { readCloudwatchOptions, sanitizeLogGroup, sanitizeLogStream } from '../src/options.js';
 
-const read = (tuple: Record<string, unknown>, env: Record<string, string> = {}) => readCloudwatchOptions({ config: Tuple.fromJSON(tuple, 'cloudwatch'), env, manifest: Tuple.empty() });
+const read = (tuple: Record<string, unknown>, env: Record<string, string> = {}) => readCloudwatchOptions({ config: Tuple.fromJSON(tuple, 'cloudwatch'), env, manifest: Tuple.empty(), cloudConfig: Tuple.empty('CloudConfig') });
 const problems = (tuple: Record<string, unknown>, env: Record<string, string> = {}): string[] => {
   try {
     read(tuple, env);
@@ -17,9 +17,10 @@ t.test('Nanos configuration and defaults', async (t) => {
   t.same(read({}), { memMetricsIntervalMs: undefined, logging: undefined, logsEndpoint: undefined, metricsEndpoint: undefined }, 'an empty tuple turns everything off');
   t.same(read({ mem_metrics_interval: '60' }).memMetricsIntervalMs, 60_000);
   t.same(read({ mem_metrics_interval: 5 }).memMetricsIntervalMs, 5000, 'numbers are accepted, as Ops writes them as strings');
-  t.same(read({ logging: {} }).logging, { logGroup: undefined, logStream: undefined, retentionDays: undefined, flushIntervalMs: 1000, bufferBytes: 8 * 1024 * 1024 });
-  t.same(read({ logging: { log_group: 'ian-test', log_stream: 'my_log_stream' } }).logging, { logGroup: 'ian-test', logStream: 'my_log_stream', retentionDays: undefined, flushIntervalMs: 1000, bufferBytes: 8 * 1024 * 1024 });
-  t.same(read({ logging: { retention_days: '30', flush_interval: '0.25', buffer_size: '16m' } }).logging, { logGroup: undefined, logStream: undefined, retentionDays: 30, flushIntervalMs: 250, bufferBytes: 16 * 1024 * 1024 });
+  t.same(read({ logging: {} }).logging, { logGroup: undefined, logStream: undefined, retentionDays: undefined, flushIntervalMs: 1000, bufferBytes: 8 * 1024 * 1024, backpressure: true });
+  t.same(read({ logging: { log_group: 'ian-test', log_stream: 'my_log_stream' } }).logging, { logGroup: 'ian-test', logStream: 'my_log_stream', retentionDays: undefined, flushIntervalMs: 1000, bufferBytes: 8 * 1024 * 1024, backpressure: true });
+  t.same(read({ logging: { retention_days: '30', flush_interval: '0.25', buffer_size: '16m', backpressure: false } }).logging, { logGroup: undefined, logStream: undefined, retentionDays: 30, flushIntervalMs: 250, bufferBytes: 16 * 1024 * 1024, backpressure: false });
+  t.match(problems({ logging: { backpressure: 'maybe' } }), [/cloudwatch\.logging\.backpressure: expected true or false/]);
 });
 
 t.test('every invalid value is reported with a clear error', async (t) => {

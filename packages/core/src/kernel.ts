@@ -218,7 +218,7 @@ export class Kernel {
     }
     let options: unknown;
     try {
-      options = klib.options ? klib.options({ config: config ?? Tuple.empty(configKey), env: this.env, manifest: this.manifest }) : undefined;
+      options = klib.options ? klib.options({ config: config ?? Tuple.empty(configKey), env: this.env, manifest: this.manifest, cloudConfig: this.config.cloudConfig }) : undefined;
     } catch (err) {
       return report('failed', toUkError(err, klib.name));
     }
@@ -252,6 +252,7 @@ export class Kernel {
       config,
       options,
       manifest: this.manifest,
+      cloudConfig: this.config.cloudConfig,
       env: this.env,
       program: this.program,
       services: this.services,

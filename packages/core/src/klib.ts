@@ -38,6 +38,8 @@ export interface KlibContext<Options = unknown> {
   readonly options: Options;
   /** The manifest's root tuple. */
   readonly manifest: Tuple;
+  /** The Ops config's `CloudConfig` (e.g. `Zone`, for a region fallback); empty when absent. */
+  readonly cloudConfig: Tuple;
   /** The program's environment (uk's plus the config's Env). */
   readonly env: Env;
   readonly program: ProgramInfo;
@@ -61,6 +63,8 @@ export interface OptionsInput {
   readonly config: Tuple;
   readonly env: Env;
   readonly manifest: Tuple;
+  /** The Ops config's `CloudConfig`; empty when absent. */
+  readonly cloudConfig: Tuple;
 }
 
 export interface KlibDefinition<Options = unknown> {

@@ -50,7 +50,7 @@ export const HttpClientService = serviceToken<HttpClient>('http-client');
 
 /** A SHA-256 hash or HMAC in the shape @smithy/signature-v4 expects (`Checksum`). */
 export interface Sha256Hash {
-  update(data: string | Uint8Array): void;
+  update(data: string | ArrayBuffer | ArrayBufferView): void;
   digest(): Promise<Uint8Array>;
   reset(): void;
 }
@@ -58,7 +58,7 @@ export interface Sha256Hash {
 /** The crypto primitives request signers need. */
 export interface CryptoPrimitives {
   /** A constructor: `new Sha256()` hashes, `new Sha256(secret)` is an HMAC keyed with `secret`. */
-  readonly Sha256: new (secret?: string | Uint8Array) => Sha256Hash;
+  readonly Sha256: new (secret?: string | ArrayBuffer | ArrayBufferView) => Sha256Hash;
   sha256Hex(data: string | Uint8Array): string;
   hmacSha256(key: string | Uint8Array, data: string | Uint8Array): Buffer;
 }

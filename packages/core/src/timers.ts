@@ -143,7 +143,10 @@ export class Timers {
     const tick = (): void => {
       if (stopped) return;
       const now = this.clock.monotonic();
-      while (next <= now) next += ms;
+      // This tick is done: the next one is at least one period on, even if the timer fired a
+      // hair before `next` by the monotonic clock (Node's timers keep their own clock).
+      do next += ms;
+      while (next <= now);
       handle = this.clock.schedule(next - now, tick);
       fn();
     };

@@ -83,7 +83,7 @@ export async function validateConfig(file: string): Promise<ValidationResult> {
     }
     if (!klib.options || (!tuple && (klib.whenUnconfigured ?? 'skip') === 'skip')) continue;
     try {
-      klib.options({ config: tuple ?? Tuple.empty(key), env, manifest: config.manifest });
+      klib.options({ config: tuple ?? Tuple.empty(key), env, manifest: config.manifest, cloudConfig: config.cloudConfig });
     } catch (err) {
       problems.push(...flatten(asUkError(err, klib.name)));
     }

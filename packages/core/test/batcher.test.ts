@@ -46,7 +46,7 @@ function setup(overrides: Partial<BatcherOptions<string>> = {}, heapBytes = 1000
   return { batcher, clock, sent, logs, stats, heap, script };
 }
 
-const counters = (s: Setup) => s.stats.snapshot().test;
+const counters = (s: Setup) => s.stats.snapshot().test as Record<string, number>;
 
 t.test('a batch leaves when full, or flushIntervalMs after its first record', async (t) => {
   const s = setup();

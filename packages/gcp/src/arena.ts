@@ -17,6 +17,8 @@ interface Chunk {
 export class EntryArena {
   readonly #chunkSize: number;
   readonly #chunks: Chunk[] = [];
+  /** Spent chunks kept for reuse (allocating large buffers at a high rate makes V8 collect often). */
+  readonly #spare: Chunk[] = [];
   /** Read cursor: offset in #chunks[0]. */
   #offset = 0;
 
@@ -34,7 +36,9 @@ export class EntryArena {
   #chunkFor(bytes: number): Chunk {
     const last = this.#chunks[this.#chunks.length - 1];
     if (last && last.buf.length - last.used >= bytes) return last;
-    const chunk: Chunk = { buf: Buffer.allocUnsafeSlow(Math.max(this.#chunkSize, bytes)), used: 0 };
+    const spare = bytes <= this.#chunkSize ? this.#spare.pop() : undefined;
+    const chunk: Chunk = spare ?? { buf: Buffer.allocUnsafeSlow(Math.max(this.#chunkSize, bytes)), used: 0 };
+    chunk.used = 0;
     this.#chunks.push(chunk);
     return chunk;
   }
@@ -107,8 +111,10 @@ export class EntryArena {
       this.#offset += take;
       bytes -= take;
       if (this.#offset === chunk.used) {
-        if (this.#chunks.length > 1) this.#chunks.shift();
-        else chunk.used = 0; // the only chunk: reuse it from the start
+        if (this.#chunks.length > 1) {
+          this.#chunks.shift();
+          if (chunk.buf.length === this.#chunkSize && this.#spare.length < 2) this.#spare.push(chunk);
+        } else chunk.used = 0; // the only chunk: reuse it from the start
         this.#offset = 0;
       }
     }

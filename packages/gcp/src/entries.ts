@@ -164,7 +164,7 @@ export class EntryEncoder {
         ascii = false;
       }
     }
-    if (this.#o.jsonPayload && n >= 2 && text.charCodeAt(0) === 123) return -1;
+    if (this.#o.jsonPayload && n >= 2 && (text.charCodeAt(0) === 123 || (text.charCodeAt(0) === 32 && looksLikeObject(text)))) return -1;
     const head = this.#heads[record.source];
     if (record.time !== head.ms) {
       const before = `{"timestamp":"${this.#ts.format(record.time)}","insertId":"${this.#prefix}`;

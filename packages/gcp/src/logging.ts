@@ -84,12 +84,20 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
   let head: Buffer | undefined;
   let lastRejection = '';
 
-  /** One request with `entries` (slices that end in a comma, which the last one loses). */
-  const post = async (entries: readonly Buffer[], bytes: number): Promise<Map<number, { code: number; message: string }>> => {
-    const parts: Buffer[] = [head as Buffer, ...entries];
-    const body = Buffer.concat(parts, (head as Buffer).length + bytes + 1);
-    body[body.length - 2] = 0x5d; // the last comma becomes "]"
-    body[body.length - 1] = 0x7d; // "}"
+  /**
+   * One request with `entries` (slices that end in a comma, which the last one loses), built in
+   * `scratch` when it fits: each lane sends one request at a time, so its buffer is free again
+   * once the answer is in.
+   */
+  const post = async (entries: readonly Buffer[], bytes: number, scratch?: { buf: Buffer }): Promise<Map<number, { code: number; message: string }>> => {
+    const h = head as Buffer;
+    const length = h.length + bytes + 1;
+    if (scratch && scratch.buf.length < length) scratch.buf = Buffer.allocUnsafeSlow(Math.max(length, scratch.buf.length * 2));
+    const body = scratch ? scratch.buf.subarray(0, length) : Buffer.allocUnsafe(length);
+    let at = h.copy(body, 0);
+    for (const slice of entries) at += slice.copy(body, at);
+    body[length - 2] = 0x5d; // the last comma becomes "]"
+    body[length - 1] = 0x7d; // "}"
     const call: ApiCall = { url, body, timeoutMs: WRITE_TIMEOUT_MS, what: 'entries.write' };
     const { response } = await deps.api.post(call);
     if (response.statusCode >= 200 && response.statusCode < 300) return new Map();
@@ -112,7 +120,7 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     return indexes.map((i) => whole.subarray(offsets[i] as number, (offsets[i] as number) + (sizes[i] as number)));
   };
 
-  const sendFrom = (arena: EntryArena) => async (batch: number[]): Promise<{ rejected: number }> => {
+  const sendFrom = (arena: EntryArena, scratch: { buf: Buffer }) => async (batch: number[]): Promise<{ rejected: number }> => {
     const info = await deps.ready;
     head ??= Buffer.from(writeRequestHead(logNameOf(info.projectId, o.logId ?? info.hostname), { type: 'gce_instance', labels: { project_id: info.projectId, instance_id: info.instanceId, zone: info.zone } }));
     let bytes = 0;
@@ -120,7 +128,7 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     const slices = arena.view(bytes);
     let errors: Map<number, { code: number; message: string }>;
     try {
-      errors = await post(slices, bytes);
+      errors = await post(slices, bytes, scratch);
     } catch (err) {
       // A batch refused as a whole is dropped by the Batcher: its bytes are spent too.
       if ((err as ApiError).retryable === false) arena.consume(bytes);
@@ -192,7 +200,7 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
       maxBatchItems: 100_000,
       maxBatchBytes,
       flushIntervalMs: o.flushIntervalMs,
-      send: flow.track(sendFrom(arena)),
+      send: flow.track(sendFrom(arena, { buf: Buffer.alloc(0) })),
       backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
       counters,
     });

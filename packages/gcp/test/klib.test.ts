@@ -27,12 +27,12 @@ t.test('loads after tls, skips without a tuple, and cannot load without tls', as
 t.test('lines reach Cloud Logging with the log name, resource, severities and payloads', async (t) => {
   const e = await emulators(t);
   const { kernel, stop, counter } = await bootKernel(t, e, { logging: { log_id: 'app/web', flush_interval: 0.05 } });
-  writeLines(kernel, ['first', 'second', '{"severity":"warning","message":"structured","n":1}']);
+  writeLines(kernel, ['first', 'second', '{"severity":"warning","message":"structured","n":1}', '  {"padded":true}  ']);
   writeLines(kernel, ['on stderr'], 'stderr');
   await stop();
   const stored = e.logging.sorted().filter((x) => !x.textPayload?.startsWith('uk: '));
-  t.same(program(e.logging.lines()), ['first', 'second', { message: 'structured', n: 1 }, 'on stderr']);
-  t.same(stored.map((x) => x.severity), ['INFO', 'INFO', 'WARNING', 'ERROR']);
+  t.same(program(e.logging.lines()), ['first', 'second', { message: 'structured', n: 1 }, { padded: true }, 'on stderr']);
+  t.same(stored.map((x) => x.severity), ['INFO', 'INFO', 'WARNING', 'INFO', 'ERROR']);
   t.ok(stored.every((x) => x.logName === `projects/${PROJECT}/logs/app%2Fweb`));
   t.same(stored[0]?.resource, { type: 'gce_instance', labels: { project_id: PROJECT, instance_id: INSTANCE, zone: ZONE } });
   t.same(e.logging.problems, [], 'every body matched the schema');

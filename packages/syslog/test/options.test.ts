@@ -7,7 +7,7 @@ import syslog, { appNameOf, readSyslogOptions, syslogDependencies } from '../src
 import { tempDir } from './helpers/uk.js';
 
 const dir = tempDir('uk-syslog-options-');
-const optionsOf = (tuple: Record<string, unknown>) => readSyslogOptions({ config: Tuple.fromJSON(tuple, 'syslog'), env: {}, manifest: Tuple.empty() });
+const optionsOf = (tuple: Record<string, unknown>) => readSyslogOptions({ config: Tuple.fromJSON(tuple, 'syslog'), env: {}, manifest: Tuple.empty(), cloudConfig: Tuple.empty('CloudConfig') });
 
 function problem(tuple: Record<string, unknown>): UkError {
   try {

@@ -52,7 +52,7 @@ function exchange(transport: SecureTransport, port: number, servername?: string)
   });
 }
 
-const optionsOf = (tuple: Record<string, unknown>) => readTlsOptions({ config: Tuple.fromJSON(tuple, 'tls'), env: {}, manifest: Tuple.empty() });
+const optionsOf = (tuple: Record<string, unknown>) => readTlsOptions({ config: Tuple.fromJSON(tuple, 'tls'), env: {}, manifest: Tuple.empty(), cloudConfig: Tuple.empty('CloudConfig') });
 
 t.test('loads without a tls tuple and verifies servers by default', async (t) => {
   const { report, transport, stderr } = await bootTls(undefined);
