@@ -33,6 +33,8 @@ const { values } = parseArgs({
     'peer-lines': { type: 'string', default: '' },
     runs: { type: 'string', default: '3' },
     timeout: { type: 'string', default: '180' },
+    'cpu-prof': { type: 'string', default: '' },
+    only: { type: 'string', default: '' },
   },
 });
 const lines = Number(values.lines);
@@ -153,7 +155,7 @@ function measure(kind, count) {
         ManifestPassthrough: { consoles: ['-serial'], cloudwatch: { logging: { log_group: group, log_stream: stream, flush_interval: '0.2' } } },
       }),
     );
-    command = [process.execPath, ukBin, 'run', '-c', config, '--', process.execPath, gen, String(count)];
+    command = [process.execPath, ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : []), ukBin, 'run', '-c', config, '--', process.execPath, gen, String(count)];
   } else {
     command = [process.execPath, peer, String(count)];
   }
@@ -201,7 +203,7 @@ try {
   console.log(`node ${process.version}; emulator on loopback checks SigV4, the service model and the limits of every request\n`);
   const results = { uk: [], peer: [] };
   for (let run = 1; run <= runs; run++) {
-    for (const kind of ['uk', 'peer']) {
+    for (const kind of ['uk', 'peer'].filter((k) => !values.only || values.only.split(',').includes(k))) {
       const r = await measure(kind, kind === 'uk' ? lines : peerLines);
       results[kind].push(r);
       const res = r.cpu !== undefined ? `  cpu ${r.cpu.toFixed(2)} s  peak RSS ${r.rssMb.toFixed(0)} MB` : '';

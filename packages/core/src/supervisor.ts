@@ -79,11 +79,22 @@ export async function supervise(kernel: Kernel, options: SuperviseOptions): Prom
   const stdio = passthrough ? (['inherit', 'inherit', 'inherit'] as const) : (['inherit', 'pipe', 'pipe'] as const);
   let child: ChildProcess;
   const spawnError = new Promise<NodeJS.ErrnoException>((resolve) => {
-    child = spawn(options.path, [...options.args], { stdio: [...stdio], env: kernel.env });
+    // Signals reach the program exactly once. From a terminal (stdin a TTY) it stays in uk's
+    // process group, so it can read the terminal, and Ctrl-C reaches it from the terminal itself
+    // (uk does not forward SIGINT then). Otherwise it gets a process group of its own, and only
+    // uk forwards signals to it: `timeout`, `kill -- -PGID` and service managers signal the whole
+    // group, which would otherwise deliver every signal twice.
+    const ownGroup = options.forwardSignals === true && process.stdin.isTTY !== true;
+    child = spawn(options.path, [...options.args], { stdio: [...stdio], env: kernel.env, detached: ownGroup });
     child.once('error', resolve);
   });
   child = child!;
   kernel.program.pid = child.pid;
+  // If uk itself dies (a bug, an uncaught error), do not leave the program running unsupervised.
+  const stopOrphan = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  process.once('exit', stopOrphan);
   const streams = passthrough ? [] : [attachStream(kernel, child.stdout!, 'stdout'), attachStream(kernel, child.stderr!, 'stderr')];
   if (passthrough) kernel.log.debug('only the serial console is enabled: the program writes to uk\'s stdout/stderr directly');
 
@@ -147,5 +158,6 @@ export async function supervise(kernel: Kernel, options: SuperviseOptions): Prom
   for (const s of streams) s.framer.flush();
   await kernel.stop();
   for (const [signal, handler] of handlers) process.off(signal, handler);
+  process.off('exit', stopOrphan);
   return result;
 }

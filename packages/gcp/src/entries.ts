@@ -329,5 +329,3 @@ function looksLikeObject(text: string): boolean {
 export function writeRequestHead(logName: string, resource: { type: string; labels: Record<string, string> }): string {
   return `{"logName":${JSON.stringify(logName)},"resource":${JSON.stringify(resource)},"partialSuccess":true,"entries":[`;
 }
-
-export const WRITE_REQUEST_TAIL = ']}';

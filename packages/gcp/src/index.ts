@@ -20,7 +20,9 @@ export { ApiError, GoogleApi, isRetryableStatus, parseGoogleError, RETRYABLE_COD
 export { EXPIRY_MARGIN_MS, REFRESH_BEFORE_MS, TokenSource } from './credentials.js';
 export { EntryEncoder, MAX_ENTRY_BYTES, splitForJson, TimestampFormatter, type EncodedEntry, type EntryEncoderOptions } from './entries.js';
 export { DISK_STATES, MEMORY_STATES, parseMeminfo, parseMounts, readDisks, readMemory, type DiskSample, type MemorySample, type MountEntry } from './host-metrics.js';
-export { createLoggingDriver, logNameOf, MAX_REQUEST_BYTES, partialErrorsOf, type LoggingDriver } from './logging.js';
+export { createLoggingDriver, LANES, logNameOf, MAX_REQUEST_BYTES, partialErrorsOf, STALL_MS, type LoggingDriver, type LoggingDriverDeps } from './logging.js';
+export { EntryArena } from './arena.js';
+export { Backpressure, type BackpressureOptions } from './flow.js';
 export { MetadataClient, MetadataError, type AccessToken, type InstanceInfo } from './metadata.js';
 export { createMetricsReporter, diskPoints, MAX_SERIES_PER_REQUEST, memoryPoints, MIN_POINT_SPACING_MS, type MetricPoint, type MetricsReporter } from './monitoring.js';
 export {
@@ -61,7 +63,7 @@ export default defineKlib<GcpOptions>({
     }
     const http = ctx.services.get(HttpClientService, ctx.name);
     const metadata = new MetadataClient(http, o.metadataUrl);
-    const tokens = new TokenSource(() => metadata.token(), ctx.timers.clock);
+    const tokens = new TokenSource(() => metadata.token(), ctx.timers);
     const setup = new GcpSetup({ metadata, tokens, timers: ctx.timers, log: ctx.log, needHostname: o.logging !== undefined && o.logging.logId === undefined, signal: ctx.signal });
     const api = new GoogleApi(http, tokens);
     const bootedAt = ctx.timers.clock.monotonic();
@@ -80,6 +82,7 @@ export default defineKlib<GcpOptions>({
       const deadline = flushDeadline(ctx.settings.shutdownTimeoutMs);
       await Promise.all([driver?.close(deadline), metrics?.close(deadline)]);
       setup.stop();
+      tokens.stop();
       unauthorised.add(api.unauthorised - unauthorised.value);
     });
     // In the background: the program starts at once, records wait in the buffer meanwhile.

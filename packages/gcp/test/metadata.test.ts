@@ -50,7 +50,7 @@ t.test('answers without Metadata-Flavor: Google, errors and unreachable servers 
 t.test('TokenSource: used until 5 minutes before expiry, then refreshed in the background; 401 invalidates', async (t) => {
   const clock = new ManualClock();
   let n = 0;
-  const source = new TokenSource(async () => ({ token: `t${++n}`, expiresInMs: 3600_000 }), clock);
+  const source = new TokenSource(async () => ({ token: `t${++n}`, expiresInMs: 3600_000 }), new Timers(clock));
   t.equal(await source.get(), 't1');
   t.equal(await source.get(), 't1');
   clock.advance(3600_000 - REFRESH_BEFORE_MS + 1);
@@ -64,6 +64,13 @@ t.test('TokenSource: used until 5 minutes before expiry, then refreshed in the b
   const [a, b] = await Promise.all([source.refresh(), source.refresh()]);
   t.equal(a, b, 'concurrent refreshes share one fetch');
   t.equal(source.fetched, 4);
+  clock.advance(3600_000 - REFRESH_BEFORE_MS);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(source.fetched, 5, 'refreshed by its timer, with no request asking');
+  source.stop();
+  clock.advance(3600_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(source.fetched, 5, 'no timed refresh after stop');
 });
 
 t.test('setup: quiet while the backoff is 1 s, then reports; backoff doubles; values read once', async (t) => {
@@ -72,7 +79,7 @@ t.test('setup: quiet while the backoff is 1 s, then reports; backoff doubles; va
   const timers = new Timers(clock);
   const log = memoryLog();
   const abort = new AbortController();
-  const tokens = new TokenSource(() => client.token(), clock);
+  const tokens = new TokenSource(() => client.token(), new Timers(clock));
   const setup = new GcpSetup({ metadata: client, tokens, timers, log, needHostname: true, signal: abort.signal });
   await server.down();
   setup.start();
@@ -107,7 +114,7 @@ t.test('setup: at shutdown a pending retry is tried at once', async (t) => {
   const { server, client } = await start(t);
   const clock = new ManualClock();
   const abort = new AbortController();
-  const setup = new GcpSetup({ metadata: client, tokens: new TokenSource(() => client.token(), clock), timers: new Timers(clock), log: memoryLog(), needHostname: false, signal: abort.signal });
+  const setup = new GcpSetup({ metadata: client, tokens: new TokenSource(() => client.token(), new Timers(clock)), timers: new Timers(clock), log: memoryLog(), needHostname: false, signal: abort.signal });
   server.faults.add({ kind: 'error', status: 500, type: 'x' }, { match: '*', times: 4 });
   setup.start();
   for (let i = 0; i < 50 && setup.failures === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));

@@ -37,7 +37,7 @@ t.test('series per request, spacing of points, lost answers', async (t) => {
     log: { debug: (m: string) => logs.push(m), info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m), error: (m: string) => logs.push(m) },
   } as unknown as KlibContext<unknown>;
   const metadata = new MetadataClient(http, `http://${e.metadata.host}`);
-  const api = new GoogleApi(http, new TokenSource(() => metadata.token(), clock));
+  const api = new GoogleApi(http, new TokenSource(() => metadata.token(), new Timers(clock)));
   const options: MetricsOptions = { intervalMs: 60_000, disk: { includeReadonly: false }, endpoint: e.monitoring.url };
   let resolveReady!: (info: { projectId: string; zone: string; instanceId: string; hostname: string }) => void;
   const ready = new Promise<{ projectId: string; zone: string; instanceId: string; hostname: string }>((resolve) => (resolveReady = resolve));

@@ -4,7 +4,8 @@
  * … `file` → `file.1` and a new `file` starts (or, with `file_rotate` 0, the file is truncated),
  * so a line never straddles two files and a file only exceeds the maximum when one line alone does.
  */
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import type { ConsoleRecord } from '@uk/core';
 
@@ -30,6 +31,8 @@ export class FileOutput {
    */
   constructor(options: FileOutputOptions) {
     this.#o = options;
+    // Like rsyslog (createDirs), make the file's directory if it is missing.
+    mkdirSync(dirname(options.path), { recursive: true, mode: 0o755 });
     const fd = openSync(options.path, 'a', 0o644);
     try {
       this.#size = fstatSync(fd).size;

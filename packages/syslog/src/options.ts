@@ -3,7 +3,7 @@
  * `file_max_size`, `file_rotate`) keep their meaning and defaults; the rest are uk's additions.
  * Every problem is collected (so `uk validate` lists them all) and each names the option and value.
  */
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
@@ -115,9 +115,12 @@ function checkWritable(file: string): string | undefined {
     return undefined;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') return code ?? 'not writable';
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') return code ?? 'not writable';
   }
-  const dir = dirname(file);
+  // Missing directories are created when the file is opened (as rsyslog's createDirs does):
+  // check the nearest one that exists instead.
+  let dir = dirname(file);
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
   try {
     if (!statSync(dir).isDirectory()) return `${dir} is not a directory`;
     accessSync(dir, constants.W_OK);

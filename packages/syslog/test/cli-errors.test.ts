@@ -1,5 +1,6 @@
 // Configuration errors as the operator sees them: `uk validate` and `uk run --strict` with the
 // real CLI, each with its code and message.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { EMIT, runUk, tempDir, writeConfig } from './helpers/uk.js';
@@ -35,9 +36,10 @@ t.test('an unknown key: syslog: invalid option, with UK_ERR_OPTION_UNKNOWN', asy
 
 t.test('every problem of the tuple is listed at once, each with its code, option and value', async (t) => {
   const dir = tempDir();
+  writeFileSync(join(dir, 'plain'), '');
   const config = writeConfig(dir, {
     Klibs: ['syslog'],
-    ManifestPassthrough: { syslog: { server: 'h', server_port: 65536, file: join(dir, 'nodir', 'a.log'), file_max_size: '10q', file_rotate: 10, transport: 'sctp', facility: 'kernel' } },
+    ManifestPassthrough: { syslog: { server: 'h', server_port: 65536, file: join(dir, 'plain', 'a.log'), file_max_size: '10q', file_rotate: 10, transport: 'sctp', facility: 'kernel' } },
   });
   const validate = await runUk(config, [], { command: 'validate' });
   t.equal(validate.code, 1);
@@ -45,7 +47,7 @@ t.test('every problem of the tuple is listed at once, each with its code, option
   t.same(errors, [
     'error UK_ERR_MANIFEST_VALUE: syslog.transport: expected one of "udp", "tcp", "tls", got "sctp"',
     'error UK_ERR_MANIFEST_VALUE: syslog.server_port: expected a port number from 1 to 65535, got "65536"',
-    `error UK_ERR_MANIFEST_VALUE: syslog.file: cannot write to ${join(dir, 'nodir', 'a.log')}: directory ${join(dir, 'nodir')}: ENOENT`,
+    `error UK_ERR_MANIFEST_VALUE: syslog.file: cannot write to ${join(dir, 'plain', 'a.log')}: ${join(dir, 'plain')} is not a directory`,
     'error UK_ERR_MANIFEST_VALUE: syslog.file_max_size: expected a size in bytes with an optional k, m or g suffix (e.g. 8M), got "10q"',
     'error UK_ERR_MANIFEST_VALUE: syslog.file_rotate: expected a whole number from 0 to 9, got "10"',
     'error UK_ERR_MANIFEST_VALUE: syslog.facility: expected a facility name (kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, security, console, solaris-cron, local0, local1, local2, local3, local4, local5, local6, local7) or a number from 0 to 23, got "kernel"',

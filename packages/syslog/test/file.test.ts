@@ -127,3 +127,14 @@ t.test('file and server together: both get every line', async (t) => {
   t.equal(result.stats.sent, 100);
   t.equal(result.stats.file_written, 100);
 });
+
+t.test('missing directories of the file are created, as rsyslog does', async (t) => {
+  const dir = tempDir();
+  const path = join(dir, 'logs', 'nested', 'app.log');
+  const config = writeConfig(dir, { Klibs: ['syslog'], ManifestPassthrough: { consoles: ['-serial'], syslog: { file: path } } });
+  const validate = await runUk(config, [], { command: 'validate' });
+  t.equal(validate.code, 0, 'uk validate accepts a path whose directories do not exist yet', { stdout: validate.stdout });
+  const result = await runUk(config, [EMIT, '--count', '2']);
+  t.equal(result.code, 0, 'uk exits with code 0', { stderr: result.stderr });
+  t.equal(readFileSync(path, 'utf8'), 'line 0\nline 1\n');
+});

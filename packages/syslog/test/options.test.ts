@@ -7,6 +7,9 @@ import syslog, { appNameOf, readSyslogOptions, syslogDependencies } from '../src
 import { tempDir } from './helpers/uk.js';
 
 const dir = tempDir('uk-syslog-options-');
+// A regular file where a directory would have to be: missing directories are created, this cannot be.
+const plainFile = join(dir, 'plain-file');
+writeFileSync(plainFile, '');
 const optionsOf = (tuple: Record<string, unknown>) => readSyslogOptions({ config: Tuple.fromJSON(tuple, 'syslog'), env: {}, manifest: Tuple.empty(), cloudConfig: Tuple.empty('CloudConfig') });
 
 function problem(tuple: Record<string, unknown>): UkError {
@@ -100,7 +103,7 @@ t.test('every invalid option is refused with its code, naming the option and the
     [{ server: { host: 'h' } }, 'UK_ERR_MANIFEST_VALUE', 'syslog.server: expected a string, got a tuple (JSON object)'],
     [{ server: 'h', transport: 'TLS' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.transport: expected one of "udp", "tcp", "tls", got "TLS"'],
     [{ file: '' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.file: expected a file path, got ""'],
-    [{ file: '/nonexistent-dir/app.log' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.file: cannot write to /nonexistent-dir/app.log: directory /nonexistent-dir: ENOENT'],
+    [{ file: join(plainFile, 'sub', 'app.log') }, 'UK_ERR_MANIFEST_VALUE', `syslog.file: cannot write to ${join(plainFile, 'sub', 'app.log')}: ${plainFile} is not a directory`],
     [{ file: dir }, 'UK_ERR_MANIFEST_VALUE', `syslog.file: cannot write to ${dir}: it is a directory`],
     [{ file: 'a.log', file_max_size: '8x' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.file_max_size: expected a size in bytes with an optional k, m or g suffix (e.g. 8M), got "8x"'],
     [{ file: 'a.log', file_max_size: '0' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.file_max_size: expected a size from 1 to 9007199254740991 bytes, got "0"'],

@@ -17,11 +17,20 @@
  *   within ±2^360, StorageResolution 1 or 60, timestamps from two weeks ago to two hours ahead,
  *   no `AWS/` namespace, distinct dimension names.
  *
+ * - DescribeLogGroups and DescribeLogStreams (what winston-cloudwatch and other shippers call
+ *   before they write): one of logGroupName/logGroupIdentifier, prefix or pattern filters, order,
+ *   `limit` (default 50) and `nextToken` paging, answered with the model's output members.
+ *
+ * Validating 10,000 events against the model costs the emulator as much as building them costs
+ * a shipper; `validateEvery` can sample it for throughput benchmarks (the signature, the JSON and
+ * the service limits are still checked on every request).
+ *
  * What was stored can be read back (`events()`, `messages()`, `metrics`), every request is
  * recorded (`requests`), and faults can be injected (`faults`, `deleteLogStream`, credential
  * expiry through the store, `down()`).
  */
-import { randomUUID } from 'node:crypto';
+import { isAscii } from 'node:buffer';
+import { createHash, randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '@uk/core';
 import { CredentialStore } from './credentials.js';
 import { Faults } from './faults.js';
@@ -54,6 +63,12 @@ export interface LogStreamData {
   readonly events: StoredEvent[];
   /** Events accepted, also when `retainEvents` is off. */
   eventCount: number;
+  /** Timestamps of the first and last events accepted and when the last ones were (DescribeLogStreams). */
+  firstEventTimestamp?: number;
+  lastEventTimestamp?: number;
+  lastIngestionTime?: number;
+  /** Bytes accepted (UTF-8 bytes plus 26 per event). */
+  storedBytes?: number;
 }
 
 export interface LogGroupData {
@@ -98,6 +113,14 @@ export interface CloudWatchEmulatorOptions extends LoopbackServerOptions {
   readonly retainEvents?: boolean;
   /** Refuse members the model does not define (default true). */
   readonly strictMembers?: boolean;
+  /**
+   * Check the body against the model on every request (1, the default), on every n-th request
+   * (n > 1), or never (0). Only for throughput benchmarks, to see what the emulator's own checks
+   * cost: signatures, JSON and the service limits are checked on every request regardless.
+   */
+  readonly validateEvery?: number;
+  /** The account in ARNs (default 123456789012). */
+  readonly accountId?: string;
 }
 
 class ServiceError {
@@ -119,6 +142,16 @@ function utf8Length(text: string): number {
   return Buffer.byteLength(text, 'utf8');
 }
 
+/** A body as text: ASCII (nearly every body) is copied as Latin-1, which skips UTF-8 decoding. */
+function decodeBody(body: Buffer): string {
+  return isAscii(body) ? body.toString('latin1') : body.toString('utf8');
+}
+
+/** A short tag binding a nextToken to the query it pages through. */
+function tokenTag(query: string): string {
+  return createHash('sha256').update(query).digest('hex').slice(0, 8);
+}
+
 export class CloudWatchEmulator extends LoopbackServer {
   readonly clock: Clock;
   readonly store: CredentialStore;
@@ -131,6 +164,9 @@ export class CloudWatchEmulator extends LoopbackServer {
   onLogEvents: ((group: string, stream: string, events: readonly { timestamp: number; message: string }[]) => void) | undefined;
   readonly #retain: boolean;
   readonly #strict: boolean;
+  readonly #validateEvery: number;
+  #validated = 0;
+  readonly accountId: string;
 
   constructor(options: CloudWatchEmulatorOptions = {}) {
     super({ maxBodyBytes: 4 * 1024 * 1024, ...options });
@@ -139,6 +175,10 @@ export class CloudWatchEmulator extends LoopbackServer {
     this.region = options.region ?? 'us-west-1';
     this.#retain = options.retainEvents ?? true;
     this.#strict = options.strictMembers ?? true;
+    const every = options.validateEvery ?? 1;
+    if (!Number.isSafeInteger(every) || every < 0) throw new Error(`validateEvery must be a whole number >= 0, got ${every}`);
+    this.#validateEvery = every;
+    this.accountId = options.accountId ?? '123456789012';
   }
 
   // ---- inspection -------------------------------------------------------------------------
@@ -237,12 +277,16 @@ export class CloudWatchEmulator extends LoopbackServer {
 
       let input: unknown;
       try {
-        input = request.body.length === 0 ? {} : JSON.parse(request.body.toString('utf8'));
+        input = request.body.length === 0 ? {} : JSON.parse(decodeBody(request.body));
       } catch (err) {
         throw new ServiceError(400, 'SerializationException', `body is not valid JSON: ${(err as Error).message}`);
       }
-      const problems = model.validateInput(operation, input, { strictMembers: this.#strict });
-      if (problems.length > 0) throw this.#validationError(service, problems);
+      if (this.#shouldValidate()) {
+        const problems = model.validateInput(operation, input, { strictMembers: this.#strict });
+        if (problems.length > 0) throw this.#validationError(service, problems);
+      } else if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+        throw new ServiceError(400, 'SerializationException', 'the body must be a JSON object');
+      }
       const output = service === 'logs' ? this.#logs(operation, input as Record<string, unknown>) : this.#putMetricData(input as Record<string, unknown>, request.body.length);
       record(200);
       return {
@@ -255,6 +299,13 @@ export class CloudWatchEmulator extends LoopbackServer {
       record(err.status, err);
       return this.#errorReply(service, err);
     }
+  }
+
+  #shouldValidate(): boolean {
+    const every = this.#validateEvery;
+    if (every === 1) return true;
+    if (every === 0) return false;
+    return this.#validated++ % every === 0;
   }
 
   #validationError(service: ServiceName, problems: ValidationProblem[]): ServiceError {
@@ -324,6 +375,10 @@ export class CloudWatchEmulator extends LoopbackServer {
         return undefined;
       case 'PutLogEvents':
         return this.#putLogEvents(input);
+      case 'DescribeLogGroups':
+        return this.#describeLogGroups(input);
+      case 'DescribeLogStreams':
+        return this.#describeLogStreams(input);
     }
     throw new ServiceError(400, 'UnknownOperationException', `operation ${operation} is not emulated`);
   }
@@ -362,12 +417,112 @@ export class CloudWatchEmulator extends LoopbackServer {
     }
     if (this.#retain) for (const e of accepted) stream.events.push({ timestamp: e.timestamp, message: e.message, ingestionTime: now });
     stream.eventCount += accepted.length;
+    if (accepted.length > 0) {
+      const firstTs = (accepted[0] as { timestamp: number }).timestamp;
+      const lastTs = (accepted.at(-1) as { timestamp: number }).timestamp;
+      stream.firstEventTimestamp = Math.min(stream.firstEventTimestamp ?? firstTs, firstTs);
+      stream.lastEventTimestamp = Math.max(stream.lastEventTimestamp ?? lastTs, lastTs);
+      stream.lastIngestionTime = now;
+      let stored = 0;
+      for (const e of accepted) stored += utf8Length(e.message) + LOGS_LIMITS.eventOverheadBytes;
+      stream.storedBytes = (stream.storedBytes ?? 0) + stored;
+    }
     this.onLogEvents?.(group.name, stream.name, accepted);
     const rejected: Record<string, number> = {};
     if (tooNewStart < events.length) rejected.tooNewLogEventStartIndex = tooNewStart;
     if (tooOldEnd > 0) rejected.tooOldLogEventEndIndex = tooOldEnd;
     if (expiredEnd > 0) rejected.expiredLogEventEndIndex = expiredEnd;
     return { nextSequenceToken: String(Date.now()).padStart(56, '4'), ...(Object.keys(rejected).length > 0 ? { rejectedLogEventsInfo: rejected } : {}) };
+  }
+
+  /** `arn:aws:logs:REGION:ACCOUNT:log-group:NAME` */
+  #groupArn(name: string): string {
+    return `arn:aws:logs:${this.region}:${this.accountId}:log-group:${name}`;
+  }
+
+  /** A log group name from a name or an ARN (`…:log-group:NAME` or `…:log-group:NAME:*`). */
+  #groupFromIdentifier(identifier: string): string {
+    if (!identifier.startsWith('arn:')) return identifier;
+    const m = /^arn:aws[a-z-]*:logs:([^:]*):([^:]*):log-group:([^:]+)(?::\*)?$/.exec(identifier);
+    if (!m) throw new ServiceError(400, 'InvalidParameterException', `Invalid log group identifier: ${identifier}`);
+    if (m[1] !== this.region || m[2] !== this.accountId) throw new ServiceError(400, 'ResourceNotFoundException', 'The specified log group does not exist.');
+    return m[3] as string;
+  }
+
+  /** One page of `items` from `nextToken` (an offset, as the service's tokens are opaque). */
+  #page<T>(items: T[], input: Record<string, unknown>, what: string): { page: T[]; nextToken: string | undefined } {
+    const limit = (input.limit as number | undefined) ?? 50;
+    let start = 0;
+    if (input.nextToken !== undefined) {
+      const m = /^([0-9a-f]{8})\/(\d+)$/.exec(Buffer.from(String(input.nextToken), 'base64url').toString('latin1'));
+      if (!m || m[1] !== tokenTag(what)) throw new ServiceError(400, 'InvalidParameterException', 'The specified nextToken is invalid.');
+      start = Number(m[2]);
+    }
+    const page = items.slice(start, start + limit);
+    const next = start + limit < items.length ? Buffer.from(`${tokenTag(what)}/${start + limit}`, 'latin1').toString('base64url') : undefined;
+    return { page, nextToken: next };
+  }
+
+  #describeLogGroups(input: Record<string, unknown>): unknown {
+    const prefix = input.logGroupNamePrefix as string | undefined;
+    const pattern = input.logGroupNamePattern as string | undefined;
+    const identifiers = input.logGroupIdentifiers as string[] | undefined;
+    if (prefix !== undefined && pattern !== undefined) throw new ServiceError(400, 'InvalidParameterException', 'LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.');
+    if (identifiers !== undefined && (prefix !== undefined || pattern !== undefined)) throw new ServiceError(400, 'InvalidParameterException', 'logGroupIdentifiers cannot be combined with logGroupNamePrefix or logGroupNamePattern.');
+    const wanted = identifiers && new Set(identifiers.map((id) => this.#groupFromIdentifier(id)));
+    const needle = pattern?.toLowerCase();
+    const cls = input.logGroupClass as string | undefined;
+    const groups = [...this.groups.values()]
+      .filter((g) => (prefix === undefined || g.name.startsWith(prefix)) && (needle === undefined || g.name.toLowerCase().includes(needle)) && (!wanted || wanted.has(g.name)) && (cls === undefined || cls === 'STANDARD'))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const { page, nextToken } = this.#page(groups, input, `groups ${prefix ?? ''} ${pattern ?? ''} ${identifiers?.join(',') ?? ''}`);
+    return {
+      logGroups: page.map((g) => {
+        let storedBytes = 0;
+        for (const s of g.streams.values()) storedBytes += s.storedBytes ?? 0;
+        return {
+          logGroupName: g.name,
+          creationTime: g.createdAt,
+          ...(g.retentionInDays !== undefined ? { retentionInDays: g.retentionInDays } : {}),
+          metricFilterCount: 0,
+          arn: `${this.#groupArn(g.name)}:*`,
+          storedBytes,
+          logGroupClass: 'STANDARD',
+          logGroupArn: this.#groupArn(g.name),
+        };
+      }),
+      ...(nextToken ? { nextToken } : {}),
+    };
+  }
+
+  #describeLogStreams(input: Record<string, unknown>): unknown {
+    const name = input.logGroupName as string | undefined;
+    const identifier = input.logGroupIdentifier as string | undefined;
+    if ((name === undefined) === (identifier === undefined)) {
+      throw new ServiceError(400, 'InvalidParameterException', 'Either logGroupName or logGroupIdentifier must be specified, but not both.');
+    }
+    const group = this.#group(name ?? this.#groupFromIdentifier(identifier as string));
+    const prefix = input.logStreamNamePrefix as string | undefined;
+    const orderBy = (input.orderBy as string | undefined) ?? 'LogStreamName';
+    if (orderBy === 'LastEventTime' && prefix !== undefined) throw new ServiceError(400, 'InvalidParameterException', 'Cannot order by LastEventTime with a logStreamNamePrefix.');
+    const streams = [...group.streams.values()].filter((s) => prefix === undefined || s.name.startsWith(prefix));
+    if (orderBy === 'LastEventTime') streams.sort((a, b) => (a.lastEventTimestamp ?? 0) - (b.lastEventTimestamp ?? 0) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    else streams.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (input.descending === true) streams.reverse();
+    const { page, nextToken } = this.#page(streams, input, `streams ${group.name} ${prefix ?? ''} ${orderBy} ${input.descending === true}`);
+    return {
+      logStreams: page.map((s) => ({
+        logStreamName: s.name,
+        creationTime: s.createdAt,
+        ...(s.firstEventTimestamp !== undefined ? { firstEventTimestamp: s.firstEventTimestamp, lastEventTimestamp: s.lastEventTimestamp, lastIngestionTime: s.lastIngestionTime } : {}),
+        // Sequence tokens are no longer needed (PutLogEvents ignores them) but are still reported.
+        uploadSequenceToken: String(s.eventCount + 1).padStart(56, '4'),
+        arn: `${this.#groupArn(group.name)}:log-stream:${s.name}`,
+        // Reported as zero for streams since 2019, as the model says.
+        storedBytes: 0,
+      })),
+      ...(nextToken ? { nextToken } : {}),
+    };
   }
 
   // ---- CloudWatch metrics -----------------------------------------------------------------

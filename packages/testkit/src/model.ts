@@ -125,6 +125,15 @@ export class ServiceModel {
     return problems;
   }
 
+  /** Problems of `value` as the output of `operation` (for checking an emulator's answers). */
+  validateOutput(operation: string, value: unknown, options: { strictMembers?: boolean } = {}): ValidationProblem[] {
+    const op = this.operation(operation);
+    if (!op) return [{ kind: 'unknown-member', path: '', message: `unknown operation ${operation}` }];
+    const problems: ValidationProblem[] = [];
+    if (op.output) this.#check(op.output.shape, value ?? {}, [], problems, options.strictMembers ?? true);
+    return problems;
+  }
+
   #pattern(pattern: string): RegExp {
     let re = this.#patterns.get(pattern);
     if (!re) {
