@@ -1,7 +1,7 @@
 // TLS (RFC 5425) against a real rsyslogd with the gtls netstream driver and a CA and server
 // certificate made by openssl for the test; the connection comes from the tls klib's service.
 import t from 'tap';
-import { makePki } from './helpers/certs.js';
+import { makePki } from '@uk/testkit';
 import { freePort, Rsyslog } from './helpers/rsyslog.js';
 import { everyLineArrives, serverRestartLosesNothing, unreachableServerIsBounded } from './helpers/scenarios.js';
 import { EMIT, runUk, tempDir, writeConfig } from './helpers/uk.js';

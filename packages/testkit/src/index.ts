@@ -73,3 +73,4 @@ export { GcpMetadataEmulator, randomInstanceId, type GcpMetadataOptions, type Me
 export { GcpLoggingEmulator, LOGGING_LIMITS, type EntryRejection, type GcpLoggingEmulatorOptions, type StoredLogEntry } from './gcp-logging.js';
 export { GcpMonitoringEmulator, AGENT_METRICS, MONITORING_LIMITS, type StoredPoint } from './gcp-monitoring.js';
 export { startGcpEmulators, type GcpEmulators, type GcpEmulatorsOptions } from './gcp-emulators.js';
+export { makePki, type TestPki } from './pki.js';

@@ -9,7 +9,7 @@ import { SecureTransportService, Tuple, type SecureTransport, type UkError } fro
 import { testKernel } from '@uk/core/testing';
 import tlsKlib from '../src/index.js';
 import { readTlsOptions, trustStore } from '../src/index.js';
-import { makePki, type TestPki } from './helpers/certs.js';
+import { makePki, type TestPki } from '@uk/testkit';
 
 const pki = makePki('uk test CA');
 const otherPki = makePki('uk other CA');

@@ -1,6 +1,7 @@
 /**
- * Test PKI made with the real openssl command: a CA and a server certificate for 127.0.0.1 and
- * localhost, in a temporary directory. Keys never leave that directory and are never printed.
+ * Test PKI made with the real openssl command, for klibs that speak TLS: a CA and a server
+ * certificate for 127.0.0.1 and localhost, in a temporary directory. Keys never leave that
+ * directory and are never printed.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
