@@ -97,10 +97,10 @@ export class AwsJsonClient {
     return this.#url.href;
   }
 
-  /** Calls `operation` with a JSON body (already serialised); resolves with the parsed answer (`{}` when empty). */
-  async call(operation: string, body: string): Promise<Record<string, unknown>> {
+  /** Calls `operation` with a JSON body (already serialised, as text or UTF-8 bytes); resolves with the parsed answer (`{}` when empty). */
+  async call(operation: string, body: string | Buffer): Promise<Record<string, unknown>> {
     // Encoded once: the signer hashes these bytes and the client sends them.
-    const payload = Buffer.from(body, 'utf8');
+    const payload = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     const credentials = await this.#o.credentials.get();
     this.#credentials = { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken } : {}) };
     const url = this.#url;

@@ -65,6 +65,74 @@ export function putLogEventsBody(prefix: string, batch: readonly ConsoleRecord[]
   return body + ']}';
 }
 
+/** A control character or a backslash: never part of the body's own syntax. */
+const CONTROL_OR_BACKSLASH = /[\\\x00-\x1f]/;
+/** Events per group: built as one string, checked and encoded at once. */
+const GROUP = 128;
+const isWellFormed: (text: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+    ? (text) => (text as unknown as { isWellFormed(): boolean }).isWellFormed()
+    : (text) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(text);
+
+/** Where bodies are built before they are copied out at their exact size (grows as needed). */
+let scratch = Buffer.allocUnsafeSlow(2 * MAX_BATCH_BYTES);
+
+function reserve(used: number, more: number): void {
+  if (used + more <= scratch.length) return;
+  const bigger = Buffer.allocUnsafeSlow(Math.max(scratch.length * 2, used + more));
+  scratch.copy(bigger, 0, 0, used);
+  scratch = bigger;
+}
+
+function writeScratch(text: string, at: number): number {
+  // A UTF-16 unit takes at most 3 bytes in UTF-8.
+  reserve(at, text.length * 3);
+  return at + scratch.write(text, at, 'utf8');
+}
+
+/**
+ * The PutLogEvents body as the bytes to send (the same bytes as `putLogEventsBody` encoded in
+ * UTF-8), built without a body-sized string: events are joined in groups of 128, and a group is
+ * encoded as it is unless a message in it needs escaping (a quote, a backslash, a control
+ * character, a lone surrogate), in which case that group is built again with JSON.stringify for
+ * those messages. Quotes are looked for per message (the body's syntax has its own), the rest per
+ * group. The result is a Buffer of its own (it stays intact while the call is in flight and
+ * across retries).
+ */
+export function putLogEventsPayload(prefix: string, batch: readonly ConsoleRecord[]): Buffer {
+  let at = writeScratch(prefix, 0);
+  let lastTime = NaN;
+  let stamp = '';
+  for (let start = 0; start < batch.length; start += GROUP) {
+    const end = Math.min(batch.length, start + GROUP);
+    let group = '';
+    let quoted = false;
+    for (let i = start; i < end; i++) {
+      const record = batch[i] as ConsoleRecord;
+      if (record.time !== lastTime) {
+        lastTime = record.time;
+        stamp = String(Math.trunc(lastTime));
+      }
+      const text = record.text;
+      if (!quoted && text.indexOf('"') !== -1) quoted = true;
+      group += (i === 0 ? '{"timestamp":' : ',{"timestamp":') + stamp + ',"message":"' + text + '"}';
+    }
+    if (quoted || CONTROL_OR_BACKSLASH.test(group) || !isWellFormed(group)) {
+      group = '';
+      for (let i = start; i < end; i++) {
+        const record = batch[i] as ConsoleRecord;
+        const text = record.text;
+        group += (i === 0 ? '{"timestamp":' : ',{"timestamp":') + Math.trunc(record.time) + ',"message":' + (PLAIN.test(text) ? '"' + text + '"' : JSON.stringify(text)) + '}';
+      }
+    }
+    at = writeScratch(group, at);
+  }
+  at = writeScratch(']}', at);
+  const payload = Buffer.allocUnsafeSlow(at);
+  scratch.copy(payload, 0, 0, at);
+  return payload;
+}
+
 export interface RejectedLogEventsInfo {
   readonly tooNewLogEventStartIndex?: number;
   readonly tooOldLogEventEndIndex?: number;

@@ -11,13 +11,15 @@ import { AwsCallError, AwsJsonClient } from './aws-json.js';
 import { CredentialSource, defaultChain, type CredentialProvider } from './credentials.js';
 import { resolveHostname, resolveRegion } from './identity.js';
 import { ImdsClient, imdsDisabled } from './imds-client.js';
-import { bodyPrefix, canJoin, eventSize, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, putLogEventsBody, rejectedCount, splitMessage, type RejectedLogEventsInfo } from './log-events.js';
+import { bodyPrefix, canJoin, eventSize, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, putLogEventsPayload, rejectedCount, splitMessage, type RejectedLogEventsInfo } from './log-events.js';
 import { readMemoryMetrics, type MemoryMetric } from './memory.js';
 import { sanitizeLogGroup, sanitizeLogStream, type CloudwatchOptions } from './options.js';
 
 export const METRICS_NAMESPACE = 'CWAgent';
 const SETUP_BACKOFF = { initial: 1000, max: 3_600_000, factor: 2, jitter: 0 } as const;
 const REQUEST_TIMEOUT_MS = 20_000;
+/** While the first setup attempt runs, backpressure may hold the program for at most this long. */
+const FIRST_SETUP_HOLD_MS = 5000;
 /** Datums per PutMetricData: 1,000 allowed, 7 per sample. */
 const SAMPLES_PER_CALL = Math.floor(1000 / 7);
 
@@ -51,6 +53,9 @@ export class CloudWatchShipper {
   #markReady!: () => void;
   #setupTimer: TimerHandle | undefined;
   #setupRunning = false;
+  /** The first setup attempt has ended (succeeded or failed). */
+  #firstAttemptDone = false;
+  #startedAt = 0;
   #lastSetupError = '';
   #closing = false;
   #imds: ImdsClient | undefined;
@@ -99,9 +104,11 @@ export class CloudWatchShipper {
         flushIntervalMs: logging.flushIntervalMs,
         canJoin,
         send: (batch) => this.#sendLogs(batch),
-        // Pause the program's output while CloudWatch works but is behind; never before setup is
-        // done or while sends fail (then the buffer fills, drops and counts).
-        ...(logging.backpressure ? { backpressure: { ready: () => this.#ready } } : {}),
+        // Pause the program's output while CloudWatch works but is behind, and while the first
+        // setup attempt runs (at most 5 s: a program that prints a burst at once would otherwise
+        // overflow the buffer before the first call); never once setup failed or while sends fail
+        // (then the buffer fills, drops and counts).
+        ...(logging.backpressure ? { backpressure: { ready: () => this.#ready || this.#holdingForFirstSetup() } } : {}),
         counters: {
           sent: ctx.counter('events_sent'),
           dropped: ctx.counter('events_dropped'),
@@ -141,9 +148,14 @@ export class CloudWatchShipper {
     return { region: this.#region, hostname: this.#hostname, group: this.#group, stream: this.#stream };
   }
 
+  #holdingForFirstSetup(): boolean {
+    return !this.#firstAttemptDone && this.#ctx.timers.clock.monotonic() - this.#startedAt < FIRST_SETUP_HOLD_MS;
+  }
+
   /** Attaches the console driver, starts the sampler and the background setup. Returns at once. */
   start(): void {
     const ctx = this.#ctx;
+    this.#startedAt = ctx.timers.clock.monotonic();
     if (this.logBatcher) ctx.console.attach(this.#driver(this.logBatcher));
     if (this.metricsBatcher && this.#o.memMetricsIntervalMs) {
       this.#metricsTimer = ctx.timers.periodic(this.#o.memMetricsIntervalMs, () => void this.#sample());
@@ -204,8 +216,10 @@ export class CloudWatchShipper {
       this.#ready = true;
       if (this.#backoff.attempts > 0) this.#ctx.log.info(`setup succeeded after ${this.#backoff.attempts} failed attempt(s)`);
       this.#ctx.log.debug(`ready: ${this.#logs?.endpoint ?? this.#metrics?.endpoint}${this.#group ? ` log group ${this.#group}, stream ${this.#stream}` : ''}`);
+      this.#firstAttemptDone = true;
       this.#markReady();
     } catch (err) {
+      this.#firstAttemptDone = true;
       const delay = this.#backoff.next();
       const reason = reasonOf(err);
       if (reason !== this.#lastSetupError) this.#ctx.log.warn(`setup failed, retrying in ${delay / 1000} s (buffering meanwhile): ${reason}`);
@@ -268,7 +282,7 @@ export class CloudWatchShipper {
   }
 
   /** Runs a call; on a credentials error renews the credentials and resends once, on a missing group or stream recreates them and resends once. */
-  async #call(client: AwsJsonClient, operation: string, body: string): Promise<Record<string, unknown>> {
+  async #call(client: AwsJsonClient, operation: string, body: string | Buffer): Promise<Record<string, unknown>> {
     let renewed = false;
     let recreated = false;
     for (;;) {
@@ -299,7 +313,7 @@ export class CloudWatchShipper {
 
   async #sendLogs(batch: ConsoleRecord[]): Promise<SendOutcome> {
     await this.#readyPromise;
-    const out = await this.#call(this.#logs as AwsJsonClient, 'PutLogEvents', putLogEventsBody(this.#prefix, batch));
+    const out = await this.#call(this.#logs as AwsJsonClient, 'PutLogEvents', putLogEventsPayload(this.#prefix, batch));
     const rejected = rejectedCount(out.rejectedLogEventsInfo as RejectedLogEventsInfo | undefined, batch.length);
     if (rejected.total > 0) {
       const parts = [rejected.tooOld && `${rejected.tooOld} older than 14 days`, rejected.expired && `${rejected.expired} older than the retention`, rejected.tooNew && `${rejected.tooNew} more than 2 hours ahead`].filter(Boolean);

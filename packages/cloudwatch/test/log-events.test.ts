@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { ConsoleRecord } from '@uk/core';
-import { canJoin, eventSize, MAX_MESSAGE_BYTES, putLogEventsBody, bodyPrefix, rejectedCount, splitMessage } from '../src/log-events.js';
+import { canJoin, eventSize, MAX_MESSAGE_BYTES, putLogEventsBody, putLogEventsPayload, bodyPrefix, rejectedCount, splitMessage } from '../src/log-events.js';
 
 const rec = (text: string, time = 1000): ConsoleRecord => ({ text, time, source: 'stdout' });
 
@@ -15,6 +15,33 @@ t.test('the body is valid JSON whatever the text', async (t) => {
   t.same(parsed.logEvents.map((e: { timestamp: number }) => e.timestamp), batch.map((r) => r.time));
   t.notMatch(body, /[\u0000-\u001f]/, 'no raw control character in the body');
   t.same(JSON.parse(putLogEventsBody(bodyPrefix('g', 's'), [rec('x', 1234.9)])).logEvents[0].timestamp, 1234, 'timestamps are whole milliseconds');
+});
+
+t.test('the payload is the body, byte for byte, whatever the text and wherever it falls', async (t) => {
+  const tricky = [...Array.from({ length: 32 }, (_, i) => `c${String.fromCharCode(i)}c`), 'quote " backslash \\ slash /', '\u007f\u0080\u2028\u2029', '😀 é ✓', '\uFFFD', '{"json":true}', 'lone \ud800 high', 'lone \udc00 low', '\udc00\ud800', 'end \ud83d'];
+  const prefix = bodyPrefix('g/"x"', 's\\1');
+  const cases: ConsoleRecord[][] = [[], [rec('x', 1234.9)], tricky.map((text, i) => rec(text, 1000 + i))];
+  // Long plain batches with one tricky message at various places (groups are 128 events).
+  for (const at of [0, 127, 128, 300, 999]) {
+    for (const text of tricky) {
+      const batch = Array.from({ length: 1000 }, (_, i) => rec(`line ${i} ${'x'.repeat(i % 50)} ü`, 5000 + (i >> 4)));
+      batch[at] = rec(text, batch[at]!.time);
+      cases.push(batch);
+    }
+  }
+  let same = 0;
+  for (const batch of cases) {
+    const payload = putLogEventsPayload(prefix, batch);
+    if (payload.equals(Buffer.from(putLogEventsBody(prefix, batch), 'utf8'))) same++;
+  }
+  t.equal(same, cases.length, 'identical to the string body in UTF-8');
+  const a = putLogEventsPayload(prefix, [rec('first')]);
+  const copy = Buffer.from(a);
+  putLogEventsPayload(prefix, [rec('second, which would overwrite a shared buffer')]);
+  t.ok(a.equals(copy), 'a payload is not changed by the next one');
+  const big = Array.from({ length: 10_000 }, (_, i) => rec('é'.repeat(400), i));
+  t.equal(putLogEventsPayload(prefix, big).length, Buffer.byteLength(putLogEventsBody(prefix, big)), 'bodies larger than the scratch buffer');
+  t.same(JSON.parse(putLogEventsPayload(prefix, tricky.map((text) => rec(text))).toString('utf8')).logEvents.map((e: { message: string }) => e.message).slice(0, 37), tricky.slice(0, 37));
 });
 
 t.test('sizes count UTF-8 bytes plus 26', async (t) => {

@@ -22,7 +22,6 @@ export { EntryEncoder, MAX_ENTRY_BYTES, splitForJson, TimestampFormatter, type E
 export { DISK_STATES, MEMORY_STATES, parseMeminfo, parseMounts, readDisks, readMemory, type DiskSample, type MemorySample, type MountEntry } from './host-metrics.js';
 export { createLoggingDriver, LANES, logNameOf, MAX_REQUEST_BYTES, partialErrorsOf, STALL_MS, type LoggingDriver, type LoggingDriverDeps } from './logging.js';
 export { EntryArena } from './arena.js';
-export { Backpressure, type BackpressureOptions } from './flow.js';
 export { MetadataClient, MetadataError, type AccessToken, type InstanceInfo } from './metadata.js';
 export { createMetricsReporter, diskPoints, MAX_SERIES_PER_REQUEST, memoryPoints, MIN_POINT_SPACING_MS, type MetricPoint, type MetricsReporter } from './monitoring.js';
 export {

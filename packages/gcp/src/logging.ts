@@ -16,7 +16,6 @@ import { Batcher, reasonOf, type ConsoleDriver, type ConsoleRecord, type KlibCon
 import { ApiError, GoogleApi, RETRYABLE_CODES, type ApiCall } from './api.js';
 import { EntryArena } from './arena.js';
 import { EntryEncoder, writeRequestHead, type EncodedEntry } from './entries.js';
-import { Backpressure } from './flow.js';
 import type { InstanceInfo } from './metadata.js';
 import type { LoggingOptions, Severity } from './options.js';
 
@@ -178,15 +177,11 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
   const heap = ctx.heaps.create('gcp.logging', o.bufferSize);
   const maxBatchBytes = Math.min(MAX_REQUEST_BYTES - REQUEST_HEAD_RESERVE, Math.max(64 * 1024, Math.floor(o.bufferSize / (2 * LANES))));
   const lanes: { arena: EntryArena; batcher: Batcher<number> }[] = [];
-  const pendingBytes = (): number => lanes.reduce((sum, lane) => sum + lane.batcher.pendingBytes, 0);
-  const flow = new Backpressure({
-    timers,
-    highWater: Math.floor(o.bufferSize * 0.75),
-    lowWater: Math.floor(o.bufferSize * 0.5),
-    stallMs: STALL_MS,
-    pendingBytes,
-    healthy: deps.healthy,
-  });
+  // The core Batcher's backpressure, per lane: the lanes fill in turn, so pausing each at its
+  // share of the marks pauses the whole at about 75% of the buffer and reads on at about 50%.
+  const backpressure = o.backpressure
+    ? { highWaterBytes: Math.floor((o.bufferSize * 0.75) / LANES), lowWaterBytes: Math.floor((o.bufferSize * 0.5) / LANES), stallMs: STALL_MS, ready: deps.healthy }
+    : undefined;
   const counters = { sent: ctx.counter('sent'), dropped: ctx.counter('dropped'), retries: ctx.counter('retries'), rejected, failed: ctx.counter('failed') };
   for (let i = 0; i < LANES; i++) {
     const arena = new EntryArena();
@@ -200,7 +195,8 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
       maxBatchItems: 100_000,
       maxBatchBytes,
       flushIntervalMs: o.flushIntervalMs,
-      send: flow.track(sendFrom(arena, { buf: Buffer.alloc(0) })),
+      send: sendFrom(arena, { buf: Buffer.alloc(0) }),
+      backpressure,
       backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
       counters,
     });
@@ -245,13 +241,14 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     },
     async close(deadlineMs) {
       closing = true;
-      flow.close();
       await Promise.all(lanes.map((lane) => lane.batcher.close(deadlineMs)));
     },
   };
   if (o.backpressure) {
-    driver.writeRaw = () => !flow.shouldPause();
-    driver.drain = () => flow.drain();
+    driver.shouldPause = () => lanes.some((lane) => lane.batcher.shouldPause());
+    driver.drain = async () => {
+      await Promise.all(lanes.map((lane) => lane.batcher.drain()));
+    };
   }
   return driver;
 }
