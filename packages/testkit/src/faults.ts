@@ -2,6 +2,7 @@
  * Fault injection for the emulators: a queue of faults, each applied to the next matching
  * requests. Faults are consumed in the order they were added.
  */
+import { delay, type IncomingRequest, type Reply } from './loopback-server.js';
 
 export type Fault =
   /** An error answer: `status` and AWS error `type` (e.g. 503 ServiceUnavailableException). */
@@ -54,5 +55,26 @@ export class Faults {
     if (rule.times <= 0) this.#rules.splice(index, 1);
     this.applied[rule.fault.kind]++;
     return rule.fault;
+  }
+}
+
+/**
+ * How a metadata server (IMDS, GCE) answers a fault, in plain text made by `text`: 'reset', an
+ * error reply, or undefined to answer the request normally (after any delay).
+ */
+export async function metadataFaultReply(fault: Fault | undefined, request: IncomingRequest, text: (status: number, body: string) => Reply): Promise<Reply | 'reset' | undefined> {
+  if (!fault) return undefined;
+  switch (fault.kind) {
+    case 'reset':
+      return 'reset';
+    case 'delay':
+      await delay(fault.ms);
+      return request.socket.destroyed ? 'reset' : undefined;
+    case 'error':
+      return text(fault.status, fault.message ?? fault.type);
+    case 'throttle':
+      return text(429, 'Too Many Requests');
+    case 'expired-token':
+      return text(401, 'Unauthorized');
   }
 }

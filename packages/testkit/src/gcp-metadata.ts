@@ -16,9 +16,9 @@
  */
 import { randomInt } from 'node:crypto';
 import { systemClock, type Clock } from '@uk/core';
-import { Faults } from './faults.js';
+import { Faults, metadataFaultReply } from './faults.js';
 import { GcpTokenStore, type IssuedToken } from './gcp-tokens.js';
-import { delay, LoopbackServer, type IncomingRequest, type LoopbackServerOptions, type Reply } from './loopback-server.js';
+import { LoopbackServer, type IncomingRequest, type LoopbackServerOptions, type Reply } from './loopback-server.js';
 
 export interface GcpMetadataOptions extends LoopbackServerOptions {
   readonly clock?: Clock;
@@ -105,23 +105,8 @@ export class GcpMetadataEmulator extends LoopbackServer {
   }
 
   async #answer(request: IncomingRequest, path: string, flavor: boolean): Promise<Reply | 'reset'> {
-    const fault = this.faults.take(path);
-    if (fault) {
-      switch (fault.kind) {
-        case 'reset':
-          return 'reset';
-        case 'delay':
-          await delay(fault.ms);
-          if (request.socket.destroyed) return 'reset';
-          break;
-        case 'error':
-          return text(fault.status, fault.message ?? fault.type);
-        case 'throttle':
-          return text(429, 'Too Many Requests');
-        case 'expired-token':
-          return text(401, 'Unauthorized');
-      }
-    }
+    const faulted = await metadataFaultReply(this.faults.take(path), request, text);
+    if (faulted) return faulted;
     if (request.headers['x-forwarded-for'] !== undefined) return text(403, 'Request had a X-Forwarded-For header and was rejected.');
     if (!flavor) return text(403, 'Missing required header "Metadata-Flavor": "Google"');
     if (request.method !== 'GET') return text(405, 'Method Not Allowed');

@@ -10,8 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '@uk/core';
 import { CredentialStore, type IssuedCredentials } from './credentials.js';
-import { Faults } from './faults.js';
-import { delay, LoopbackServer, type IncomingRequest, type LoopbackServerOptions, type Reply } from './loopback-server.js';
+import { Faults, metadataFaultReply } from './faults.js';
+import { LoopbackServer, type IncomingRequest, type LoopbackServerOptions, type Reply } from './loopback-server.js';
 
 export interface ImdsOptions extends LoopbackServerOptions {
   readonly clock?: Clock;
@@ -101,23 +101,8 @@ export class ImdsEmulator extends LoopbackServer {
   }
 
   async #answer(request: IncomingRequest, path: string): Promise<Reply | 'reset'> {
-    const fault = this.faults.take(path);
-    if (fault) {
-      switch (fault.kind) {
-        case 'reset':
-          return 'reset';
-        case 'delay':
-          await delay(fault.ms);
-          if (request.socket.destroyed) return 'reset';
-          break;
-        case 'error':
-          return text(fault.status, fault.message ?? fault.type);
-        case 'throttle':
-          return text(429, 'Too Many Requests');
-        case 'expired-token':
-          return text(401, 'Unauthorized');
-      }
-    }
+    const faulted = await metadataFaultReply(this.faults.take(path), request, text);
+    if (faulted) return faulted;
     if (path === '/latest/api/token') return this.#token(request);
     if (request.method !== 'GET') return text(405, 'Method Not Allowed');
 
