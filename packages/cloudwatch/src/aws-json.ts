@@ -59,6 +59,9 @@ export function classify(status: number, type: string | undefined): ErrorKind {
   return 'client';
 }
 
+const PAYLOAD_HASH_HEADER = 'x-amz-content-sha256';
+const UNSIGNED = new Set([PAYLOAD_HASH_HEADER]);
+
 export interface AwsJsonClientOptions {
   readonly http: HttpClient;
   readonly crypto: CryptoPrimitives;
@@ -97,8 +100,13 @@ export class AwsJsonClient {
     return this.#url.href;
   }
 
-  /** Calls `operation` with a JSON body (already serialised, as text or UTF-8 bytes); resolves with the parsed answer (`{}` when empty). */
-  async call(operation: string, body: string | Buffer): Promise<Record<string, unknown>> {
+  /**
+   * Calls `operation` with a JSON body (already serialised, as text or UTF-8 bytes); resolves with
+   * the parsed answer (`{}` when empty). `payloadHash`: the body's SHA-256 in hex when the caller
+   * already has it (computed ahead), so signing does not hash the body again; it goes into the
+   * signature only, not into a header.
+   */
+  async call(operation: string, body: string | Buffer, payloadHash?: string): Promise<Record<string, unknown>> {
     // Encoded once: the signer hashes these bytes and the client sends them.
     const payload = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     const credentials = await this.#o.credentials.get();
@@ -116,13 +124,15 @@ export class AwsJsonClient {
           host: url.host,
           'content-type': `application/x-amz-json-${this.#o.jsonVersion}`,
           'x-amz-target': `${this.#o.targetPrefix}.${operation}`,
+          // The signer takes the payload hash from this header; it is neither signed nor sent.
+          ...(payloadHash ? { [PAYLOAD_HASH_HEADER]: payloadHash } : {}),
         },
         body: payload,
       },
-      { signingDate: new Date(this.#o.clock.now()) },
+      { signingDate: new Date(this.#o.clock.now()), ...(payloadHash ? { unsignableHeaders: UNSIGNED } : {}) },
     );
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(signed.headers)) if (name !== 'host') headers[name] = String(value);
+    for (const [name, value] of Object.entries(signed.headers)) if (name !== 'host' && name !== PAYLOAD_HASH_HEADER) headers[name] = String(value);
     let response;
     try {
       response = await this.#o.http.request({ method: 'POST', url: url.href, headers, body: payload, timeoutMs: this.#o.timeoutMs ?? 30_000 });

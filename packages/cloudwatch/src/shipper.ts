@@ -38,6 +38,12 @@ export interface ShipperDeps {
   readonly readMemory?: () => Promise<MemoryMetric[]>;
 }
 
+function sameRecords(a: readonly ConsoleRecord[], b: readonly ConsoleRecord[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function defaultEndpoint(service: 'logs' | 'monitoring', region: string): string {
   return `https://${service}.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
 }
@@ -72,6 +78,11 @@ export class CloudWatchShipper {
   #lastSampleAt = -Infinity;
   #shutdownDone: Promise<void>;
   #markShutdownDone!: () => void;
+  /** The records the log Batcher holds, in its order (from the batch in flight on): see #prepareNext. */
+  #queued: ConsoleRecord[] = [];
+  #queuedHead = 0;
+  /** The batch expected after the one in flight, its body and the body's SHA-256, built ahead. */
+  #next: { batch: ConsoleRecord[]; payload: Buffer; hash: string } | undefined;
   readonly logBatcher: Batcher<ConsoleRecord> | undefined;
   readonly metricsBatcher: Batcher<MetricSample> | undefined;
 
@@ -185,16 +196,72 @@ export class CloudWatchShipper {
           const pieces = splitMessage(record.text);
           if (pieces.length > 1) {
             this.#counters.split.add();
-            for (const text of pieces) batcher.push({ text, time: record.time, source: record.source });
+            for (const text of pieces) this.#enqueue(batcher, { text, time: record.time, source: record.source });
             return;
           }
         }
-        batcher.push(record);
+        this.#enqueue(batcher, record);
       },
       // At shutdown the klib's own hook sends what it can within the deadline and reports the
       // rest; the kernel's flush of the driver ends with it.
       flush: () => Promise.race([batcher.flush(), this.#shutdownDone]),
     };
+  }
+
+  #enqueue(batcher: Batcher<ConsoleRecord>, record: ConsoleRecord): void {
+    // Mirrored first: a push can start a send at once.
+    this.#queued.push(record);
+    if (!batcher.push(record)) this.#queued.pop();
+  }
+
+  /** Forgets the mirrored records before `batch` (the Batcher is done with them). */
+  #align(batch: readonly ConsoleRecord[]): void {
+    const q = this.#queued;
+    let head = this.#queuedHead;
+    if (q[head] !== batch[0]) {
+      head = q.indexOf(batch[0] as ConsoleRecord, head);
+      if (head === -1) {
+        // Not mirrored (cannot happen, but never wrong): start over with what comes next.
+        this.#queued = [];
+        this.#queuedHead = 0;
+        return;
+      }
+    }
+    if (head > 4096 && head * 2 > q.length) {
+      this.#queued = q.slice(head);
+      head = 0;
+    }
+    this.#queuedHead = head;
+  }
+
+  /**
+   * While `current` is in flight, builds the body of the batch the Batcher will send next, and
+   * hashes it, so that the next call only signs and sends. The Batcher takes batches from the
+   * head of its queue by fixed rules (10,000 events, 1,048,576 bytes, canJoin); a batch that
+   * ended by one of those rules (not by running out of events) is exactly the one it will take.
+   * It is used only if the Batcher does pass the same records (checked one by one).
+   */
+  #prepareNext(current: readonly ConsoleRecord[]): void {
+    const q = this.#queued;
+    const start = this.#queuedHead + current.length;
+    if (q[this.#queuedHead] !== current[0] || q[start - 1] !== current[current.length - 1]) return;
+    const batch: ConsoleRecord[] = [];
+    let bytes = 0;
+    let closed = false;
+    for (let i = start; i < q.length; i++) {
+      if (batch.length === MAX_BATCH_EVENTS) break;
+      const record = q[i] as ConsoleRecord;
+      const size = eventSize(record);
+      if (batch.length > 0 && (bytes + size > MAX_BATCH_BYTES || !canJoin(batch, record))) {
+        closed = true;
+        break;
+      }
+      batch.push(record);
+      bytes += size;
+    }
+    if (!closed && batch.length < MAX_BATCH_EVENTS) return;
+    const payload = putLogEventsPayload(this.#prefix, batch);
+    this.#next = { batch, payload, hash: this.#deps.crypto.sha256Hex(payload) };
   }
 
   // ---- setup --------------------------------------------------------------------------------
@@ -282,12 +349,12 @@ export class CloudWatchShipper {
   }
 
   /** Runs a call; on a credentials error renews the credentials and resends once, on a missing group or stream recreates them and resends once. */
-  async #call(client: AwsJsonClient, operation: string, body: string | Buffer): Promise<Record<string, unknown>> {
+  async #call(client: AwsJsonClient, operation: string, body: string | Buffer, payloadHash?: string): Promise<Record<string, unknown>> {
     let renewed = false;
     let recreated = false;
     for (;;) {
       try {
-        return await client.call(operation, body);
+        return await client.call(operation, body, payloadHash);
       } catch (err) {
         if (!(err instanceof AwsCallError)) throw err;
         if (err.kind === 'credentials' && !renewed) {
@@ -313,7 +380,14 @@ export class CloudWatchShipper {
 
   async #sendLogs(batch: ConsoleRecord[]): Promise<SendOutcome> {
     await this.#readyPromise;
-    const out = await this.#call(this.#logs as AwsJsonClient, 'PutLogEvents', putLogEventsPayload(this.#prefix, batch));
+    this.#align(batch);
+    const next = this.#next;
+    this.#next = undefined;
+    const prepared = next !== undefined && sameRecords(next.batch, batch) ? next : undefined;
+    const sending = this.#call(this.#logs as AwsJsonClient, 'PutLogEvents', prepared?.payload ?? putLogEventsPayload(this.#prefix, batch), prepared?.hash);
+    // Once the request is on its way (signing and writing take microtasks only), prepare the next.
+    setImmediate(() => this.#prepareNext(batch));
+    const out = await sending;
     const rejected = rejectedCount(out.rejectedLogEventsInfo as RejectedLogEventsInfo | undefined, batch.length);
     if (rejected.total > 0) {
       const parts = [rejected.tooOld && `${rejected.tooOld} older than 14 days`, rejected.expired && `${rejected.expired} older than the retention`, rejected.tooNew && `${rejected.tooNew} more than 2 hours ahead`].filter(Boolean);
