@@ -83,6 +83,8 @@ export class CloudWatchShipper {
   #queuedHead = 0;
   /** The batch expected after the one in flight, its body and the body's SHA-256, built ahead. */
   #next: { batch: ConsoleRecord[]; payload: Buffer; hash: string } | undefined;
+  /** That batch while it is still gathering records (see #prepareNext). */
+  #gathering: { batch: ConsoleRecord[]; bytes: number } | undefined;
   readonly logBatcher: Batcher<ConsoleRecord> | undefined;
   readonly metricsBatcher: Batcher<MetricSample> | undefined;
 
@@ -97,6 +99,7 @@ export class CloudWatchShipper {
       split: ctx.counter('events_split'),
       refreshes: ctx.counter('credential_refreshes'),
       recreated: ctx.counter('destination_recreated'),
+      builtAhead: ctx.counter('bodies_built_ahead'),
     };
     const logging = this.#o.logging;
     if (logging) {
@@ -212,6 +215,7 @@ export class CloudWatchShipper {
     // Mirrored first: a push can start a send at once.
     this.#queued.push(record);
     if (!batcher.push(record)) this.#queued.pop();
+    else if (this.#gathering) this.#gather(record);
   }
 
   /** Forgets the mirrored records before `batch` (the Batcher is done with them). */
@@ -245,23 +249,24 @@ export class CloudWatchShipper {
     const q = this.#queued;
     const start = this.#queuedHead + current.length;
     if (q[this.#queuedHead] !== current[0] || q[start - 1] !== current[current.length - 1]) return;
-    const batch: ConsoleRecord[] = [];
-    let bytes = 0;
-    let closed = false;
-    for (let i = start; i < q.length; i++) {
-      if (batch.length === MAX_BATCH_EVENTS) break;
-      const record = q[i] as ConsoleRecord;
-      const size = eventSize(record);
-      if (batch.length > 0 && (bytes + size > MAX_BATCH_BYTES || !canJoin(batch, record))) {
-        closed = true;
-        break;
-      }
-      batch.push(record);
-      bytes += size;
+    // Records queued later are gathered as they come (#enqueue), until the batch is complete.
+    this.#gathering = { batch: [], bytes: 0 };
+    for (let i = start; i < q.length && this.#gathering; i++) this.#gather(q[i] as ConsoleRecord);
+  }
+
+  /** Takes `record` into the batch being gathered, as the Batcher's rules would; builds it once complete. */
+  #gather(record: ConsoleRecord): void {
+    const g = this.#gathering as { batch: ConsoleRecord[]; bytes: number };
+    const size = eventSize(record);
+    const full = g.batch.length > 0 && (g.bytes + size > MAX_BATCH_BYTES || !canJoin(g.batch, record));
+    if (!full) {
+      g.batch.push(record);
+      g.bytes += size;
+      if (g.batch.length < MAX_BATCH_EVENTS) return;
     }
-    if (!closed && batch.length < MAX_BATCH_EVENTS) return;
-    const payload = putLogEventsPayload(this.#prefix, batch);
-    this.#next = { batch, payload, hash: this.#deps.crypto.sha256Hex(payload) };
+    this.#gathering = undefined;
+    const payload = putLogEventsPayload(this.#prefix, g.batch);
+    this.#next = { batch: g.batch, payload, hash: this.#deps.crypto.sha256Hex(payload) };
   }
 
   // ---- setup --------------------------------------------------------------------------------
@@ -383,7 +388,9 @@ export class CloudWatchShipper {
     this.#align(batch);
     const next = this.#next;
     this.#next = undefined;
+    this.#gathering = undefined;
     const prepared = next !== undefined && sameRecords(next.batch, batch) ? next : undefined;
+    if (prepared) this.#counters.builtAhead.add();
     const sending = this.#call(this.#logs as AwsJsonClient, 'PutLogEvents', prepared?.payload ?? putLogEventsPayload(this.#prefix, batch), prepared?.hash);
     // Once the request is on its way (signing and writing take microtasks only), prepare the next.
     setImmediate(() => this.#prepareNext(batch));

@@ -92,6 +92,35 @@ t.test('every line arrives exactly once, in order, byte-exact', async (t) => {
   t.equal(aws.imds.v1Requests, 0, 'IMDSv2 only');
 });
 
+t.test('a burst: bodies built ahead while a call is in flight are the batches sent, byte-exact', async (t) => {
+  const dir = tempDir(t);
+  const aws = await emulators(t);
+  // Calls answer 100 ms late, so that the next batch is always complete before the call ends.
+  aws.cloudwatch.faults.add({ kind: 'delay', ms: 100 }, { match: 'PutLogEvents', times: Infinity });
+  // Mostly plain lines, with quotes, backslashes, control characters and non-ASCII text here and
+  // there (escaped or not, in the same batches), written faster than one call at a time takes them.
+  const program = writeProgram(
+    dir,
+    `const extra = ['"q"', 'b\\\\s', 'tab\\t', 'é✓😀', '\\u2028'];
+let out = '';
+for (let i = 0; i < 120000; i++) {
+  out += 'burst ' + i + ' ' + (i % 997 === 0 ? extra[(i / 997) % 5] : 'x'.repeat(60)) + '\\n';
+  if (out.length > 65536) { process.stdout.write(out); out = ''; }
+}
+process.stdout.write(out);`,
+  );
+  const extra = ['"q"', 'b\\s', 'tab\t', 'é✓😀', '\u2028'];
+  const cfg = writeConfig(dir, config({ logging: { log_group: 'e2e/burst', log_stream: 's', flush_interval: '0.2' } }, { consoles: ['-serial'] }));
+  const result = await runUk(t, { config: cfg, program, env: ukEnv(dir, aws), args: ['--verbose'], timeoutMs: 90_000 }).done;
+  t.equal(result.code, 0, result.stderr);
+  const want = Array.from({ length: 120_000 }, (_, i) => `burst ${i} ${i % 997 === 0 ? extra[(i / 997) % 5] : 'x'.repeat(60)}`);
+  sameLines(t, aws.cloudwatch.messages('e2e/burst', 's'), want, 'every line, once, in order, byte-exact');
+  const built = Number(/bodies_built_ahead=(\d+)/.exec(result.stderr)?.[1]);
+  const calls = aws.cloudwatch.calls('PutLogEvents').length;
+  t.ok(built > 0 && built < calls, `${built} of ${calls} bodies were built ahead`);
+  t.same(aws.cloudwatch.errors, [], 'the service refused no request');
+});
+
 t.test('memory metrics: names, units, dimension and values', async (t) => {
   const dir = tempDir(t);
   const aws = await emulators(t);

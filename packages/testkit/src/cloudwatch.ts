@@ -423,8 +423,11 @@ export class CloudWatchEmulator extends LoopbackServer {
       stream.firstEventTimestamp = Math.min(stream.firstEventTimestamp ?? firstTs, firstTs);
       stream.lastEventTimestamp = Math.max(stream.lastEventTimestamp ?? lastTs, lastTs);
       stream.lastIngestionTime = now;
-      let stored = 0;
-      for (const e of accepted) stored += utf8Length(e.message) + LOGS_LIMITS.eventOverheadBytes;
+      let stored = bytes;
+      if (accepted.length !== events.length) {
+        stored = 0;
+        for (const e of accepted) stored += utf8Length(e.message) + LOGS_LIMITS.eventOverheadBytes;
+      }
       stream.storedBytes = (stream.storedBytes ?? 0) + stored;
     }
     this.onLogEvents?.(group.name, stream.name, accepted);
