@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Extracts the operations the emulators serve, and every shape they reach, from botocore's
-// service models (`service-2.json`, from the botocore wheel on PyPI), without documentation.
+// service models (`service-2.json`, in AWS's botocore repository, github.com/boto/botocore),
+// without documentation.
 //
 //   node scripts/extract-models.mjs BOTOCORE_DIR [VERSION]
 //
-// BOTOCORE_DIR is an unpacked botocore wheel (the directory holding botocore/data).
+// BOTOCORE_DIR is a checkout of that repository (the directory holding botocore/data); VERSION
+// names what was checked out, e.g. `1.43.67 (0e6e2404)`. Plain or gzipped service-2.json both work.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { existsSync } from 'node:fs';
@@ -54,7 +56,7 @@ for (const [name, spec] of Object.entries(MODELS)) {
   }
   const shapes = {};
   for (const shape of [...wanted].sort()) shapes[shape] = strip(model.shapes[shape]);
-  const out = { source: { package: 'botocore (PyPI, published by Amazon Web Services, Apache-2.0)', version, file: spec.file }, metadata: model.metadata, operations, shapes };
+  const out = { source: { package: 'botocore (github.com/boto/botocore, published by Amazon Web Services, Apache-2.0)', version, file: existsSync(path) ? spec.file : spec.file.replace(/\.gz$/, '') }, metadata: model.metadata, operations, shapes };
   writeFileSync(new URL(`../models/${name}.json`, import.meta.url), `${JSON.stringify(out, null, 1)}\n`);
   console.log(`${name}: ${spec.operations.length} operations, ${wanted.size} shapes`);
 }

@@ -5,7 +5,7 @@ const logs = ServiceModel.load('logs-2014-03-28');
 const monitoring = ServiceModel.load('monitoring-2010-08-01');
 
 t.test('the shipped models are botocore’s, with constraints', async (t) => {
-  t.match(logs.file.source, { package: /botocore/, version: /^\d+\.\d+\.\d+$/ });
+  t.match(logs.file.source, { package: /botocore/, version: /^\d+\.\d+\.\d+ \([0-9a-f]{8}\)$/ });
   t.equal(logs.targetPrefix, 'Logs_20140328');
   t.equal(logs.jsonVersion, '1.1');
   t.equal(logs.signingName, 'logs');
