@@ -9,7 +9,7 @@
  *   mem_used      = MemTotal − MemFree − Buffers − cached
  *   mem_*_percent = 100 × value / MemTotal
  */
-import { readFile } from 'node:fs/promises';
+import { readMeminfo } from '@uk/core';
 
 export type MemoryMetricName = 'mem_used' | 'mem_used_percent' | 'mem_available' | 'mem_available_percent' | 'mem_total' | 'mem_free' | 'mem_cached';
 
@@ -17,16 +17,6 @@ export interface MemoryMetric {
   readonly name: MemoryMetricName;
   readonly value: number;
   readonly unit: 'Bytes' | 'Percent';
-}
-
-/** /proc/meminfo fields in bytes. */
-export function parseMeminfo(text: string): Map<string, number> {
-  const fields = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const match = /^([A-Za-z0-9_()]+):\s+(\d+)(?:\s+kB)?\s*$/.exec(line);
-    if (match) fields.set(match[1] as string, Number(match[2]) * (line.trimEnd().endsWith('kB') ? 1024 : 1));
-  }
-  return fields;
 }
 
 export function memoryMetrics(fields: ReadonlyMap<string, number>): MemoryMetric[] {
@@ -49,5 +39,5 @@ export function memoryMetrics(fields: ReadonlyMap<string, number>): MemoryMetric
 }
 
 export async function readMemoryMetrics(path = '/proc/meminfo'): Promise<MemoryMetric[]> {
-  return memoryMetrics(parseMeminfo(await readFile(path, 'utf8')));
+  return memoryMetrics(await readMeminfo(path));
 }

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { memoryMetrics, parseMeminfo, readMemoryMetrics } from '../src/memory.js';
+import { parseMeminfo } from '@uk/core';
+import { memoryMetrics, readMemoryMetrics } from '../src/memory.js';
 
 const MEMINFO = `MemTotal:        8000000 kB
 MemFree:         2000000 kB

@@ -20,3 +20,4 @@ export { supervise, FORWARDED_SIGNALS, type SuperviseOptions, type SuperviseResu
 export { validateConfig, type ValidationResult } from './validate.js';
 export { Batcher, type BackpressureOptions, type BatcherOptions, type SendOutcome } from './batcher.js';
 export { CryptoService, HttpClientService, SecureTransportService, type CryptoPrimitives, type HttpClient, type HttpRequest, type HttpResponse, type SecureConnectOptions, type SecureTransport, type Sha256Hash } from './secure-transport.js';
+export { parseMeminfo, readMeminfo } from './meminfo.js';

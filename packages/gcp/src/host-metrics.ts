@@ -10,6 +10,7 @@
  *   Read-only filesystems only when asked.
  */
 import { readFile, statfs } from 'node:fs/promises';
+import { parseMeminfo } from '@uk/core';
 
 export const MEMORY_STATES = ['buffered', 'cached', 'free', 'slab', 'used'] as const;
 export type MemoryState = (typeof MEMORY_STATES)[number];
@@ -30,13 +31,9 @@ export interface DiskSample {
   readonly bytes: Readonly<Record<DiskState, number>>;
 }
 
-/** Parses /proc/meminfo (values in kB) into the agent's memory states, in bytes. */
-export function parseMeminfo(text: string): MemorySample {
-  const kb = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const match = /^([A-Za-z0-9_()]+):\s+(\d+)(?:\s+kB)?\s*$/.exec(line);
-    if (match) kb.set(match[1] as string, Number(match[2]) * 1024);
-  }
+/** /proc/meminfo's text as the Ops Agent's memory states, in bytes. */
+export function memorySample(text: string): MemorySample {
+  const kb = parseMeminfo(text);
   const total = kb.get('MemTotal');
   const free = kb.get('MemFree');
   if (total === undefined || free === undefined || total <= 0) throw new Error('/proc/meminfo has no MemTotal or MemFree');
@@ -48,7 +45,7 @@ export function parseMeminfo(text: string): MemorySample {
 }
 
 export async function readMemory(path = '/proc/meminfo'): Promise<MemorySample> {
-  return parseMeminfo(await readFile(path, 'utf8'));
+  return memorySample(await readFile(path, 'utf8'));
 }
 
 /** Filesystems on disks or network shares; everything else (proc, tmpfs, overlay, cgroup…) is left out. */

@@ -19,7 +19,7 @@ import { GcpSetup } from './setup.js';
 export { ApiError, GoogleApi, isRetryableStatus, parseGoogleError, RETRYABLE_CODES, type ApiCall, type GoogleError } from './api.js';
 export { EXPIRY_MARGIN_MS, REFRESH_BEFORE_MS, TokenSource } from './credentials.js';
 export { EntryEncoder, MAX_ENTRY_BYTES, splitForJson, TimestampFormatter, type EncodedEntry, type EntryEncoderOptions } from './entries.js';
-export { DISK_STATES, MEMORY_STATES, parseMeminfo, parseMounts, readDisks, readMemory, type DiskSample, type MemorySample, type MountEntry } from './host-metrics.js';
+export { DISK_STATES, MEMORY_STATES, memorySample, parseMounts, readDisks, readMemory, type DiskSample, type MemorySample, type MountEntry } from './host-metrics.js';
 export { createLoggingDriver, LANES, logNameOf, MAX_REQUEST_BYTES, partialErrorsOf, STALL_MS, type LoggingDriver, type LoggingDriverDeps } from './logging.js';
 export { EntryArena } from './arena.js';
 export { MetadataClient, MetadataError, type AccessToken, type InstanceInfo } from './metadata.js';

@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { diskPoints, memoryPoints, parseMeminfo, parseMounts, readDisks, readMemory } from '../src/index.js';
+import { diskPoints, memoryPoints, memorySample, parseMounts, readDisks, readMemory } from '../src/index.js';
 
 const MEMINFO = `MemTotal:       16000000 kB
 MemFree:         4000000 kB
@@ -17,7 +17,7 @@ HugePages_Total:       0
 `;
 
 t.test('memory states from /proc/meminfo add up to MemTotal', async (t) => {
-  const sample = parseMeminfo(MEMINFO);
+  const sample = memorySample(MEMINFO);
   const kb = 1024;
   t.same(sample, { total: 16_000_000 * kb, bytes: { buffered: 500_000 * kb, cached: 3_000_000 * kb, free: 4_000_000 * kb, slab: 1_000_000 * kb, used: 7_500_000 * kb } });
   const points = memoryPoints(sample, 1000);
@@ -25,8 +25,8 @@ t.test('memory states from /proc/meminfo add up to MemTotal', async (t) => {
   const percent = points.filter((p) => p.type === 'agent.googleapis.com/memory/percent_used');
   t.equal(Math.round(percent.reduce((sum, p) => sum + p.value, 0) * 1e9) / 1e9, 100, 'percentages add up to 100');
   t.same(percent.map((p) => p.labels.state), ['buffered', 'cached', 'free', 'slab', 'used']);
-  t.throws(() => parseMeminfo('Nothing: 1 kB\n'), /MemTotal/);
-  const noSlab = parseMeminfo('MemTotal: 100 kB\nMemFree: 10 kB\nSReclaimable: 5 kB\nSUnreclaim: 5 kB\n');
+  t.throws(() => memorySample('Nothing: 1 kB\n'), /MemTotal/);
+  const noSlab = memorySample('MemTotal: 100 kB\nMemFree: 10 kB\nSReclaimable: 5 kB\nSUnreclaim: 5 kB\n');
   t.equal(noSlab.bytes.slab, 10 * 1024, 'Slab from its parts when absent');
   const live = await readMemory();
   t.ok(live.total > 0 && live.bytes.used >= 0, 'this machine');
