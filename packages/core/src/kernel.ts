@@ -37,7 +37,29 @@ export interface KernelSettings {
   readonly passthrough: boolean;
 }
 
+/** Throws every problem of the `uk` tuple (uk validate). */
 export function readKernelSettings(manifest: Tuple): KernelSettings {
+  const { settings, reader } = readSettings(manifest);
+  reader.done();
+  return settings;
+}
+
+/**
+ * The settings with the default in place of every bad value, and the problems found: uk still
+ * runs the program with a bad `uk` tuple, and reports it at boot (exit 2 only with --strict).
+ */
+export function readKernelSettingsLeniently(manifest: Tuple): { settings: KernelSettings; problems: UkError[] } {
+  let tuple: Tuple | undefined;
+  try {
+    tuple = manifest.tuple('uk');
+  } catch (err) {
+    return { settings: readSettings(Tuple.empty()).settings, problems: [toUkError(err, 'uk')] };
+  }
+  const { settings, reader } = readSettings(tuple ? manifest : Tuple.empty());
+  return { settings, problems: reader.problems };
+}
+
+function readSettings(manifest: Tuple): { settings: KernelSettings; reader: OptionsReader } {
   const reader = new OptionsReader('uk', manifest.tuple('uk') ?? Tuple.empty('uk'));
   reader.allowKeys(['shutdown_timeout', 'max_record_size', 'partial_line_timeout', 'klib_init_timeout', 'passthrough']);
   const settings: KernelSettings = {
@@ -47,8 +69,7 @@ export function readKernelSettings(manifest: Tuple): KernelSettings {
     klibInitTimeoutMs: reader.read((t) => t.uint('klib_init_timeout', { default: 10, min: 1, max: 3600, what: 'a whole number of seconds' }), 10) * 1000,
     passthrough: reader.read((t) => t.bool('passthrough', true), true),
   };
-  reader.done();
-  return settings;
+  return { settings, reader };
 }
 
 export interface KernelOptions {
@@ -102,11 +123,15 @@ export class Kernel {
   readonly stats = new Stats();
   readonly shutdown: Shutdown;
   readonly #abort = new AbortController();
+  /** Bad values of the `uk` tuple (defaults used instead), reported at boot. */
+  readonly #settingsProblems: UkError[];
 
   constructor(options: KernelOptions) {
     this.config = options.config;
     this.manifest = options.config.manifest;
-    this.settings = readKernelSettings(this.manifest);
+    const { settings, problems: settingsProblems } = readKernelSettingsLeniently(this.manifest);
+    this.settings = settings;
+    this.#settingsProblems = settingsProblems;
     this.timers = new Timers(options.clock ?? systemClock);
     this.shutdown = new Shutdown(this.timers);
     const stderr = options.stderr ?? process.stderr;
@@ -154,7 +179,7 @@ export class Kernel {
    * (as Nanos boots without a klib that fails), so the program always runs.
    */
   async boot(): Promise<BootReport> {
-    const problems: UkError[] = [];
+    const problems: UkError[] = [...this.#settingsProblems];
     const { toggles, problems: toggleProblems } = parseConsoleToggles(this.#consolesVector(problems));
     problems.push(...toggleProblems);
     this.console.setToggles(toggles);

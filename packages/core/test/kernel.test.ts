@@ -263,7 +263,17 @@ t.test('kernel settings from the uk tuple', async (t) => {
   );
   t.equal(err?.problems.length, 3);
   throwsUk(t, () => readKernelSettings(Tuple.fromJSON({ uk: 'fast' })), 'UK_ERR_MANIFEST_VALUE', 'uk: expected a tuple (JSON object), got "fast"');
-  t.ok(thrownBy(() => testKernel({ ManifestPassthrough: { uk: { shutdown_timeout: 'x' } } })), 'the kernel refuses bad settings');
+});
+
+t.test('a kernel with a bad uk tuple uses the defaults for the bad values and reports them at boot', async (t) => {
+  const { kernel, stderr } = testKernel({ ManifestPassthrough: { uk: { shutdown_timeout: 'x', partial_line_timeout: 250 } } });
+  t.equal(kernel.settings.shutdownTimeoutMs, 10_000, 'the default in place of the bad value');
+  t.equal(kernel.settings.partialLineMs, 250, 'the good values are kept');
+  const report = await kernel.boot();
+  t.same(report.problems.map((p) => [p.code, p.message]), [['UK_ERR_MANIFEST_VALUE', 'uk.shutdown_timeout: expected a whole number of seconds, got "x"']]);
+  t.match(stderr.text, /^uk: uk\.shutdown_timeout: expected a whole number of seconds, got "x"$/m);
+  const { kernel: notATuple } = testKernel({ ManifestPassthrough: { uk: 'fast' } });
+  t.same((await notATuple.boot()).problems.map((p) => p.message), ['uk: expected a tuple (JSON object), got "fast"']);
 });
 
 t.test('programEnv: uk’s environment, then Env, then IMAGE_NAME', async (t) => {
