@@ -97,9 +97,9 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
     let send: (batch: ConsoleRecord[]) => Promise<void>;
     let closeOutput: (deadlineMs: number) => Promise<void>;
     if (o.transport === 'udp') {
-      const udp = new UdpOutput({ host: o.server, port: o.port, log });
+      const udp = new UdpOutput({ host: o.server, port: o.port, log, dropped, threadStarts: ctx.counter('sender_thread') });
       send = (batch) => udp.send(encodeBatch(batch, formatter, false));
-      closeOutput = async () => udp.close();
+      closeOutput = (deadlineMs) => udp.close(deadlineMs);
     } else {
       const stream = new StreamOutput({
         host: o.server,

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
-import type { TestPki } from './certs.js';
+import type { TestPki } from '@uk/testkit';
 import { tempDir } from './uk.js';
 
 export type Input = 'udp' | 'tcp' | 'tls';

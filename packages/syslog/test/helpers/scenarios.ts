@@ -1,6 +1,6 @@
 /** Checks shared by the TCP and TLS tests against rsyslog. */
 import type { Test } from 'tap';
-import type { TestPki } from './certs.js';
+import type { TestPki } from '@uk/testkit';
 import { audit } from './fake-server.js';
 import { Rsyslog, type Input, type Parsed } from './rsyslog.js';
 import { EMIT, runUk, tempDir, writeConfig } from './uk.js';
