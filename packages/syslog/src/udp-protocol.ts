@@ -1,8 +1,7 @@
 /** Messages between the UDP output (main thread) and its sender thread. */
 export type SenderRequest =
   | { readonly kind: 'open'; readonly address: string; readonly family: 4 | 6; readonly port: number }
-  | { readonly kind: 'send'; readonly id: number; readonly buffer: Uint8Array; readonly ends: Uint32Array }
-  | { readonly kind: 'close' };
+  | { readonly kind: 'send'; readonly id: number; readonly buffer: Uint8Array; readonly ends: Uint32Array };
 
 export type SenderReply =
   | { readonly kind: 'opened'; readonly error?: string }

@@ -6,6 +6,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { parentPort } from 'node:worker_threads';
+import { sendDatagrams } from './udp-datagrams.js';
 import type { SenderReply, SenderRequest } from './udp-protocol.js';
 
 const port = parentPort;
@@ -40,51 +41,21 @@ function open(address: string, family: 4 | 6, serverPort: number): Promise<void>
   });
 }
 
-/** Sends datagram `i` of the batch; resolves with the error code, if any. */
-function sendOne(s: Socket, buffer: Uint8Array, start: number, end: number, last: boolean): Promise<NodeJS.ErrnoException | null> | undefined {
-  // Only the last datagram carries a callback: Node then sends the others synchronously.
-  if (!last) {
-    s.send(buffer, start, end - start);
-    return undefined;
-  }
-  return new Promise((resolve) => s.send(buffer, start, end - start, (error) => resolve(error as NodeJS.ErrnoException | null)));
-}
-
 async function send(id: number, buffer: Uint8Array, ends: Uint32Array): Promise<void> {
   const s = socket;
   if (!s || failed) {
     reply({ kind: 'sent', id, sent: 0, skipped: true });
     return;
   }
-  const last = ends.length - 1;
-  let start = 0;
-  for (let i = 0; i < last; i++) {
-    const end = ends[i] as number;
-    sendOne(s, buffer, start, end, false);
-    start = end;
-  }
-  const lastStart = start;
-  const lastEnd = ends[last] as number;
-  const error = await sendOne(s, buffer, lastStart, lastEnd, true);
-  if (error?.code === 'ECONNREFUSED') {
-    // An earlier datagram's ICMP "port unreachable" surfaced on this send, which therefore did not
-    // go out: send it again (the error is consumed, so this does not loop). Nobody listens there,
-    // so the batch counts as sent either way, as on the main thread.
-    const again = await sendOne(s, buffer, lastStart, lastEnd, true);
-    if (again && again.code !== 'ECONNREFUSED') {
-      failed = true;
-      reply({ kind: 'sent', id, sent: last, error: again.message });
-    } else reply({ kind: 'sent', id, sent: ends.length, refused: true });
-    return;
-  }
-  if (error) {
-    // Datagrams sent without a callback report no error (Node drops it), so only the last one is
-    // known to be unsent; the main thread sends it again.
+  const error = await sendDatagrams(s, buffer, ends);
+  if (!error) reply({ kind: 'sent', id, sent: ends.length });
+  // Nobody listens on the server's port: the batch counts as sent, as on the main thread.
+  else if (error.code === 'ECONNREFUSED') reply({ kind: 'sent', id, sent: ends.length, refused: true });
+  else {
+    // Only the last datagram's fate is known: it is counted as unsent and sent again.
     failed = true;
-    reply({ kind: 'sent', id, sent: last, error: error.message });
-    return;
+    reply({ kind: 'sent', id, sent: ends.length - 1, error: error.message });
   }
-  reply({ kind: 'sent', id, sent: ends.length });
 }
 
 // One batch at a time, in order: a batch starts only once the one before it has its answer, so a
@@ -92,10 +63,5 @@ async function send(id: number, buffer: Uint8Array, ends: Uint32Array): Promise<
 let queue = Promise.resolve();
 port.on('message', (m: SenderRequest) => {
   if (m.kind === 'open') queue = queue.then(() => open(m.address, m.family, m.port));
-  else if (m.kind === 'send') queue = queue.then(() => send(m.id, m.buffer, m.ends));
-  else {
-    socket?.close();
-    socket = undefined;
-    port.close();
-  }
+  else queue = queue.then(() => send(m.id, m.buffer, m.ends));
 });

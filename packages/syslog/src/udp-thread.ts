@@ -93,7 +93,6 @@ export class SenderThread implements SenderThreadHandle {
 
   close(): void {
     if (this.#ended) return;
-    this.#post({ kind: 'close' });
     void this.#worker.terminate();
   }
 }

@@ -21,6 +21,7 @@ import { isIP } from 'node:net';
 import type { Counter, KlibLog } from '@uk/core';
 import type { EncodedBatch } from './format.js';
 import { availableParallelism } from 'node:os';
+import { sendDatagrams } from './udp-datagrams.js';
 import { SenderThread, type SenderThreadHandle } from './udp-thread.js';
 
 export interface UdpOutputOptions {
@@ -220,29 +221,12 @@ export class UdpOutput {
   async #sendHere(batch: EncodedBatch): Promise<void> {
     const { buffer, ends } = batch;
     this.#socket ??= await this.#open();
-    const socket = this.#socket;
-    const last = ends.length - 1;
-    const lastStart = last === 0 ? 0 : (ends[last - 1] as number);
-    const lastLength = (ends[last] as number) - lastStart;
-    let err = await new Promise<Error | null>((resolve) => {
-      let start = 0;
-      for (let i = 0; i < last; i++) {
-        const end = ends[i] as number;
-        socket.send(buffer, start, end - start);
-        start = end;
-      }
-      socket.send(buffer, lastStart, lastLength, (error) => resolve(error));
-    });
-    if ((err as NodeJS.ErrnoException | null)?.code === 'ECONNREFUSED') {
-      // A connected UDP socket reports an earlier datagram's ICMP error on a later send, which
-      // is then not sent: send that one again (the error is consumed, so this does not loop).
-      err = await new Promise<Error | null>((resolve) => socket.send(buffer, lastStart, lastLength, (error) => resolve(error)));
-    }
+    const err = await sendDatagrams(this.#socket, buffer, ends);
     if (!err) {
       this.#refusedReported = false;
       return;
     }
-    if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') {
+    if (err.code === 'ECONNREFUSED') {
       this.#reportRefused();
       return;
     }
