@@ -38,6 +38,11 @@ export interface BatcherOptions<T> {
   readonly log: KlibLog;
   /** Bytes a record takes in the heap and in a batch. */
   sizeOf(item: T): number;
+  /**
+   * Records an item stands for (default 1): a klib that queues records already encoded in blocks
+   * counts each block as its records, for `maxBatchItems`, the counters and the messages.
+   */
+  countOf?(item: T): number;
   readonly maxBatchItems: number;
   readonly maxBatchBytes: number;
   /** Extra bytes each record counts for in a batch (CloudWatch counts 26). */
@@ -69,12 +74,20 @@ export interface BackpressureOptions {
   ready?(): boolean;
 }
 
+/** A batch taken from the head of the queue: its items, their bytes and the records they stand for. */
+interface Taken<T> {
+  readonly batch: T[];
+  readonly bytes: number;
+  readonly count: number;
+}
+
 export class Batcher<T> {
   readonly #o: BatcherOptions<T>;
   readonly #backoff: Backoff;
   #queue: T[] = [];
   #head = 0;
   #queuedBytes = 0;
+  #queuedCount = 0;
   #inFlight = false;
   #waitingRetry = false;
   #timer: TimerHandle | undefined;
@@ -100,7 +113,11 @@ export class Batcher<T> {
 
   /** Records waiting (not yet acknowledged). */
   get pending(): number {
-    return this.#queue.length - this.#head;
+    return this.#queuedCount;
+  }
+
+  get #isEmpty(): boolean {
+    return this.#head === this.#queue.length;
   }
 
   get pendingBytes(): number {
@@ -110,19 +127,21 @@ export class Batcher<T> {
   /** Queues a record; false if the buffer was full and it was dropped (and counted). */
   push(item: T): boolean {
     const size = this.#o.sizeOf(item);
+    const count = this.#o.countOf ? this.#o.countOf(item) : 1;
     if (this.#closed || !this.#o.heap.allocate(size)) {
-      this.#drop(1, this.#closed ? 'after shutdown' : `buffer full: ${this.#o.heap.capacity} bytes`);
+      this.#drop(count, this.#closed ? 'after shutdown' : `buffer full: ${this.#o.heap.capacity} bytes`);
       return false;
     }
     this.#queue.push(item);
     this.#queuedBytes += size;
+    this.#queuedCount += count;
     if (this.pending >= this.#o.maxBatchItems || this.#queuedBytes >= this.#o.maxBatchBytes) this.#pump();
     else this.#arm();
     return true;
   }
 
   #arm(): void {
-    if (this.#timer || this.#inFlight || this.#waitingRetry || this.pending === 0) return;
+    if (this.#timer || this.#inFlight || this.#waitingRetry || this.#isEmpty) return;
     this.#dueAt = this.#o.timers.clock.monotonic() + this.#o.flushIntervalMs;
     this.#timer = this.#o.timers.oneShot(this.#o.flushIntervalMs, () => {
       this.#timer = undefined;
@@ -151,26 +170,30 @@ export class Batcher<T> {
   }
 
   /** The next batch from the head of the queue, within every limit. */
-  #takeBatch(): { batch: T[]; bytes: number } {
+  #takeBatch(): Taken<T> {
     const o = this.#o;
     const overhead = o.itemOverheadBytes ?? 0;
     const batch: T[] = [];
     let bytes = 0;
     let batchBytes = 0;
-    for (let i = this.#head; i < this.#queue.length && batch.length < o.maxBatchItems; i++) {
+    let count = 0;
+    for (let i = this.#head; i < this.#queue.length && count < o.maxBatchItems; i++) {
       const item = this.#queue[i] as T;
       const size = o.sizeOf(item);
-      if (batch.length > 0 && (batchBytes + size + overhead > o.maxBatchBytes || (o.canJoin && !o.canJoin(batch, item)))) break;
+      const n = o.countOf ? o.countOf(item) : 1;
+      if (batch.length > 0 && (count + n > o.maxBatchItems || batchBytes + size + overhead > o.maxBatchBytes || (o.canJoin && !o.canJoin(batch, item)))) break;
       batch.push(item);
       bytes += size;
       batchBytes += size + overhead;
+      count += n;
     }
-    return { batch, bytes };
+    return { batch, bytes, count };
   }
 
-  #consume(count: number, bytes: number): void {
-    this.#head += count;
+  #consume({ batch, bytes, count }: Taken<T>): void {
+    this.#head += batch.length;
     this.#queuedBytes -= bytes;
+    this.#queuedCount -= count;
     this.#o.heap.free(bytes);
     // Compact now and then instead of shifting on every batch.
     if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
@@ -184,7 +207,7 @@ export class Batcher<T> {
     if (this.#inFlight || this.#waitingRetry || this.#gaveUp) return;
     const now = this.#o.timers.clock.monotonic();
     const ready = due || this.#flushWaiters.length > 0 || this.pending >= this.#o.maxBatchItems || this.#queuedBytes >= this.#o.maxBatchBytes || (this.#dueAt > 0 && now >= this.#dueAt);
-    if (this.pending === 0) {
+    if (this.#isEmpty) {
       this.#resolveFlush();
       return;
     }
@@ -195,23 +218,24 @@ export class Batcher<T> {
     this.#timer?.cancel();
     this.#timer = undefined;
     this.#dueAt = 0;
-    const { batch, bytes } = this.#takeBatch();
+    const taken = this.#takeBatch();
     this.#inFlight = true;
     this.#sendStarted = this.#o.timers.clock.monotonic();
-    void this.#sendOne(batch, bytes);
+    void this.#sendOne(taken);
   }
 
-  async #sendOne(batch: T[], bytes: number): Promise<void> {
+  async #sendOne(taken: Taken<T>): Promise<void> {
     const o = this.#o;
+    const { batch, count } = taken;
     try {
       const outcome = await o.send(batch);
       this.#inFlight = false;
       this.#failing = false;
       if (this.#gaveUp) return;
-      this.#consume(batch.length, bytes);
+      this.#consume(taken);
       this.#wakeDrainers();
       const rejected = outcome?.rejected ?? 0;
-      o.counters.sent.add(batch.length - rejected);
+      o.counters.sent.add(count - rejected);
       if (rejected > 0) o.counters.rejected?.add(rejected);
       if (this.#backoff.attempts > 0) o.log.info(`delivering again after ${this.#backoff.attempts} failed attempt(s)`);
       this.#backoff.reset();
@@ -221,10 +245,10 @@ export class Batcher<T> {
       this.#inFlight = false;
       if (this.#gaveUp) return;
       if ((err as { retryable?: unknown })?.retryable === false) {
-        this.#consume(batch.length, bytes);
+        this.#consume(taken);
         this.#wakeDrainers();
-        o.counters.failed?.add(batch.length);
-        this.#drop(batch.length, `refused: ${reasonOf(err)}`);
+        o.counters.failed?.add(count);
+        this.#drop(count, `refused: ${reasonOf(err)}`);
         this.#pump(this.#flushWaiters.length > 0);
         return;
       }
@@ -252,7 +276,7 @@ export class Batcher<T> {
 
   /** Sends everything queued now; resolves when the queue is empty. */
   flush(): Promise<void> {
-    if (this.pending === 0 && !this.#inFlight) return Promise.resolve();
+    if (this.#isEmpty && !this.#inFlight) return Promise.resolve();
     const done = new Promise<void>((resolve) => this.#flushWaiters.push(resolve));
     this.#pump(true);
     return done;
@@ -281,6 +305,7 @@ export class Batcher<T> {
       this.#queue = [];
       this.#head = 0;
       this.#queuedBytes = 0;
+      this.#queuedCount = 0;
       this.#resolveFlush();
     }
     this.#releaseDrainers();

@@ -5,9 +5,12 @@
  *
  * Drivers take either raw bytes (the serial driver: the program's output unchanged) or records
  * (one per line, valid UTF-8, with a realtime timestamp and the source); lines are only framed
- * when some enabled driver wants records.
+ * when some enabled driver wants records. A record driver that encodes bytes itself may also take
+ * the program's lines as bytes, a block per read (`writeLines`): no string per line is made for
+ * it. uk's own messages always reach it as records (`write`).
  */
 import { ukError, type UkError } from './errors.js';
+import { lineText, type LineBlock } from './line-framer.js';
 import type { Vector } from './manifest.js';
 
 export type RecordSource = 'stdout' | 'stderr' | 'kernel';
@@ -35,6 +38,12 @@ export interface ConsoleDriver {
   shouldPause?(): boolean;
   /** One framed record. Must not throw for bad data; must not block. */
   write?(record: ConsoleRecord): void;
+  /**
+   * The program's lines of one read as bytes, instead of one `write` per line (a driver with
+   * `writeLines` must also have `write`, for uk's own messages). Bytes may be invalid UTF-8;
+   * `lineText` decodes a line as `write` would have received it. Must not keep the block.
+   */
+  writeLines?(block: LineBlock, source: ProgramStream): void;
   /** Sends everything pending; called at shutdown under the kernel's deadline. */
   flush?(): Promise<void>;
 }
@@ -76,6 +85,9 @@ export class ConsoleDriverList {
   #toggles = new Map<string, Toggle>();
   #rawDrivers: ConsoleDriver[] = [];
   #recordDrivers: ConsoleDriver[] = [];
+  #lineDrivers: ConsoleDriver[] = [];
+  /** Record drivers that take the program's lines one record at a time. */
+  #textDrivers: ConsoleDriver[] = [];
   #pausingDrivers: ConsoleDriver[] = [];
   /** Called when a driver throws; the kernel log reports it without sending it back to that driver. */
   onDriverError: (driver: ConsoleDriver, err: unknown) => void = () => {};
@@ -103,6 +115,7 @@ export class ConsoleDriverList {
   /** Attaches a driver: enabled at the front, disabled at the end, unless `consoles` says otherwise. */
   attach(driver: ConsoleDriver, options: { disabled?: boolean } = {}): void {
     if (this.#entries.some((e) => e.driver.name === driver.name)) throw new RangeError(`console driver ${driver.name} is already attached`);
+    if (driver.writeLines && !driver.write) throw new RangeError(`console driver ${driver.name} has writeLines but no write (uk's own messages arrive as records)`);
     const entry: Entry = { driver, enabled: !options.disabled };
     this.#applyToggle(entry);
     if (entry.enabled) this.#entries.unshift(entry);
@@ -125,6 +138,8 @@ export class ConsoleDriverList {
     const enabled = this.#entries.filter((e) => e.enabled).map((e) => e.driver);
     this.#rawDrivers = enabled.filter((d) => d.writeRaw);
     this.#recordDrivers = enabled.filter((d) => d.write);
+    this.#lineDrivers = enabled.filter((d) => d.writeLines);
+    this.#textDrivers = enabled.filter((d) => d.write && !d.writeLines);
     this.#pausingDrivers = enabled.filter((d) => d.shouldPause);
   }
 
@@ -168,6 +183,28 @@ export class ConsoleDriverList {
   /** Resolves when every raw driver can take more bytes and no record driver asks to pause. */
   async drain(stream: ProgramStream): Promise<void> {
     await Promise.all([...new Set([...this.#rawDrivers, ...this.#pausingDrivers])].map((d) => d.drain?.(stream)));
+  }
+
+  /** Sends the program's lines of one read to every enabled record driver: as bytes to those that take them, as records to the rest. */
+  writeLines(block: LineBlock, source: ProgramStream): void {
+    for (const driver of this.#lineDrivers) {
+      try {
+        driver.writeLines!(block, source);
+      } catch (err) {
+        this.onDriverError(driver, err);
+      }
+    }
+    if (this.#textDrivers.length === 0) return;
+    for (let i = 0; i < block.count; i++) {
+      const record: ConsoleRecord = { text: lineText(block, i), time: block.time, source };
+      for (const driver of this.#textDrivers) {
+        try {
+          driver.write!(record);
+        } catch (err) {
+          this.onDriverError(driver, err);
+        }
+      }
+    }
   }
 
   /** Sends one record to every enabled record driver, optionally skipping one (no feedback loops). */

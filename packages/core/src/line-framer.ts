@@ -1,13 +1,35 @@
 /**
- * Cuts a byte stream into line records: one record per `\n`-terminated line, a partial line
- * delivered after a short idle or at the end, a line longer than the maximum split into several
- * records at a UTF-8 character boundary (never cut silently), invalid UTF-8 replaced by U+FFFD.
+ * Cuts a byte stream into lines: one line per `\n`, a partial line delivered after a short idle or
+ * at the end, a line longer than the maximum split into several lines at a UTF-8 character
+ * boundary (never cut silently).
+ *
+ * Lines are handed on as bytes, a block per read (`LineBlock`): no string is made here, so a
+ * driver that encodes bytes (CloudWatch, Cloud Logging) never pays for one per line. Bytes are as
+ * the program wrote them, invalid UTF-8 included; `lineText` decodes a line (invalid bytes become
+ * U+FFFD) for drivers that want text.
  */
 
+/** Complete lines read at one time. Valid only during the call it is passed to: copy what you keep. */
+export interface LineBlock {
+  /** The bytes the lines are in. */
+  readonly buf: Buffer;
+  /** Line i is `buf[bounds[2i], bounds[2i + 1])`, without its newline. */
+  readonly bounds: Int32Array;
+  /** Lines in the block (at least 1). */
+  readonly count: number;
+  /** Realtime milliseconds since the epoch when uk read the bytes (when the line started, for a line that spanned reads). */
+  readonly time: number;
+}
+
+/** Line `i` of a block as text: UTF-8 decoded, invalid bytes replaced by U+FFFD. */
+export function lineText(block: LineBlock, i: number): string {
+  return block.buf.toString('utf8', block.bounds[2 * i] as number, block.bounds[2 * i + 1] as number);
+}
+
 export interface LineFramerOptions {
-  /** Largest record in bytes (before UTF-8 replacement); longer lines become several records. */
+  /** Largest line in bytes; a longer one becomes several lines. */
   readonly maxRecordBytes: number;
-  readonly emit: (text: string, time: number) => void;
+  readonly emit: (block: LineBlock) => void;
 }
 
 /** The largest cut ≤ `cut` that does not split a UTF-8 sequence (within 3 bytes back). */
@@ -22,10 +44,13 @@ function utf8Boundary(buf: Buffer, start: number, cut: number): number {
 
 export class LineFramer {
   readonly #max: number;
-  readonly #emit: (text: string, time: number) => void;
+  readonly #emit: (block: LineBlock) => void;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #pendingTime = 0;
+  /** Line bounds of the block being built; reused from read to read, grown as needed. */
+  #bounds = new Int32Array(2048);
+  #count = 0;
 
   constructor(options: LineFramerOptions) {
     if (!(options.maxRecordBytes >= 4)) throw new RangeError(`maxRecordBytes must be at least 4, got ${options.maxRecordBytes}`);
@@ -47,19 +72,22 @@ export class LineFramer {
     let start = 0;
     let nl = chunk.indexOf(10);
     if (this.#pendingBytes > 0 && nl !== -1) {
+      // The line that began in an earlier read keeps its own (earlier) time: a block of its own.
       this.#pending.push(chunk.subarray(0, nl));
       const line = Buffer.concat(this.#pending, this.#pendingBytes + nl);
       const lineTime = this.#pendingTime;
       this.#clear();
-      this.#emitRange(line, 0, line.length, lineTime);
+      this.#addRange(line, 0, line.length);
+      this.#emitBlock(line, lineTime);
       start = nl + 1;
       nl = chunk.indexOf(10, start);
     }
     while (nl !== -1) {
-      this.#emitRange(chunk, start, nl, time);
+      this.#addRange(chunk, start, nl);
       start = nl + 1;
       nl = chunk.indexOf(10, start);
     }
+    this.#emitBlock(chunk, time);
     if (start < chunk.length) {
       if (this.#pendingBytes === 0) this.#pendingTime = time;
       // Copy: the reader may reuse chunk memory, and a partial line can wait a while.
@@ -75,7 +103,8 @@ export class LineFramer {
     const line = Buffer.concat(this.#pending, this.#pendingBytes);
     const time = this.#pendingTime;
     this.#clear();
-    this.#emitRange(line, 0, line.length, time);
+    this.#addRange(line, 0, line.length);
+    this.#emitBlock(line, time);
   }
 
   #clear(): void {
@@ -91,9 +120,10 @@ export class LineFramer {
     let start = 0;
     while (line.length - start > this.#max) {
       const cut = utf8Boundary(line, start, start + this.#max);
-      this.#emit(line.toString('utf8', start, cut), time);
+      this.#push(start, cut);
       start = cut;
     }
+    this.#emitBlock(line, time);
     this.#clear();
     if (start < line.length) {
       this.#pending.push(line.subarray(start));
@@ -102,12 +132,32 @@ export class LineFramer {
     }
   }
 
-  #emitRange(buf: Buffer, start: number, end: number, time: number): void {
+  /** Adds line `buf[start, end)` to the block, in pieces of at most the maximum. */
+  #addRange(buf: Buffer, start: number, end: number): void {
     while (end - start > this.#max) {
       const cut = utf8Boundary(buf, start, start + this.#max);
-      this.#emit(buf.toString('utf8', start, cut), time);
+      this.#push(start, cut);
       start = cut;
     }
-    this.#emit(buf.toString('utf8', start, end), time);
+    this.#push(start, end);
+  }
+
+  #push(start: number, end: number): void {
+    if (2 * this.#count + 2 > this.#bounds.length) {
+      const bigger = new Int32Array(this.#bounds.length * 2);
+      bigger.set(this.#bounds);
+      this.#bounds = bigger;
+    }
+    this.#bounds[2 * this.#count] = start;
+    this.#bounds[2 * this.#count + 1] = end;
+    this.#count++;
+  }
+
+  #emitBlock(buf: Buffer, time: number): void {
+    if (this.#count === 0) return;
+    const count = this.#count;
+    // Reset first: a driver that throws must not leave these lines in the next block.
+    this.#count = 0;
+    this.#emit({ buf, bounds: this.#bounds, count, time });
   }
 }

@@ -44,7 +44,7 @@ function attachStream(kernel: Kernel, stream: Readable, name: ProgramStream): { 
   const clock = kernel.timers.clock;
   const framer = new LineFramer({
     maxRecordBytes: kernel.settings.maxRecordBytes,
-    emit: (text, time) => kernel.console.write({ text, time, source: name }),
+    emit: (block) => kernel.console.writeLines(block, name),
   });
   let lastData = 0;
   let paused = false;

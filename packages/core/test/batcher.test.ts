@@ -132,6 +132,38 @@ t.test('close() flushes within the deadline, then gives up, counts and releases 
   t.equal(counters(s).dropped, 3);
 });
 
+t.test('countOf: an item that stands for several records counts as them everywhere', async (t) => {
+  // An item "3:abc" stands for 3 records; maxBatchItems is 5 records.
+  const countOf = (item: string) => Number(item.split(':')[0]);
+  const s = setup({ countOf, maxBatchItems: 5 });
+  s.batcher.push('2:a');
+  s.batcher.push('2:b');
+  t.equal(s.batcher.pending, 4, 'pending counts records');
+  t.same(s.sent, [], 'four records are not a full batch of five');
+  s.batcher.push('2:c');
+  await s.clock.advanceAsync(0);
+  t.same(s.sent, [['2:a', '2:b']], 'a batch stops before the item that would pass five records');
+  await s.batcher.flush();
+  t.same(s.sent.at(-1), ['2:c']);
+  t.equal(counters(s).sent, 6, 'sent counts records');
+  s.script.push(() => Promise.reject(Object.assign(new Error('refused'), { retryable: false })));
+  s.batcher.push('3:d');
+  await s.batcher.flush();
+  t.equal(counters(s).dropped, 3, 'a refused item drops the records it stands for');
+  t.match(s.logs.join('\n'), /error dropped 3 lines \(refused: refused; 3 dropped in all\)/);
+  const full = setup({ countOf, maxBatchItems: 5 }, 6);
+  full.batcher.push('1:abc');
+  t.equal(full.batcher.push('4:abc'), false, 'no room in the heap');
+  t.equal(counters(full).dropped, 4, 'a dropped item counts its records');
+  s.script.push(() => new Promise(() => {}));
+  s.batcher.push('4:e');
+  const closed = s.batcher.close(100);
+  await s.clock.advanceAsync(100);
+  await closed;
+  t.equal(counters(s).dropped, 7, 'left at the deadline: counted as its records');
+  t.equal(s.batcher.pending, 0);
+});
+
 t.test('backpressure: pause at the high mark, read on at the low one', async (t) => {
   let release: (() => void) | undefined;
   const s = setup({ maxBatchItems: 1, maxBatchBytes: 1000, backpressure: { highWaterBytes: 40, lowWaterBytes: 20 } }, 100);

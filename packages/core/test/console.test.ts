@@ -51,6 +51,27 @@ t.test('records go to enabled record drivers in order; raw bytes to raw drivers'
   t.equal(list.wantsRecords, false, 'framing stops when no enabled driver takes records');
 });
 
+t.test('program lines go as bytes to drivers that take them and as records to the rest', async (t) => {
+  const list = new ConsoleDriverList();
+  const seen: string[] = [];
+  list.attach({ name: 'text', write: (r) => void seen.push(`text:${r.text}@${r.time}/${r.source}`) });
+  list.attach({
+    name: 'bytes',
+    write: (r) => void seen.push(`bytes-record:${r.text}`),
+    writeLines: (block, source) => {
+      for (let i = 0; i < block.count; i++) seen.push(`bytes:${block.buf.subarray(block.bounds[2 * i], block.bounds[2 * i + 1]).toString('hex')}@${block.time}/${source}`);
+    },
+  });
+  list.attach({ name: 'off', write: (r) => void seen.push(`off:${r.text}`), writeLines: () => void seen.push('off:block') }, { disabled: true });
+  const buf = Buffer.from([0x61, 0x0a, 0xff, 0x0a]);
+  list.writeLines({ buf, bounds: Int32Array.of(0, 1, 2, 3), count: 2, time: 9 }, 'stderr');
+  t.same(seen, ['bytes:61@9/stderr', 'bytes:ff@9/stderr', 'text:a@9/stderr', 'text:\ufffd@9/stderr'], 'bytes as written; records decoded (invalid UTF-8 as U+FFFD)');
+  seen.length = 0;
+  list.write(rec('kernel says', 'kernel'));
+  t.same(seen, ['bytes-record:kernel says', 'text:kernel says@1/kernel'], 'uk\'s own messages reach every record driver as records');
+  t.throws(() => list.attach({ name: 'half', writeLines: () => {} }), new RangeError("console driver half has writeLines but no write (uk's own messages arrive as records)"));
+});
+
 t.test('writeRaw reports backpressure and drain waits for every raw driver', async (t) => {
   const list = new ConsoleDriverList();
   let release: () => void = () => {};

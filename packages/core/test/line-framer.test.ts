@@ -1,9 +1,14 @@
 import t from 'tap';
-import { LineFramer } from '../src/line-framer.js';
+import { LineFramer, lineText } from '../src/line-framer.js';
 
 function framer(maxRecordBytes = 1024) {
   const out: { text: string; time: number }[] = [];
-  const f = new LineFramer({ maxRecordBytes, emit: (text, time) => void out.push({ text, time }) });
+  const f = new LineFramer({
+    maxRecordBytes,
+    emit: (block) => {
+      for (let i = 0; i < block.count; i++) out.push({ text: lineText(block, i), time: block.time });
+    },
+  });
   return { f, out, texts: () => out.map((r) => r.text) };
 }
 
@@ -133,4 +138,56 @@ t.test('maxRecordBytes must be at least 4', async (t) => {
   t.throws(() => new LineFramer({ maxRecordBytes: 3, emit: () => {} }), new RangeError('maxRecordBytes must be at least 4, got 3'));
   t.throws(() => new LineFramer({ maxRecordBytes: NaN, emit: () => {} }), new RangeError('maxRecordBytes must be at least 4, got NaN'));
   t.doesNotThrow(() => new LineFramer({ maxRecordBytes: 4, emit: () => {} }));
+});
+
+t.test('lines come as bytes, one block per read; a line begun earlier is a block of its own', async (t) => {
+  const blocks: { lines: string[]; time: number; sameBuffer: boolean }[] = [];
+  let chunk = Buffer.alloc(0);
+  const f = new LineFramer({
+    maxRecordBytes: 1024,
+    emit: (block) => {
+      const lines = [];
+      for (let i = 0; i < block.count; i++) lines.push(block.buf.subarray(block.bounds[2 * i], block.bounds[2 * i + 1]).toString('latin1'));
+      blocks.push({ lines, time: block.time, sameBuffer: block.buf === chunk });
+    },
+  });
+  chunk = Buffer.from('par');
+  f.push(chunk, 1);
+  t.same(blocks, [], 'no complete line, no block');
+  chunk = Buffer.from('t\none\ntwo\n\xff\nthr', 'latin1');
+  f.push(chunk, 2);
+  t.same(blocks, [
+    { lines: ['part'], time: 1, sameBuffer: false },
+    { lines: ['one', 'two', '\xff'], time: 2, sameBuffer: true },
+  ], 'the lines of the read are ranges of the read itself (no copy), invalid bytes as they are');
+});
+
+t.test('a driver that throws does not carry its lines into the next block', async (t) => {
+  const seen: number[] = [];
+  const f = new LineFramer({
+    maxRecordBytes: 1024,
+    emit: (block) => {
+      seen.push(block.count);
+      if (seen.length === 1) throw new Error('driver bug');
+    },
+  });
+  t.throws(() => f.push(Buffer.from('a\nb\n'), 1), /driver bug/);
+  f.push(Buffer.from('c\n'), 2);
+  t.same(seen, [2, 1]);
+});
+
+t.test('a read of many short lines is one block', async (t) => {
+  const counts: number[] = [];
+  const texts: string[] = [];
+  const f = new LineFramer({
+    maxRecordBytes: 1024,
+    emit: (block) => {
+      counts.push(block.count);
+      for (let i = 0; i < block.count; i++) texts.push(lineText(block, i));
+    },
+  });
+  const lines = Array.from({ length: 5000 }, (_, i) => String(i));
+  f.push(Buffer.from(lines.join('\n') + '\n'), 1);
+  t.same(counts, [5000]);
+  t.same(texts, lines);
 });
