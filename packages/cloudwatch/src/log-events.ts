@@ -2,29 +2,20 @@
  * PutLogEvents' rules, applied before anything is sent:
  * - a call carries at most 10,000 events and 1,048,576 bytes, counting each message's UTF-8 bytes
  *   plus 26 bytes per event;
- * - its events are in chronological order and span at most 24 hours (the Batcher's `canJoin`);
+ * - its events are in chronological order and span at most 24 hours (kept by each block and by
+ *   `canJoinBlocks`, the Batcher's rule for joining blocks; see event-blocks.ts);
  * - a message is never empty (the service refuses them; empty lines are not sent) and at most
  *   1,048,550 bytes, so that it fits a call with its 26 bytes: a longer one is split into several
  *   events at UTF-8 character boundaries, never dropped.
  */
-import type { ConsoleRecord } from '@uk/core';
+import type { BodyPool } from './block-arena.js';
+import type { EventBlock } from './event-blocks.js';
 
 export const MAX_BATCH_BYTES = 1_048_576;
 export const EVENT_OVERHEAD_BYTES = 26;
 export const MAX_BATCH_EVENTS = 10_000;
 export const MAX_BATCH_SPAN_MS = 24 * 3600_000;
 export const MAX_MESSAGE_BYTES = MAX_BATCH_BYTES - EVENT_OVERHEAD_BYTES;
-
-/** Bytes an event takes in a batch (and in the klib's buffer). */
-export function eventSize(record: ConsoleRecord): number {
-  return Buffer.byteLength(record.text, 'utf8') + EVENT_OVERHEAD_BYTES;
-}
-
-/** May `next` join `batch` without breaking the order or the 24-hour span? */
-export function canJoin(batch: readonly ConsoleRecord[], next: ConsoleRecord): boolean {
-  const last = batch[batch.length - 1] as ConsoleRecord;
-  return next.time >= last.time && next.time - (batch[0] as ConsoleRecord).time <= MAX_BATCH_SPAN_MS;
-}
 
 /** Pieces of a message of at most `maxBytes` UTF-8 bytes each, cut between characters. */
 export function splitMessage(text: string, maxBytes = MAX_MESSAGE_BYTES): string[] {
@@ -44,92 +35,25 @@ export function splitMessage(text: string, maxBytes = MAX_MESSAGE_BYTES): string
 }
 
 /** `{"logGroupName":…,"logStreamName":…,"logEvents":[` for a destination. */
-export function bodyPrefix(group: string, stream: string): string {
-  return `{"logGroupName":${JSON.stringify(group)},"logStreamName":${JSON.stringify(stream)},"logEvents":[`;
+export function bodyPrefix(group: string, stream: string): Buffer {
+  return Buffer.from(`{"logGroupName":${JSON.stringify(group)},"logStreamName":${JSON.stringify(stream)},"logEvents":[`, 'utf8');
 }
 
-/** Printable ASCII without `"` and `\\`: such a message is its own JSON string body. */
-const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
 /**
- * The PutLogEvents body, built in one pass. Most lines are plain ASCII and are quoted as they
- * are; any other line goes through JSON.stringify, which escapes every control character.
+ * The PutLogEvents body for a batch of encoded blocks: the prefix, the blocks joined with commas,
+ * and `]}`. A Buffer of its own (from `pool` if given, to be given back once the call settled).
  */
-export function putLogEventsBody(prefix: string, batch: readonly ConsoleRecord[]): string {
-  let body = prefix;
+export function putLogEventsPayload(prefix: Buffer, batch: readonly EventBlock[], pool?: BodyPool): Buffer {
+  let size = prefix.length + batch.length + 1;
+  for (const block of batch) size += block.body.length;
+  const payload = pool ? pool.take(size) : Buffer.allocUnsafeSlow(size);
+  let at = prefix.copy(payload, 0);
   for (let i = 0; i < batch.length; i++) {
-    const record = batch[i] as ConsoleRecord;
-    const text = record.text;
-    body += (i === 0 ? '{"timestamp":' : ',{"timestamp":') + Math.trunc(record.time) + ',"message":' + (PLAIN.test(text) ? '"' + text + '"' : JSON.stringify(text)) + '}';
+    if (i > 0) payload[at++] = 0x2c;
+    at += (batch[i] as EventBlock).body.copy(payload, at);
   }
-  return body + ']}';
-}
-
-/** A control character or a backslash: never part of the body's own syntax. */
-const CONTROL_OR_BACKSLASH = /[\\\x00-\x1f]/;
-/** Events per group: built as one string, checked and encoded at once. */
-const GROUP = 128;
-const isWellFormed: (text: string) => boolean =
-  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
-    ? (text) => (text as unknown as { isWellFormed(): boolean }).isWellFormed()
-    : (text) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(text);
-
-/** Where bodies are built before they are copied out at their exact size (grows as needed). */
-let scratch = Buffer.allocUnsafeSlow(2 * MAX_BATCH_BYTES);
-
-function reserve(used: number, more: number): void {
-  if (used + more <= scratch.length) return;
-  const bigger = Buffer.allocUnsafeSlow(Math.max(scratch.length * 2, used + more));
-  scratch.copy(bigger, 0, 0, used);
-  scratch = bigger;
-}
-
-function writeScratch(text: string, at: number): number {
-  // A UTF-16 unit takes at most 3 bytes in UTF-8.
-  reserve(at, text.length * 3);
-  return at + scratch.write(text, at, 'utf8');
-}
-
-/**
- * The PutLogEvents body as the bytes to send (the same bytes as `putLogEventsBody` encoded in
- * UTF-8), built without a body-sized string: events are joined in groups of 128, and a group is
- * encoded as it is unless a message in it needs escaping (a quote, a backslash, a control
- * character, a lone surrogate), in which case that group is built again with JSON.stringify for
- * those messages. Quotes are looked for per message (the body's syntax has its own), the rest per
- * group. The result is a Buffer of its own (it stays intact while the call is in flight and
- * across retries).
- */
-export function putLogEventsPayload(prefix: string, batch: readonly ConsoleRecord[]): Buffer {
-  let at = writeScratch(prefix, 0);
-  let lastTime = NaN;
-  let stamp = '';
-  for (let start = 0; start < batch.length; start += GROUP) {
-    const end = Math.min(batch.length, start + GROUP);
-    let group = '';
-    let quoted = false;
-    for (let i = start; i < end; i++) {
-      const record = batch[i] as ConsoleRecord;
-      if (record.time !== lastTime) {
-        lastTime = record.time;
-        stamp = String(Math.trunc(lastTime));
-      }
-      const text = record.text;
-      if (!quoted && text.indexOf('"') !== -1) quoted = true;
-      group += (i === 0 ? '{"timestamp":' : ',{"timestamp":') + stamp + ',"message":"' + text + '"}';
-    }
-    if (quoted || CONTROL_OR_BACKSLASH.test(group) || !isWellFormed(group)) {
-      group = '';
-      for (let i = start; i < end; i++) {
-        const record = batch[i] as ConsoleRecord;
-        const text = record.text;
-        group += (i === 0 ? '{"timestamp":' : ',{"timestamp":') + Math.trunc(record.time) + ',"message":' + (PLAIN.test(text) ? '"' + text + '"' : JSON.stringify(text)) + '}';
-      }
-    }
-    at = writeScratch(group, at);
-  }
-  at = writeScratch(']}', at);
-  const payload = Buffer.allocUnsafeSlow(at);
-  scratch.copy(payload, 0, 0, at);
+  payload[at++] = 0x5d;
+  payload[at++] = 0x7d;
   return payload;
 }
 

@@ -6,12 +6,14 @@
  * waits in init: the program starts at once, and what it writes before setup finishes is
  * delivered afterwards.
  */
-import { Backoff, Batcher, reasonOf, type ConsoleDriver, type ConsoleRecord, type CryptoPrimitives, type HttpClient, type KlibContext, type SendOutcome, type TimerHandle, type Tuple } from '@uk/core';
+import { Backoff, Batcher, reasonOf, type ConsoleDriver, type CryptoPrimitives, type HttpClient, type KlibContext, type SendOutcome, type TimerHandle, type Tuple } from '@uk/core';
 import { AwsCallError, AwsJsonClient } from './aws-json.js';
 import { CredentialSource, defaultChain, type CredentialProvider } from './credentials.js';
 import { resolveHostname, resolveRegion } from './identity.js';
 import { ImdsClient, imdsDisabled } from './imds-client.js';
-import { bodyPrefix, canJoin, eventSize, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, putLogEventsPayload, rejectedCount, splitMessage, type RejectedLogEventsInfo } from './log-events.js';
+import { BodyPool } from './block-arena.js';
+import { canJoinBlocks, eventCount, EventBlockEncoder, type EventBlock } from './event-blocks.js';
+import { bodyPrefix, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, putLogEventsPayload, rejectedCount, type RejectedLogEventsInfo } from './log-events.js';
 import { readMemoryMetrics, type MemoryMetric } from './memory.js';
 import { sanitizeLogGroup, sanitizeLogStream, type CloudwatchOptions } from './options.js';
 
@@ -36,12 +38,6 @@ export interface ShipperDeps {
   /** Credential provider chain (default: AWS's, imported when setup first runs). */
   readonly credentialProvider?: () => Promise<CredentialProvider>;
   readonly readMemory?: () => Promise<MemoryMetric[]>;
-}
-
-function sameRecords(a: readonly ConsoleRecord[], b: readonly ConsoleRecord[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 export function defaultEndpoint(service: 'logs' | 'monitoring', region: string): string {
@@ -72,20 +68,16 @@ export class CloudWatchShipper {
   #region: string | undefined;
   #group: string | undefined;
   #stream: string | undefined;
-  #prefix = '';
+  #prefix: Buffer = Buffer.alloc(0);
   #metricsTimer: TimerHandle | undefined;
   #lastSampleError = '';
   #lastSampleAt = -Infinity;
   #shutdownDone: Promise<void>;
   #markShutdownDone!: () => void;
-  /** The records the log Batcher holds, in its order (from the batch in flight on): see #prepareNext. */
-  #queued: ConsoleRecord[] = [];
-  #queuedHead = 0;
-  /** The batch expected after the one in flight, its body and the body's SHA-256, built ahead. */
-  #next: { batch: ConsoleRecord[]; payload: Buffer; hash: string } | undefined;
-  /** That batch while it is still gathering records (see #prepareNext). */
-  #gathering: { batch: ConsoleRecord[]; bytes: number } | undefined;
-  readonly logBatcher: Batcher<ConsoleRecord> | undefined;
+  readonly logBatcher: Batcher<EventBlock> | undefined;
+  /** Encodes the events into blocks as they arrive (see event-blocks.ts). */
+  readonly #encoder: EventBlockEncoder;
+  readonly #bodies = new BodyPool();
   readonly metricsBatcher: Batcher<MetricSample> | undefined;
 
   constructor(ctx: KlibContext<CloudwatchOptions>, deps: ShipperDeps) {
@@ -99,24 +91,28 @@ export class CloudWatchShipper {
       split: ctx.counter('events_split'),
       refreshes: ctx.counter('credential_refreshes'),
       recreated: ctx.counter('destination_recreated'),
-      builtAhead: ctx.counter('bodies_built_ahead'),
     };
     const logging = this.#o.logging;
+    this.#encoder = new EventBlockEncoder((block) => {
+      if (!this.logBatcher?.push(block)) this.#encoder.release(block);
+    });
     if (logging) {
       this.#group = logging.logGroup ?? sanitizeLogGroup(ctx.env.IMAGE_NAME || ctx.program.name || 'uk');
       this.#stream = logging.logStream;
-      this.logBatcher = new Batcher<ConsoleRecord>({
+      this.logBatcher = new Batcher<EventBlock>({
         name: 'cloudwatch',
         noun: 'events',
         heap: ctx.heaps.create('cloudwatch-logs', logging.bufferBytes),
         timers: ctx.timers,
         log: ctx.log,
-        // The buffer and a batch both count an event as its UTF-8 bytes plus the service's 26.
-        sizeOf: eventSize,
+        // Events wait encoded, in blocks (event-blocks.ts). The buffer and a batch both count an
+        // event as its UTF-8 bytes plus the service's 26.
+        sizeOf: (block) => block.bytes,
+        countOf: (block) => block.count,
         maxBatchItems: MAX_BATCH_EVENTS,
         maxBatchBytes: MAX_BATCH_BYTES,
         flushIntervalMs: logging.flushIntervalMs,
-        canJoin,
+        canJoin: canJoinBlocks,
         send: (batch) => this.#sendLogs(batch),
         // Pause the program's output while CloudWatch works but is behind, and while the first
         // setup attempt runs (at most 5 s: a program that prints a burst at once would otherwise
@@ -182,91 +178,47 @@ export class CloudWatchShipper {
     if (this.logBatcher || this.metricsBatcher) this.#attemptSoon(0);
   }
 
-  #driver(batcher: Batcher<ConsoleRecord>): ConsoleDriver {
+  #driver(batcher: Batcher<EventBlock>): ConsoleDriver {
     const pausing: Pick<ConsoleDriver, 'shouldPause' | 'drain'> = this.#o.logging?.backpressure ? { shouldPause: () => batcher.shouldPause(), drain: () => batcher.drain() } : {};
+    const encoder = this.#encoder;
+    const empty = this.#counters.empty;
+    const split = this.#counters.split;
+    const finish = (splitBefore: number): void => {
+      encoder.finish();
+      if (encoder.split !== splitBefore) split.add(encoder.split - splitBefore);
+    };
     return {
       ...pausing,
       name: 'cloudwatch',
+      // The program's lines, as bytes: one block per read (see event-blocks.ts).
+      writeLines: (block) => {
+        const splitBefore = encoder.split;
+        const { buf, bounds, time } = block;
+        for (let i = 0; i < block.count; i++) {
+          const start = bounds[2 * i] as number;
+          const end = bounds[2 * i + 1] as number;
+          // CloudWatch refuses empty messages.
+          if (start === end) empty.add();
+          else encoder.addBytes(buf, start, end, time);
+        }
+        finish(splitBefore);
+      },
+      // uk's own messages.
       write: (record) => {
         if (record.text === '') {
-          // CloudWatch refuses empty messages.
-          this.#counters.empty.add();
+          empty.add();
           return;
         }
         // uk's own messages during shutdown (this klib's included) are not program output to keep.
         if (this.#closing && record.source === 'kernel') return;
-        if (record.text.length * 3 > MAX_MESSAGE_BYTES) {
-          const pieces = splitMessage(record.text);
-          if (pieces.length > 1) {
-            this.#counters.split.add();
-            for (const text of pieces) this.#enqueue(batcher, { text, time: record.time, source: record.source });
-            return;
-          }
-        }
-        this.#enqueue(batcher, record);
+        const splitBefore = encoder.split;
+        encoder.addText(record.text, record.time);
+        finish(splitBefore);
       },
       // At shutdown the klib's own hook sends what it can within the deadline and reports the
       // rest; the kernel's flush of the driver ends with it.
       flush: () => Promise.race([batcher.flush(), this.#shutdownDone]),
     };
-  }
-
-  #enqueue(batcher: Batcher<ConsoleRecord>, record: ConsoleRecord): void {
-    // Mirrored first: a push can start a send at once.
-    this.#queued.push(record);
-    if (!batcher.push(record)) this.#queued.pop();
-    else if (this.#gathering) this.#gather(record);
-  }
-
-  /** Forgets the mirrored records before `batch` (the Batcher is done with them). */
-  #align(batch: readonly ConsoleRecord[]): void {
-    const q = this.#queued;
-    let head = this.#queuedHead;
-    if (q[head] !== batch[0]) {
-      head = q.indexOf(batch[0] as ConsoleRecord, head);
-      if (head === -1) {
-        // Not mirrored (cannot happen, but never wrong): start over with what comes next.
-        this.#queued = [];
-        this.#queuedHead = 0;
-        return;
-      }
-    }
-    if (head > 4096 && head * 2 > q.length) {
-      this.#queued = q.slice(head);
-      head = 0;
-    }
-    this.#queuedHead = head;
-  }
-
-  /**
-   * While `current` is in flight, builds the body of the batch the Batcher will send next, and
-   * hashes it, so that the next call only signs and sends. The Batcher takes batches from the
-   * head of its queue by fixed rules (10,000 events, 1,048,576 bytes, canJoin); a batch that
-   * ended by one of those rules (not by running out of events) is exactly the one it will take.
-   * It is used only if the Batcher does pass the same records (checked one by one).
-   */
-  #prepareNext(current: readonly ConsoleRecord[]): void {
-    const q = this.#queued;
-    const start = this.#queuedHead + current.length;
-    if (q[this.#queuedHead] !== current[0] || q[start - 1] !== current[current.length - 1]) return;
-    // Records queued later are gathered as they come (#enqueue), until the batch is complete.
-    this.#gathering = { batch: [], bytes: 0 };
-    for (let i = start; i < q.length && this.#gathering; i++) this.#gather(q[i] as ConsoleRecord);
-  }
-
-  /** Takes `record` into the batch being gathered, as the Batcher's rules would; builds it once complete. */
-  #gather(record: ConsoleRecord): void {
-    const g = this.#gathering as { batch: ConsoleRecord[]; bytes: number };
-    const size = eventSize(record);
-    const full = g.batch.length > 0 && (g.bytes + size > MAX_BATCH_BYTES || !canJoin(g.batch, record));
-    if (!full) {
-      g.batch.push(record);
-      g.bytes += size;
-      if (g.batch.length < MAX_BATCH_EVENTS) return;
-    }
-    this.#gathering = undefined;
-    const payload = putLogEventsPayload(this.#prefix, g.batch);
-    this.#next = { batch: g.batch, payload, hash: this.#deps.crypto.sha256Hex(payload) };
   }
 
   // ---- setup --------------------------------------------------------------------------------
@@ -383,24 +335,30 @@ export class CloudWatchShipper {
 
   // ---- logs ---------------------------------------------------------------------------------
 
-  async #sendLogs(batch: ConsoleRecord[]): Promise<SendOutcome> {
+  async #sendLogs(batch: EventBlock[]): Promise<SendOutcome> {
     await this.#readyPromise;
-    this.#align(batch);
-    const next = this.#next;
-    this.#next = undefined;
-    this.#gathering = undefined;
-    const prepared = next !== undefined && sameRecords(next.batch, batch) ? next : undefined;
-    if (prepared) this.#counters.builtAhead.add();
-    const sending = this.#call(this.#logs as AwsJsonClient, 'PutLogEvents', prepared?.payload ?? putLogEventsPayload(this.#prefix, batch), prepared?.hash);
-    // Once the request is on its way (signing and writing take microtasks only), prepare the next.
-    setImmediate(() => this.#prepareNext(batch));
-    const out = await sending;
-    const rejected = rejectedCount(out.rejectedLogEventsInfo as RejectedLogEventsInfo | undefined, batch.length);
+    const payload = putLogEventsPayload(this.#prefix, batch, this.#bodies);
+    let out: Record<string, unknown>;
+    try {
+      out = await this.#call(this.#logs as AwsJsonClient, 'PutLogEvents', payload);
+    } catch (err) {
+      // Refused for good: the Batcher drops the batch (and counts it), so its memory is free.
+      if ((err as { retryable?: unknown })?.retryable === false) this.#releaseBlocks(batch);
+      throw err;
+    } finally {
+      this.#bodies.give(payload);
+    }
+    this.#releaseBlocks(batch);
+    const rejected = rejectedCount(out.rejectedLogEventsInfo as RejectedLogEventsInfo | undefined, eventCount(batch));
     if (rejected.total > 0) {
       const parts = [rejected.tooOld && `${rejected.tooOld} older than 14 days`, rejected.expired && `${rejected.expired} older than the retention`, rejected.tooNew && `${rejected.tooNew} more than 2 hours ahead`].filter(Boolean);
       this.#ctx.log.warn(`CloudWatch Logs refused ${rejected.total} events (${parts.join(', ')}); they are counted as rejected and not sent again`);
     }
     return { rejected: rejected.total };
+  }
+
+  #releaseBlocks(batch: readonly EventBlock[]): void {
+    for (const block of batch) this.#encoder.release(block);
   }
 
   // ---- metrics ------------------------------------------------------------------------------
