@@ -14,10 +14,13 @@
  * - An entry stays under 256 KB: a longer line is split into several entries (consecutive
  *   insertIds, `split` naming the parts), never dropped or truncated.
  *
- * Encoded entries go straight into the EntryArena (UTF-8 bytes outside the JavaScript heap).
+ * Encoded entries go straight into the EntryArena (UTF-8 bytes outside the JavaScript heap). The
+ * program's lines arrive as bytes: a line the JSON needs no change to (most lines) is copied in as
+ * it is, with no string made for it; any other is decoded and encoded as a record, to the same bytes.
  */
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import type { ConsoleRecord, RecordSource } from '@uk/core';
+import type { ConsoleRecord, LineBlock, ProgramStream, RecordSource } from '@uk/core';
 import type { EntryArena } from './arena.js';
 import { severityOf, type Severity } from './options.js';
 
@@ -25,6 +28,15 @@ import { severityOf, type Severity } from './options.js';
 export const MAX_ENTRY_BYTES = 256_000;
 /** Room kept in each part of a split line for everything but the text. */
 const ENTRY_OVERHEAD_BYTES = 512;
+
+/** For `writeLine`, per byte: JSON escapes it (control characters, `"`, `\`), or it is not ASCII. */
+const ESCAPED = 1;
+const NON_ASCII = 2;
+const BYTE_KIND = new Uint8Array(256);
+for (let c = 0; c < 0x20; c++) BYTE_KIND[c] = ESCAPED;
+BYTE_KIND[0x22] = ESCAPED;
+BYTE_KIND[0x5c] = ESCAPED;
+for (let c = 0x80; c < 0x100; c++) BYTE_KIND[c] = NON_ASCII;
 
 /** One encoded LogEntry as JSON. */
 export type EncodedEntry = string;
@@ -165,11 +177,55 @@ export class EntryEncoder {
       }
     }
     if (this.#o.jsonPayload && n >= 2 && (text.charCodeAt(0) === 123 || (text.charCodeAt(0) === 32 && looksLikeObject(text)))) return -1;
-    const head = this.#heads[record.source];
-    if (record.time !== head.ms) {
-      const before = `{"timestamp":"${this.#ts.format(record.time)}","insertId":"${this.#prefix}`;
-      head.ms = record.time;
-      head.buf = Buffer.from(`${before}0000000000${this.#textHead[record.source]}"`, 'latin1');
+    const buf = this.#beginPlain(record.source, record.time, n * 3, out);
+    const at = this.#textAt;
+    return this.#endPlain(buf, at + (ascii ? writeLatin1(buf, text, at) : writeUtf8(buf, text, at)), out);
+  }
+
+  /**
+   * Line `i` of a block written straight from its bytes, when they are exactly what the record
+   * path would write for `lineText(block, i)`: valid UTF-8 (decoding changes nothing), nothing
+   * JSON escapes (no control character, `"` or `\`), not possibly a JSON object for jsonPayload,
+   * well inside one entry. Returns the bytes written (the entry and its comma), or -1: then the
+   * line goes the record way.
+   */
+  writeLine(block: LineBlock, i: number, source: ProgramStream, out: EntryArena): number {
+    const src = block.buf;
+    const start = block.bounds[2 * i] as number;
+    const end = block.bounds[2 * i + 1] as number;
+    // Bytes are the text's UTF-8 here, so the entry is its head, the bytes and `"},`.
+    if (end - start + ENTRY_OVERHEAD_BYTES > this.#max) return -1;
+    if (this.#o.jsonPayload) {
+      // JSON.parse allows only spaces before the `{` here (other whitespace is a control
+      // character or not JSON's): without a `{` first, the record path finds no object.
+      let k = start;
+      while (k < end && src[k] === 0x20) k++;
+      if (k < end && src[k] === 0x7b) return -1;
+    }
+    let kinds = 0;
+    for (let j = start; j < end; j++) kinds |= BYTE_KIND[src[j] as number] as number;
+    if (kinds & ESCAPED) return -1;
+    // Only valid UTF-8 decodes to the same bytes (invalid bytes become U+FFFD).
+    if (kinds & NON_ASCII && !isUtf8(src.subarray(start, end))) return -1;
+    const buf = this.#beginPlain(source, block.time, end - start, out);
+    const o = this.#textAt + src.copy(buf, this.#textAt, start, end);
+    return this.#endPlain(buf, o, out);
+  }
+
+  /** Where #beginPlain left the text to go. */
+  #textAt = 0;
+
+  /**
+   * Reserves room in `out` for a plain entry of at most `maxText` bytes of text and writes its
+   * head (`{"timestamp":…,"textPayload":"`, the next insertId patched in); the text goes at
+   * #textAt, then #endPlain closes the entry.
+   */
+  #beginPlain(source: RecordSource, time: number, maxText: number, out: EntryArena): Buffer {
+    const head = this.#heads[source];
+    if (time !== head.ms) {
+      const before = `{"timestamp":"${this.#ts.format(time)}","insertId":"${this.#prefix}`;
+      head.ms = time;
+      head.buf = Buffer.from(`${before}0000000000${this.#textHead[source]}"`, 'latin1');
       head.digitsAt = before.length;
     }
     const digits = this.#digits;
@@ -179,14 +235,20 @@ export class EntryEncoder {
     }
     const hb = head.buf;
     for (let i = 0; i < 10; i++) hb[head.digitsAt + i] = digits[i] as number;
-    const buf = out.reserve(hb.length + n * 3 + 3);
+    const buf = out.reserve(hb.length + maxText + 3);
     const at = out.reservedAt;
-    let o = at + hb.copy(buf, at);
-    o += ascii ? writeLatin1(buf, text, o) : writeUtf8(buf, text, o);
-    buf[o++] = 0x22; // "
-    buf[o++] = 0x7d; // }
-    buf[o++] = 0x2c; // ,
+    buf.set(hb, at); // TypedArray#set: less overhead than Buffer#copy for a short copy
+    this.#textAt = at + hb.length;
+    return buf;
+  }
+
+  /** Closes the entry #beginPlain began (text up to `end`), commits it and moves the insertId on. */
+  #endPlain(buf: Buffer, end: number, out: EntryArena): number {
+    buf[end++] = 0x22; // "
+    buf[end++] = 0x7d; // }
+    buf[end++] = 0x2c; // ,
     // Next insertId: bump the base-36 odometer.
+    const digits = this.#digits;
     this.#seq++;
     this.#digitsSeq++;
     for (let i = 9; i >= 0; i--) {
@@ -201,7 +263,7 @@ export class EntryEncoder {
       }
       digits[i] = 0x30; // z → 0, carry
     }
-    return out.commit(o - at);
+    return out.commit(end - out.reservedAt);
   }
 
   /** Entries encoded so far (the next insertId's sequence number). */

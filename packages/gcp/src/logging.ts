@@ -1,7 +1,8 @@
 /**
- * The `gcp` console driver: records become LogEntry JSON as they arrive, wait in the kernel's
- * Batcher (bounded heap, batches, retry with backoff and jitter, flush at shutdown), and leave as
- * `entries.write` requests of at most 10 MB with `partialSuccess` set:
+ * The `gcp` console driver: records (and the program's lines, as bytes) become LogEntry JSON as
+ * they arrive, wait in the kernel's Batcher (bounded heap, batches, retry with backoff and
+ * jitter, flush at shutdown), and leave as `entries.write` requests of at most 10 MB with
+ * `partialSuccess` set:
  *
  * - entries the API refuses one by one (WriteLogEntriesPartialErrors) are counted as rejected and
  *   not sent again, except those that failed for a passing reason (UNAVAILABLE,
@@ -12,7 +13,7 @@
  *
  * Sends wait for setup (project, zone, instance, token); records meanwhile wait in the buffer.
  */
-import { Batcher, reasonOf, type ConsoleDriver, type ConsoleRecord, type KlibContext, type KlibLog, type Timers } from '@uk/core';
+import { Batcher, lineText, reasonOf, type ConsoleDriver, type ConsoleRecord, type KlibContext, type KlibLog, type Timers } from '@uk/core';
 import { ApiError, GoogleApi, RETRYABLE_CODES, type ApiCall } from './api.js';
 import { EntryArena } from './arena.js';
 import { EntryEncoder, writeRequestHead, type EncodedEntry } from './entries.js';
@@ -220,21 +221,32 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
       laneBytes = 0;
     }
   };
+  const write = (record: ConsoleRecord): void => {
+    // uk's own messages during shutdown (already on stderr) cannot be shipped any more.
+    if (closing && record.source === 'kernel') return;
+    const size = encoder.writePlain(record, current.arena);
+    if (size >= 0) {
+      queue(size);
+      return;
+    }
+    const before = encoder.split;
+    encoder.encode(record, push);
+    if (encoder.split !== before) splitCounter.add(encoder.split - before);
+  };
   const driver: LoggingDriver = {
     name: 'gcp',
     lanes: lanes.map((lane) => lane.batcher),
     encoder,
-    write(record) {
-      // uk's own messages during shutdown (already on stderr) cannot be shipped any more.
-      if (closing && record.source === 'kernel') return;
-      const size = encoder.writePlain(record, current.arena);
-      if (size >= 0) {
-        queue(size);
-        return;
+    write,
+    // The program's lines as bytes: most are copied into the arena as they are; the others (to
+    // escape, invalid UTF-8, JSON, long) are decoded and take the record path, so the entries
+    // are the same bytes either way.
+    writeLines(block, source) {
+      for (let i = 0; i < block.count; i++) {
+        const size = encoder.writeLine(block, i, source, current.arena);
+        if (size >= 0) queue(size);
+        else write({ text: lineText(block, i), time: block.time, source });
       }
-      const before = encoder.split;
-      encoder.encode(record, push);
-      if (encoder.split !== before) splitCounter.add(encoder.split - before);
     },
     flush: async () => {
       await Promise.all(lanes.map((lane) => lane.batcher.flush()));

@@ -42,7 +42,7 @@ async function runUk(t: Test, e: GcpEmulators, gcp: unknown, programArgs: string
   return { code, stderr };
 }
 
-function linesFile(t: Test, lines: { text: string; stream?: 'stdout' | 'stderr' }[]): string {
+function linesFile(t: Test, lines: (({ text: string } | { base64: string }) & { stream?: 'stdout' | 'stderr' })[]): string {
   const file = join(tempDir(t), 'lines.json');
   writeFileSync(file, JSON.stringify(lines));
   return file;
@@ -91,6 +91,37 @@ t.test('every line arrives once, in order, byte for byte, with severities and JS
   t.ok(entries.every((x) => x.logName === `projects/${PROJECT}/logs/e2e`));
   t.same(e.logging.problems, [], 'every request matched the official schema');
   t.ok(e.logging.requests.every((r) => r.bytes <= 10_485_760));
+});
+
+t.test('bytes as the program wrote them: invalid UTF-8 becomes U+FFFD, the rest is exact, on either stream', async (t) => {
+  const e = await emulators(t);
+  const raw = (bytes: number[]) => ({ base64: Buffer.from(bytes).toString('base64') });
+  const file = linesFile(t, [
+    { text: 'plain before' },
+    raw([0x62, 0x61, 0x64, 0x20, 0xff, 0x80, 0x20, 0x63, 0x61, 0x74]),
+    { ...raw([0xed, 0xa0, 0x80, 0x7b, 0x7d]), stream: 'stderr' },
+    { text: 'a "quoted" word' },
+    { text: 'ünïcödé and "quotes" and \\ and \u0007' },
+    { text: '{"severity":"notice","message":"json","k":"v"}', stream: 'stderr' },
+    { text: 'plain after', stream: 'stderr' },
+  ]);
+  const run = await runUk(t, e, { logging: { log_id: 'bytes' } }, ['--lines', file, '--count', '50']);
+  t.equal(run.code, 0, run.stderr);
+  // Each stream in its order (the two pipes are read independently).
+  const entries = programEntries(e);
+  t.same(
+    entries.filter((x) => x.severity === 'INFO').map((x) => x.textPayload),
+    ['plain before', 'bad \ufffd\ufffd cat', 'a "quoted" word', 'ünïcödé and "quotes" and \\ and \u0007', ...numbered(50)],
+  );
+  t.same(
+    entries.filter((x) => x.severity !== 'INFO').map((x) => [x.severity, x.textPayload ?? x.jsonPayload]),
+    [
+      ['ERROR', '\ufffd\ufffd\ufffd{}'],
+      ['NOTICE', { message: 'json', k: 'v' }],
+      ['ERROR', 'plain after'],
+    ],
+  );
+  t.same(e.logging.problems, [], 'every request matched the official schema');
 });
 
 t.test('each fault loses nothing: 401, 429, 503, resets, lost answers and partial errors', async (t) => {
