@@ -42,6 +42,15 @@ export function canJoinBlocks(batch: readonly EventBlock[], next: EventBlock): b
   return next.first >= (batch[batch.length - 1] as EventBlock).last && next.last - (batch[0] as EventBlock).first <= MAX_BATCH_SPAN_MS;
 }
 
+/**
+ * May batch `next` be in flight together with `previous`, the batch before it? Only if every event
+ * of `next` is strictly later, so that the stream's order (by timestamp) is the order written
+ * whichever call is stored first.
+ */
+export function canOverlapBlocks(previous: readonly EventBlock[], next: readonly EventBlock[]): boolean {
+  return (next[0] as EventBlock).first > (previous[previous.length - 1] as EventBlock).last;
+}
+
 /** Events in a batch of blocks. */
 export function eventCount(batch: readonly EventBlock[]): number {
   let count = 0;

@@ -12,7 +12,7 @@ import { CredentialSource, defaultChain, type CredentialProvider } from './crede
 import { resolveHostname, resolveRegion } from './identity.js';
 import { ImdsClient, imdsDisabled } from './imds-client.js';
 import { BodyPool } from './block-arena.js';
-import { canJoinBlocks, eventCount, EventBlockEncoder, type EventBlock } from './event-blocks.js';
+import { canJoinBlocks, canOverlapBlocks, eventCount, EventBlockEncoder, type EventBlock } from './event-blocks.js';
 import { bodyPrefix, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, putLogEventsPayload, rejectedCount, type RejectedLogEventsInfo } from './log-events.js';
 import { readMemoryMetrics, type MemoryMetric } from './memory.js';
 import { sanitizeLogGroup, sanitizeLogStream, type CloudwatchOptions } from './options.js';
@@ -113,6 +113,12 @@ export class CloudWatchShipper {
         maxBatchBytes: MAX_BATCH_BYTES,
         flushIntervalMs: logging.flushIntervalMs,
         canJoin: canJoinBlocks,
+        // Two calls at once (the service allows parallel puts to a stream), so the service works
+        // on one batch while the next is built and sent. It orders a stream's events by
+        // timestamp, so a batch may overlap the one before only if its first event is strictly
+        // later than that one's last: then the order does not depend on which call lands first.
+        maxInFlight: 2,
+        canOverlap: canOverlapBlocks,
         send: (batch) => this.#sendLogs(batch),
         // Pause the program's output while CloudWatch works but is behind, and while the first
         // setup attempt runs (at most 5 s: a program that prints a burst at once would otherwise

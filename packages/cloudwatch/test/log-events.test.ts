@@ -1,6 +1,6 @@
 import t from 'tap';
 import { BodyPool } from '../src/block-arena.js';
-import { BLOCK_BYTES, BLOCK_EVENTS, canJoinBlocks, eventCount, EventBlockEncoder, type EventBlock } from '../src/event-blocks.js';
+import { BLOCK_BYTES, BLOCK_EVENTS, canJoinBlocks, canOverlapBlocks, eventCount, EventBlockEncoder, type EventBlock } from '../src/event-blocks.js';
 import { bodyPrefix, MAX_MESSAGE_BYTES, putLogEventsPayload, rejectedCount, splitMessage } from '../src/log-events.js';
 
 /** An encoder that collects its blocks. */
@@ -176,6 +176,12 @@ t.test('canJoinBlocks keeps order and the 24-hour span', async (t) => {
   t.equal(canJoinBlocks([block(5, 10)], block(9, 12)), false, 'a block that starts before the last event ends the batch');
   t.equal(canJoinBlocks([block(0), block(5)], block(6, 24 * 3600_000)), true);
   t.equal(canJoinBlocks([block(0), block(5)], block(6, 24 * 3600_000 + 1)), false);
+});
+
+t.test('canOverlapBlocks: only a batch strictly later than the one in flight', async (t) => {
+  const block = (first: number, last = first): EventBlock => ({ body: Buffer.from('{}'), count: 1, bytes: 28, first, last, chunk: { buf: Buffer.alloc(2), used: 2, live: 1 } });
+  t.equal(canOverlapBlocks([block(1), block(3, 5)], [block(6), block(7)]), true);
+  t.equal(canOverlapBlocks([block(1), block(3, 5)], [block(5, 6)]), false, 'an equal timestamp would leave the order to chance');
 });
 
 t.test('rejectedLogEventsInfo is counted with exclusive ends and an inclusive start', async (t) => {

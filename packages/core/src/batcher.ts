@@ -5,9 +5,12 @@
  * once per interval (never silently, never one message per record). Batches respect the
  * destination's limits (items, bytes with a per-item overhead, and any rule the klib adds, such as
  * CloudWatch's 24-hour span) and go out when full or `flushIntervalMs` after the first record.
- * One batch is in flight at a time, so order is kept. A failed send is retried with exponential
- * backoff and jitter, keeping the batch at the head of the queue; an error marked
- * `retryable: false` drops that batch and counts it. `flush()` sends everything; `close()` flushes
+ * One batch is in flight at a time, so order is kept, unless the klib allows more
+ * (`maxInFlight`) and says which batches may overlap (`canOverlap`: CloudWatch Logs orders events
+ * by their timestamps, so a batch whose events are all later than the one in flight may go at
+ * once). Records leave the queue, in order, once every batch before them has been sent. A failed
+ * send is retried with exponential backoff and jitter, the same batch again, and no new batch
+ * starts meanwhile; an error marked `retryable: false` drops that batch and counts it. `flush()` sends everything; `close()` flushes
  * within a deadline and reports whatever could not be sent.
  *
  * Backpressure (optional): while the destination works but is behind (a burst larger than it
@@ -51,6 +54,10 @@ export interface BatcherOptions<T> {
   readonly flushIntervalMs: number;
   /** Further rule: may `next` join `batch`? (e.g. time span). */
   canJoin?(batch: readonly T[], next: T): boolean;
+  /** Batches that may be in flight at once (default 1: each waits for the one before). */
+  readonly maxInFlight?: number;
+  /** With maxInFlight > 1: may `next` be sent while `previous`, the batch just before it, is in flight? (default: yes) */
+  canOverlap?(previous: readonly T[], next: readonly T[]): boolean;
   /** Sends one batch; throw to retry (or throw an error with `retryable: false` to drop it). */
   send(batch: T[]): Promise<SendOutcome | void>;
   /** Retry backoff; default 1 s doubling to 60 s with 50% jitter. */
@@ -81,6 +88,13 @@ interface Taken<T> {
   readonly count: number;
 }
 
+/** A batch handed to `send`: sending, failed (waiting for its retry) or done (sent or refused). */
+interface Flight<T> {
+  readonly taken: Taken<T>;
+  state: 'sending' | 'failed' | 'done';
+  started: number;
+}
+
 export class Batcher<T> {
   readonly #o: BatcherOptions<T>;
   readonly #backoff: Backoff;
@@ -88,7 +102,12 @@ export class Batcher<T> {
   #head = 0;
   #queuedBytes = 0;
   #queuedCount = 0;
-  #inFlight = false;
+  /** Batches handed to `send` and not yet left the queue, in queue order from #head. */
+  #flights: Flight<T>[] = [];
+  /** Queue index after the last record in a flight: the next batch starts here. */
+  #sendHead = 0;
+  #flightBytes = 0;
+  #flightCount = 0;
   #waitingRetry = false;
   #timer: TimerHandle | undefined;
   #dueAt = 0;
@@ -98,7 +117,6 @@ export class Batcher<T> {
   #dropReportTimer: TimerHandle | undefined;
   #lastError = '';
   #failing = false;
-  #sendStarted = 0;
   #paused = false;
   #drainWaiters: (() => void)[] = [];
   #drainRecheck: TimerHandle | undefined;
@@ -118,6 +136,11 @@ export class Batcher<T> {
 
   get #isEmpty(): boolean {
     return this.#head === this.#queue.length;
+  }
+
+  /** Nothing queued that is not already in a flight. */
+  get #allSent(): boolean {
+    return this.#sendHead === this.#queue.length;
   }
 
   get pendingBytes(): number {
@@ -141,7 +164,7 @@ export class Batcher<T> {
   }
 
   #arm(): void {
-    if (this.#timer || this.#inFlight || this.#waitingRetry || this.#isEmpty) return;
+    if (this.#timer || this.#flights.length >= (this.#o.maxInFlight ?? 1) || this.#waitingRetry || this.#allSent) return;
     this.#dueAt = this.#o.timers.clock.monotonic() + this.#o.flushIntervalMs;
     this.#timer = this.#o.timers.oneShot(this.#o.flushIntervalMs, () => {
       this.#timer = undefined;
@@ -169,7 +192,7 @@ export class Batcher<T> {
     this.#dropsUnreported = 0;
   }
 
-  /** The next batch from the head of the queue, within every limit. */
+  /** The next batch from the first record not in a flight, within every limit. */
   #takeBatch(): Taken<T> {
     const o = this.#o;
     const overhead = o.itemOverheadBytes ?? 0;
@@ -177,7 +200,7 @@ export class Batcher<T> {
     let bytes = 0;
     let batchBytes = 0;
     let count = 0;
-    for (let i = this.#head; i < this.#queue.length && count < o.maxBatchItems; i++) {
+    for (let i = this.#sendHead; i < this.#queue.length && count < o.maxBatchItems; i++) {
       const item = this.#queue[i] as T;
       const size = o.sizeOf(item);
       const n = o.countOf ? o.countOf(item) : 1;
@@ -198,74 +221,114 @@ export class Batcher<T> {
     // Compact now and then instead of shifting on every batch.
     if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head);
+      this.#sendHead -= this.#head;
       this.#head = 0;
     }
   }
 
   /** Sends batches while there is a full one, the interval passed, or a flush was asked for. */
   #pump(due = false): void {
-    if (this.#inFlight || this.#waitingRetry || this.#gaveUp) return;
-    const now = this.#o.timers.clock.monotonic();
-    const ready = due || this.#flushWaiters.length > 0 || this.pending >= this.#o.maxBatchItems || this.#queuedBytes >= this.#o.maxBatchBytes || (this.#dueAt > 0 && now >= this.#dueAt);
-    if (this.#isEmpty) {
-      this.#resolveFlush();
-      return;
+    const o = this.#o;
+    if (this.#waitingRetry || this.#gaveUp) return;
+    for (;;) {
+      if (this.#allSent) {
+        if (this.#flights.length === 0) this.#resolveFlush();
+        return;
+      }
+      if (this.#flights.length >= (o.maxInFlight ?? 1)) return;
+      const now = o.timers.clock.monotonic();
+      const ready = due || this.#flushWaiters.length > 0 || this.#queuedCount - this.#flightCount >= o.maxBatchItems || this.#queuedBytes - this.#flightBytes >= o.maxBatchBytes || (this.#dueAt > 0 && now >= this.#dueAt);
+      if (!ready) {
+        this.#arm();
+        return;
+      }
+      const taken = this.#takeBatch();
+      const previous = this.#flights[this.#flights.length - 1];
+      // Not allowed to overlap: it goes when the one before has been sent.
+      if (previous && o.canOverlap && !o.canOverlap(previous.taken.batch, taken.batch)) return;
+      this.#timer?.cancel();
+      this.#timer = undefined;
+      this.#dueAt = 0;
+      due = false;
+      const flight: Flight<T> = { taken, state: 'sending', started: now };
+      this.#flights.push(flight);
+      this.#sendHead += taken.batch.length;
+      this.#flightBytes += taken.bytes;
+      this.#flightCount += taken.count;
+      void this.#fly(flight);
     }
-    if (!ready) {
-      this.#arm();
-      return;
-    }
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    this.#dueAt = 0;
-    const taken = this.#takeBatch();
-    this.#inFlight = true;
-    this.#sendStarted = this.#o.timers.clock.monotonic();
-    void this.#sendOne(taken);
   }
 
-  async #sendOne(taken: Taken<T>): Promise<void> {
+  async #fly(flight: Flight<T>): Promise<void> {
     const o = this.#o;
-    const { batch, count } = taken;
+    const { batch, count } = flight.taken;
     try {
       const outcome = await o.send(batch);
-      this.#inFlight = false;
-      this.#failing = false;
       if (this.#gaveUp) return;
-      this.#consume(taken);
-      this.#wakeDrainers();
+      flight.state = 'done';
+      this.#failing = this.#flights.some((f) => f.state === 'failed');
       const rejected = outcome?.rejected ?? 0;
       o.counters.sent.add(count - rejected);
       if (rejected > 0) o.counters.rejected?.add(rejected);
-      if (this.#backoff.attempts > 0) o.log.info(`delivering again after ${this.#backoff.attempts} failed attempt(s)`);
-      this.#backoff.reset();
-      this.#lastError = '';
-      this.#pump(this.#flushWaiters.length > 0 || this.pending >= o.maxBatchItems);
+      if (!this.#failing) {
+        if (this.#backoff.attempts > 0) o.log.info(`delivering again after ${this.#backoff.attempts} failed attempt(s)`);
+        this.#backoff.reset();
+        this.#lastError = '';
+      }
+      this.#land();
+      this.#pump(this.#flushWaiters.length > 0 || this.#queuedCount - this.#flightCount >= o.maxBatchItems);
     } catch (err) {
-      this.#inFlight = false;
       if (this.#gaveUp) return;
       if ((err as { retryable?: unknown })?.retryable === false) {
-        this.#consume(taken);
-        this.#wakeDrainers();
+        flight.state = 'done';
         o.counters.failed?.add(count);
         this.#drop(count, `refused: ${reasonOf(err)}`);
+        this.#land();
         this.#pump(this.#flushWaiters.length > 0);
         return;
       }
+      flight.state = 'failed';
       this.#failing = true;
       this.#wakeDrainers();
       o.counters.retries.add();
+      // One retry timer for every batch that failed meanwhile.
+      if (this.#waitingRetry) return;
       const delay = this.#backoff.next();
       const reason = reasonOf(err);
       // Say it once per distinct error, not on every retry.
       if (reason !== this.#lastError) o.log.warn(`send failed, retrying in ${(delay / 1000).toFixed(1)} s (${this.pending} ${o.noun ?? 'records'} waiting): ${reason}`);
       this.#lastError = reason;
       this.#waitingRetry = true;
-      this.#o.timers.oneShot(this.#flushWaiters.length > 0 ? Math.min(delay, 1000) : delay, () => {
+      o.timers.oneShot(this.#flushWaiters.length > 0 ? Math.min(delay, 1000) : delay, () => {
         this.#waitingRetry = false;
+        if (this.#gaveUp) return;
+        if (this.#flights.length === 1) {
+          // The only batch: take it again, with what was queued meanwhile (one batch, not two).
+          this.#flights = [];
+          this.#sendHead = this.#head;
+          this.#flightBytes = 0;
+          this.#flightCount = 0;
+        }
+        for (const f of this.#flights) {
+          if (f.state !== 'failed') continue;
+          f.state = 'sending';
+          f.started = o.timers.clock.monotonic();
+          void this.#fly(f);
+        }
         this.#pump(true);
       });
     }
+  }
+
+  /** Lets the leading batches that are done leave the queue, and frees their memory. */
+  #land(): void {
+    while (this.#flights.length > 0 && (this.#flights[0] as Flight<T>).state === 'done') {
+      const { taken } = this.#flights.shift() as Flight<T>;
+      this.#flightBytes -= taken.bytes;
+      this.#flightCount -= taken.count;
+      this.#consume(taken);
+    }
+    this.#wakeDrainers();
   }
 
   #resolveFlush(): void {
@@ -276,7 +339,7 @@ export class Batcher<T> {
 
   /** Sends everything queued now; resolves when the queue is empty. */
   flush(): Promise<void> {
-    if (this.#isEmpty && !this.#inFlight) return Promise.resolve();
+    if (this.#isEmpty && this.#flights.length === 0) return Promise.resolve();
     const done = new Promise<void>((resolve) => this.#flushWaiters.push(resolve));
     this.#pump(true);
     return done;
@@ -304,6 +367,10 @@ export class Batcher<T> {
       this.#o.heap.free(this.#queuedBytes);
       this.#queue = [];
       this.#head = 0;
+      this.#sendHead = 0;
+      this.#flights = [];
+      this.#flightBytes = 0;
+      this.#flightCount = 0;
       this.#queuedBytes = 0;
       this.#queuedCount = 0;
       this.#resolveFlush();
@@ -315,7 +382,8 @@ export class Batcher<T> {
   shouldPause(): boolean {
     const bp = this.#o.backpressure;
     if (!bp || this.#closed || this.#failing || (bp.ready && !bp.ready())) return (this.#paused = false);
-    if (this.#inFlight && this.#o.timers.clock.monotonic() - this.#sendStarted >= (bp.stallMs ?? 5000)) return (this.#paused = false);
+    const oldest = this.#flights[0];
+    if (oldest?.state === 'sending' && this.#o.timers.clock.monotonic() - oldest.started >= (bp.stallMs ?? 5000)) return (this.#paused = false);
     const high = bp.highWaterBytes ?? Math.floor(this.#o.heap.capacity / 2);
     const low = bp.lowWaterBytes ?? Math.floor(this.#o.heap.capacity / 4);
     const was = this.#paused;

@@ -164,6 +164,83 @@ t.test('countOf: an item that stands for several records counts as them everywhe
   t.equal(s.batcher.pending, 0);
 });
 
+/** A send that waits until the test settles it. */
+function controlled() {
+  let settle!: (err?: Error) => void;
+  const promise = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
+  return { step: () => promise, settle };
+}
+
+t.test('maxInFlight and canOverlap: later batches go while earlier ones are in flight, and leave in order', async (t) => {
+  const started: string[][] = [];
+  // Records are "time:name"; a batch may overlap the one before only if all its times are later.
+  const time = (r: string) => Number(r.split(':')[0]);
+  const s = setup({
+    maxInFlight: 2,
+    maxBatchItems: 2,
+    canOverlap: (previous, next) => time(next[0]!) > time(previous.at(-1)!),
+    send: async (batch) => {
+      started.push([...batch]);
+      const step = s.script.shift();
+      if (step) await step(batch);
+      s.sent.push([...batch]);
+    },
+  });
+  const [a, b, c] = [controlled(), controlled(), controlled()];
+  s.script.push(a.step, b.step, c.step);
+  for (const r of ['1:a', '1:b', '2:c', '2:d', '2:e', '3:f']) s.batcher.push(r);
+  await s.clock.advanceAsync(0);
+  t.same(started, [['1:a', '1:b'], ['2:c', '2:d']], 'two batches in flight; the third (time 2 again) may not overlap the second');
+  b.settle();
+  await s.clock.advanceAsync(0);
+  t.same(s.sent, [['2:c', '2:d']], 'the second batch was sent first');
+  t.equal(s.batcher.pending, 6, 'but nothing leaves the queue before the first batch is sent');
+  t.same(started.length, 2, 'and the third still waits: at most two in flight');
+  a.settle();
+  await s.clock.advanceAsync(0);
+  t.equal(s.batcher.pending, 2, 'both batches left the queue once the first was sent');
+  t.same(started.at(-1), ['2:e', '3:f'], 'the third batch went once the one it may not overlap was sent');
+  c.settle();
+  await s.batcher.flush();
+  t.equal(counters(s).sent, 6);
+  t.equal(s.heap.allocated, 0, 'all memory back');
+});
+
+t.test('with batches in flight, a failed one is retried as it was, and no new batch starts meanwhile', async (t) => {
+  const started: string[][] = [];
+  const s = setup({
+    maxInFlight: 2,
+    maxBatchItems: 2,
+    send: async (batch) => {
+      started.push([...batch]);
+      const step = s.script.shift();
+      if (step) await step(batch);
+      s.sent.push([...batch]);
+    },
+  });
+  const [a, b] = [controlled(), controlled()];
+  s.script.push(a.step, b.step);
+  for (const r of ['a', 'b', 'c', 'd']) s.batcher.push(r);
+  await s.clock.advanceAsync(0);
+  a.settle(new Error('ECONNRESET'));
+  await s.clock.advanceAsync(0);
+  s.batcher.push('e');
+  s.batcher.push('f');
+  await s.clock.advanceAsync(0);
+  t.same(started, [['a', 'b'], ['c', 'd']], 'no new batch while one waits for its retry');
+  b.settle();
+  await s.clock.advanceAsync(0);
+  t.equal(s.batcher.pending, 6, 'c and d were sent, but wait in the queue behind a and b');
+  await s.clock.advanceAsync(1000);
+  t.same(started[2], ['a', 'b'], 'the failed batch again, as it was');
+  await s.batcher.flush();
+  t.same(s.sent, [['c', 'd'], ['a', 'b'], ['e', 'f']]);
+  t.equal(counters(s).sent, 6);
+  t.equal(counters(s).retries, 1);
+  t.equal(s.heap.allocated, 0);
+  t.match(s.logs.join('\n'), /delivering again after 1 failed attempt/);
+});
+
 t.test('backpressure: pause at the high mark, read on at the low one', async (t) => {
   let release: (() => void) | undefined;
   const s = setup({ maxBatchItems: 1, maxBatchBytes: 1000, backpressure: { highWaterBytes: 40, lowWaterBytes: 20 } }, 100);

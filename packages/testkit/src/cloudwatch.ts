@@ -25,7 +25,9 @@
  * a shipper; `validateEvery` can sample it for throughput benchmarks (the signature, the JSON and
  * the service limits are still checked on every request).
  *
- * What was stored can be read back (`events()`, `messages()`, `metrics`), every request is
+ * What was stored can be read back (`events()`, `messages()`, `metrics`) in the order GetLogEvents
+ * returns it: by timestamp, and in the order stored among equal timestamps (calls to one stream may
+ * be in flight at once, so a call can store events earlier than some already there). Every request is
  * recorded (`requests`), and faults can be injected (`faults`, `deleteLogStream`, credential
  * expiry through the store, `down()`).
  */
@@ -183,7 +185,7 @@ export class CloudWatchEmulator extends LoopbackServer {
 
   // ---- inspection -------------------------------------------------------------------------
 
-  /** The events stored in a stream, in the order they were accepted. */
+  /** The events stored in a stream, by timestamp (in the order accepted among equal timestamps). */
   events(group: string, stream: string): StoredEvent[] {
     return this.groups.get(group)?.streams.get(stream)?.events ?? [];
   }
@@ -415,7 +417,7 @@ export class CloudWatchEmulator extends LoopbackServer {
     if (accepted.length > 1 && (accepted.at(-1) as { timestamp: number }).timestamp - (accepted[0] as { timestamp: number }).timestamp > LOGS_LIMITS.maxSpanMs) {
       throw new ServiceError(400, 'InvalidParameterException', 'The batch of log events in a single PutLogEvents request cannot span more than 24 hours.');
     }
-    if (this.#retain) for (const e of accepted) stream.events.push({ timestamp: e.timestamp, message: e.message, ingestionTime: now });
+    if (this.#retain) storeInOrder(stream.events, accepted.map((e) => ({ timestamp: e.timestamp, message: e.message, ingestionTime: now })));
     stream.eventCount += accepted.length;
     if (accepted.length > 0) {
       const firstTs = (accepted[0] as { timestamp: number }).timestamp;
@@ -576,5 +578,41 @@ export class CloudWatchEmulator extends LoopbackServer {
       });
     }
     return undefined;
+  }
+}
+
+/**
+ * Adds `events` (in chronological order) to `stored` (by timestamp), after the stored events of
+ * equal timestamp, as GetLogEvents would return them.
+ */
+function storeInOrder(stored: StoredEvent[], events: StoredEvent[]): void {
+  const first = events[0];
+  if (!first) return;
+  // Usually every new event is at least as late as the last stored one.
+  if (stored.length === 0 || (stored[stored.length - 1] as StoredEvent).timestamp <= first.timestamp) {
+    for (const e of events) stored.push(e);
+    return;
+  }
+  // The first stored event later than the first new one (stored ones go first on equal times).
+  let lo = 0;
+  let hi = stored.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((stored[mid] as StoredEvent).timestamp <= first.timestamp) lo = mid + 1;
+    else hi = mid;
+  }
+  const tail = stored.splice(lo);
+  let i = 0;
+  let j = 0;
+  while (i < tail.length || j < events.length) {
+    const a = tail[i];
+    const b = events[j];
+    if (a && (!b || a.timestamp <= b.timestamp)) {
+      stored.push(a);
+      i++;
+    } else {
+      stored.push(b as StoredEvent);
+      j++;
+    }
   }
 }
