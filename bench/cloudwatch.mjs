@@ -3,9 +3,10 @@
 // the last line is stored by the loopback CloudWatch emulator (@uk/testkit, which checks every
 // request's signature, body and limits as the service does), with CPU time and peak RSS.
 //
-//   uk        `uk run` with Klibs ["tls", "cloudwatch"] running a program that prints N lines of
-//             100 bytes (serial console off, so only the CloudWatch path is measured); credentials
-//             come from the IMDS emulator, as on an instance.
+//   uk        `uk run` with Klibs ["tls", "cloudwatch"] running `cat` of a file of N lines of
+//             100 bytes, written before the runs (as bench/gcp.mjs does; serial console off, so
+//             only the CloudWatch path is measured); credentials come from the IMDS emulator, as
+//             on an instance.
 //   winston   what the issue names: the program logs the same lines with winston and ships them
 //             with winston-cloudwatch (its defaults: upload every 2 s, up to 1 MB per call, a
 //             DescribeLogStreams before the calls that need a token), then kthxbye() at the end.
@@ -31,7 +32,7 @@
 // Exit status: 0 when every run is exact and uk reaches >= 500,000 lines/s and >= 10x each peer.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,7 +107,7 @@ const LINE_JS = `const TAILS = Array.from({ length: 10 }, (_, d) => 'abcdefghij'
 const lineText = (i) => { const n = String(i); return 'line ' + '000000000'.slice(n.length) + n + ' ' + TAILS[i % 10]; };`;
 const { lineText } = new Function(`${LINE_JS}; return { lineText };`)();
 
-// The program uk runs: prints N lines as fast as the pipe takes them.
+// The lines uk's program prints (`cat` of this file, made once before the runs).
 const gen = join(dir, 'gen.mjs');
 writeFileSync(
   gen,
@@ -184,6 +185,13 @@ transport.cloudwatchlogs.destroy();
 if (failed) throw failed;
 `,
 );
+
+const linesFile = join(dir, 'lines.txt');
+if (kinds.some((k) => k.startsWith('uk'))) {
+  const made = spawn(process.execPath, [gen, String(lines)], { stdio: ['ignore', openSync(linesFile, 'w'), 'inherit'] });
+  const [code] = await once(made, 'exit');
+  if (code !== 0) throw new Error(`bench: writing ${linesFile} failed`);
+}
 
 const aws = await startAwsEmulators({ region: 'us-west-1', cloudwatch: { retainEvents: false } });
 const light = kinds.includes('uk-light') ? await startAwsEmulators({ region: 'us-west-1', cloudwatch: { retainEvents: false, validateEvery: 0 } }) : undefined;
@@ -303,7 +311,7 @@ function measure(kind, count) {
       }),
     );
     const prof = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
-    command = [process.execPath, '--import', report, ...prof, ukBin, 'run', '-c', config, '--', process.execPath, gen, String(count)];
+    command = [process.execPath, '--import', report, ...prof, ukBin, 'run', '-c', config, '--', 'cat', linesFile];
   } else {
     command = [process.execPath, kind === 'sdk' ? sdkPeer : winstonPeer, String(count), stream];
   }

@@ -51,6 +51,17 @@ export function canOverlapBlocks(previous: readonly EventBlock[], next: readonly
   return (next[0] as EventBlock).first > (previous[previous.length - 1] as EventBlock).last;
 }
 
+/**
+ * A full batch, with `next` the block after it: how many blocks to send now. The batch ends before
+ * its blocks of `next`'s timestamp, so that the next batch starts strictly later and may overlap
+ * it; a batch all of that timestamp is sent whole (the next one then waits for it).
+ */
+export function trimFullBlocks(batch: readonly EventBlock[], next: EventBlock): number {
+  let keep = batch.length;
+  while (keep > 0 && (batch[keep - 1] as EventBlock).last >= next.first) keep--;
+  return keep === 0 ? batch.length : keep;
+}
+
 /** Events in a batch of blocks. */
 export function eventCount(batch: readonly EventBlock[]): number {
   let count = 0;

@@ -14,7 +14,7 @@ export { AwsCallError, AwsJsonClient, classify, errorTypeOf, type ErrorKind } fr
 export { CredentialSource, REFRESH_BEFORE_MS, shareAwsEnv, type AwsCredentials, type CredentialProvider } from './credentials.js';
 export { regionOfZone, resolveHostname, resolveRegion } from './identity.js';
 export { ImdsClient, imdsDisabled, imdsEndpoint } from './imds-client.js';
-export { BLOCK_BYTES, BLOCK_EVENTS, canJoinBlocks, canOverlapBlocks, eventCount, EventBlockEncoder, type EventBlock } from './event-blocks.js';
+export { BLOCK_BYTES, BLOCK_EVENTS, canJoinBlocks, canOverlapBlocks, eventCount, EventBlockEncoder, trimFullBlocks, type EventBlock } from './event-blocks.js';
 export { bodyPrefix, EVENT_OVERHEAD_BYTES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_BATCH_SPAN_MS, MAX_MESSAGE_BYTES, putLogEventsPayload, rejectedCount, splitMessage } from './log-events.js';
 export { memoryMetrics, readMemoryMetrics, type MemoryMetric, type MemoryMetricName } from './memory.js';
 export { CLOUDWATCH_KEYS, LOGGING_KEYS, readCloudwatchOptions, RETENTION_DAYS, type CloudwatchOptions, type LoggingOptions } from './options.js';

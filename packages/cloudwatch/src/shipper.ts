@@ -12,7 +12,7 @@ import { CredentialSource, defaultChain, type CredentialProvider } from './crede
 import { resolveHostname, resolveRegion } from './identity.js';
 import { ImdsClient, imdsDisabled } from './imds-client.js';
 import { BodyPool } from './block-arena.js';
-import { canJoinBlocks, canOverlapBlocks, eventCount, EventBlockEncoder, type EventBlock } from './event-blocks.js';
+import { canJoinBlocks, canOverlapBlocks, eventCount, EventBlockEncoder, trimFullBlocks, type EventBlock } from './event-blocks.js';
 import { bodyPrefix, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, putLogEventsPayload, rejectedCount, type RejectedLogEventsInfo } from './log-events.js';
 import { readMemoryMetrics, type MemoryMetric } from './memory.js';
 import { sanitizeLogGroup, sanitizeLogStream, type CloudwatchOptions } from './options.js';
@@ -119,6 +119,7 @@ export class CloudWatchShipper {
         // later than that one's last: then the order does not depend on which call lands first.
         maxInFlight: 2,
         canOverlap: canOverlapBlocks,
+        trimFull: trimFullBlocks,
         send: (batch) => this.#sendLogs(batch),
         // Pause the program's output while CloudWatch works but is behind, and while the first
         // setup attempt runs (at most 5 s: a program that prints a burst at once would otherwise

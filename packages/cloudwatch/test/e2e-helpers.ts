@@ -96,11 +96,17 @@ export function runUk(t: Test, options: { config: string; program: string[]; env
   return { child, done, stdout: () => stdout, stderr: () => stderr };
 }
 
-/** Every message the emulator accepted, in order, across stream deletions. */
+/** Every message the emulator accepted, by timestamp as GetLogEvents returns them, across stream deletions. */
 export function deliveries(aws: AwsEmulators): { group: string; stream: string; message: string; timestamp: number }[] {
   const all: { group: string; stream: string; message: string; timestamp: number }[] = [];
   aws.cloudwatch.onLogEvents = (group, stream, events) => {
-    for (const e of events) all.push({ group, stream, message: e.message, timestamp: e.timestamp });
+    // In the order GetLogEvents returns them: by timestamp, in arrival order among equal ones
+    // (two calls may be in flight at once, and the later one may be stored first).
+    for (const e of events) {
+      let at = all.length;
+      while (at > 0 && (all[at - 1] as { timestamp: number }).timestamp > e.timestamp) at--;
+      all.splice(at, 0, { group, stream, message: e.message, timestamp: e.timestamp });
+    }
   };
   return all;
 }

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { BodyPool } from '../src/block-arena.js';
-import { BLOCK_BYTES, BLOCK_EVENTS, canJoinBlocks, canOverlapBlocks, eventCount, EventBlockEncoder, type EventBlock } from '../src/event-blocks.js';
+import { BLOCK_BYTES, BLOCK_EVENTS, canJoinBlocks, canOverlapBlocks, trimFullBlocks, eventCount, EventBlockEncoder, type EventBlock } from '../src/event-blocks.js';
 import { bodyPrefix, MAX_MESSAGE_BYTES, putLogEventsPayload, rejectedCount, splitMessage } from '../src/log-events.js';
 
 /** An encoder that collects its blocks. */
@@ -182,6 +182,9 @@ t.test('canOverlapBlocks: only a batch strictly later than the one in flight', a
   const block = (first: number, last = first): EventBlock => ({ body: Buffer.from('{}'), count: 1, bytes: 28, first, last, chunk: { buf: Buffer.alloc(2), used: 2, live: 1 } });
   t.equal(canOverlapBlocks([block(1), block(3, 5)], [block(6), block(7)]), true);
   t.equal(canOverlapBlocks([block(1), block(3, 5)], [block(5, 6)]), false, 'an equal timestamp would leave the order to chance');
+  t.equal(trimFullBlocks([block(1), block(2), block(3), block(3)], block(3)), 2, 'a full batch ends before the blocks of the next timestamp');
+  t.equal(trimFullBlocks([block(1), block(2)], block(3)), 2, 'nothing to trim');
+  t.equal(trimFullBlocks([block(3), block(3)], block(3)), 2, 'all of one timestamp: sent whole');
 });
 
 t.test('rejectedLogEventsInfo is counted with exclusive ends and an inclusive start', async (t) => {

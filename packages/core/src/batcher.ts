@@ -58,6 +58,12 @@ export interface BatcherOptions<T> {
   readonly maxInFlight?: number;
   /** With maxInFlight > 1: may `next` be sent while `previous`, the batch just before it, is in flight? (default: yes) */
   canOverlap?(previous: readonly T[], next: readonly T[]): boolean;
+  /**
+   * A batch ended by a limit, with `next` the item after it: how many of its items to send now
+   * (at least 1; the rest start the next batch). CloudWatch ends a batch where the timestamp
+   * changes, so that the next batch may overlap it. Default: all of them.
+   */
+  trimFull?(batch: readonly T[], next: T): number;
   /** Sends one batch; throw to retry (or throw an error with `retryable: false` to drop it). */
   send(batch: T[]): Promise<SendOutcome | void>;
   /** Retry backoff; default 1 s doubling to 60 s with 50% jitter. */
@@ -200,7 +206,8 @@ export class Batcher<T> {
     let bytes = 0;
     let batchBytes = 0;
     let count = 0;
-    for (let i = this.#sendHead; i < this.#queue.length && count < o.maxBatchItems; i++) {
+    let i = this.#sendHead;
+    for (; i < this.#queue.length && count < o.maxBatchItems; i++) {
       const item = this.#queue[i] as T;
       const size = o.sizeOf(item);
       const n = o.countOf ? o.countOf(item) : 1;
@@ -209,6 +216,13 @@ export class Batcher<T> {
       bytes += size;
       batchBytes += size + overhead;
       count += n;
+    }
+    if (o.trimFull && i < this.#queue.length) {
+      const keep = Math.max(1, Math.min(batch.length, o.trimFull(batch, this.#queue[i] as T)));
+      for (const item of batch.splice(keep)) {
+        bytes -= o.sizeOf(item);
+        count -= o.countOf ? o.countOf(item) : 1;
+      }
     }
     return { batch, bytes, count };
   }

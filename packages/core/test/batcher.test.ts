@@ -206,6 +206,31 @@ t.test('maxInFlight and canOverlap: later batches go while earlier ones are in f
   t.equal(s.heap.allocated, 0, 'all memory back');
 });
 
+t.test('trimFull: a batch ended by a limit may end earlier, and the rest starts the next batch', async (t) => {
+  // Records "time:name" (3 bytes each, 10 bytes a batch); a full batch ends where the time
+  // changes (as CloudWatch's does), unless all of it has the time of the next record.
+  const time = (r: string) => Number(r.split(':')[0]);
+  const s = setup({
+    maxBatchItems: 100,
+    maxBatchBytes: 10,
+    trimFull: (batch, next) => {
+      let keep = batch.length;
+      while (keep > 0 && time(batch[keep - 1]!) >= time(next)) keep--;
+      return keep === 0 ? batch.length : keep;
+    },
+  });
+  for (const r of ['1:a', '2:b', '3:c', '3:d', '3:e', '4:f', '4:g', '4:h', '4:i', '4:j']) s.batcher.push(r);
+  await s.batcher.flush();
+  t.same(s.sent, [['1:a', '2:b'], ['3:c', '3:d', '3:e'], ['4:f', '4:g', '4:h'], ['4:i', '4:j']], 'cut before time 3 (3:d overflowed), not before time 4 (already there); a batch of one time is sent whole');
+  t.equal(counters(s).sent, 10);
+  t.equal(s.heap.allocated, 0);
+  t.equal(s.batcher.pending, 0);
+  const untrimmed = setup({ maxBatchItems: 100, maxBatchBytes: 10, trimFull: () => 0 });
+  for (const r of ['1:a', '2:b', '3:c', '3:d']) untrimmed.batcher.push(r);
+  await untrimmed.batcher.flush();
+  t.same(untrimmed.sent, [['1:a'], ['2:b', '3:c', '3:d']], 'at least one record is sent');
+});
+
 t.test('with batches in flight, a failed one is retried as it was, and no new batch starts meanwhile', async (t) => {
   const started: string[][] = [];
   const s = setup({
