@@ -46,11 +46,6 @@ export class BlockArena {
     else this.#recycle(chunk);
   }
 
-  /** Chunks held: the current one, the spare ones; for tests. */
-  get spareChunks(): number {
-    return this.#spare.length;
-  }
-
   /** The current chunk is full: it is recycled once its blocks are released. */
   #retire(chunk: ArenaChunk | undefined): void {
     this.#current = undefined;

@@ -89,9 +89,12 @@ export class EventBlockEncoder {
   #headTime = NaN;
   /** Messages split because they were longer than an event may be. */
   split = 0;
+  readonly #onSplit: () => void;
 
-  constructor(emit: (block: EventBlock) => void) {
+  /** `emit` takes each finished block; `onSplit` is told of each message split into several events. */
+  constructor(emit: (block: EventBlock) => void, onSplit: () => void = () => {}) {
     this.#emit = emit;
+    this.#onSplit = onSplit;
   }
 
   /**
@@ -134,6 +137,7 @@ export class EventBlockEncoder {
       const pieces = splitMessage(text);
       if (pieces.length > 1) {
         this.split++;
+        this.#onSplit();
         for (const piece of pieces) this.addText(piece, time);
         return;
       }

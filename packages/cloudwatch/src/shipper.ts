@@ -93,9 +93,12 @@ export class CloudWatchShipper {
       recreated: ctx.counter('destination_recreated'),
     };
     const logging = this.#o.logging;
-    this.#encoder = new EventBlockEncoder((block) => {
-      if (!this.logBatcher?.push(block)) this.#encoder.release(block);
-    });
+    this.#encoder = new EventBlockEncoder(
+      (block) => {
+        if (!this.logBatcher?.push(block)) this.#encoder.release(block);
+      },
+      () => this.#counters.split.add(),
+    );
     if (logging) {
       this.#group = logging.logGroup ?? sanitizeLogGroup(ctx.env.IMAGE_NAME || ctx.program.name || 'uk');
       this.#stream = logging.logStream;
@@ -189,17 +192,11 @@ export class CloudWatchShipper {
     const pausing: Pick<ConsoleDriver, 'shouldPause' | 'drain'> = this.#o.logging?.backpressure ? { shouldPause: () => batcher.shouldPause(), drain: () => batcher.drain() } : {};
     const encoder = this.#encoder;
     const empty = this.#counters.empty;
-    const split = this.#counters.split;
-    const finish = (splitBefore: number): void => {
-      encoder.finish();
-      if (encoder.split !== splitBefore) split.add(encoder.split - splitBefore);
-    };
     return {
       ...pausing,
       name: 'cloudwatch',
       // The program's lines, as bytes: one block per read (see event-blocks.ts).
       writeLines: (block) => {
-        const splitBefore = encoder.split;
         const { buf, bounds, time } = block;
         for (let i = 0; i < block.count; i++) {
           const start = bounds[2 * i] as number;
@@ -208,7 +205,7 @@ export class CloudWatchShipper {
           if (start === end) empty.add();
           else encoder.addBytes(buf, start, end, time);
         }
-        finish(splitBefore);
+        encoder.finish();
       },
       // uk's own messages.
       write: (record) => {
@@ -218,9 +215,8 @@ export class CloudWatchShipper {
         }
         // uk's own messages during shutdown (this klib's included) are not program output to keep.
         if (this.#closing && record.source === 'kernel') return;
-        const splitBefore = encoder.split;
         encoder.addText(record.text, record.time);
-        finish(splitBefore);
+        encoder.finish();
       },
       // At shutdown the klib's own hook sends what it can within the deadline and reports the
       // rest; the kernel's flush of the driver ends with it.

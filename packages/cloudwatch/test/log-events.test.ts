@@ -145,13 +145,16 @@ t.test('a block is its own memory, and a payload too', async (t) => {
 });
 
 t.test('over-long messages become several events, never dropped, by either path', async (t) => {
-  const { enc, blocks } = encoder();
+  const blocks: EventBlock[] = [];
+  let told = 0;
+  const enc = new EventBlockEncoder((b) => void blocks.push(b), () => told++);
   const long = 'a'.repeat(MAX_MESSAGE_BYTES + 10);
   const bytes = Buffer.from(long);
   enc.addBytes(bytes, 0, bytes.length, 5);
   enc.addText(long, 5);
   enc.finish();
   t.equal(enc.split, 2);
+  t.equal(told, 2, 'each split is reported (the events_split counter)');
   const messages = parse(blocks).logEvents.map((e) => e.message);
   t.same(messages.map((m) => m.length), [MAX_MESSAGE_BYTES, 10, MAX_MESSAGE_BYTES, 10]);
   t.ok(blocks.every((b) => b.bytes <= 1_048_576), 'each fits a call');
