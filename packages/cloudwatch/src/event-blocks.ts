@@ -17,6 +17,7 @@
  * last event starts a new block), and it holds at most BLOCK_EVENTS events and BLOCK_BYTES bytes,
  * so that blocks fill a batch of 10,000 events or 1 MB closely.
  */
+import { copyPlainJsonBytes } from '@uk/core';
 import { BlockArena, type ArenaChunk } from './block-arena.js';
 import { EVENT_OVERHEAD_BYTES, MAX_BATCH_SPAN_MS, MAX_MESSAGE_BYTES, splitMessage } from './log-events.js';
 
@@ -69,10 +70,6 @@ export function eventCount(batch: readonly EventBlock[]): number {
   return count;
 }
 
-/** 1 for a byte that is its own JSON string character: printable ASCII other than `"` and `\`. */
-const PLAIN_BYTE = new Uint8Array(256);
-for (let b = 0x20; b < 0x7f; b++) PLAIN_BYTE[b] = b === 0x22 || b === 0x5c ? 0 : 1;
-
 export class EventBlockEncoder {
   readonly #emit: (block: EventBlock) => void;
   readonly #arena = new BlockArena();
@@ -109,20 +106,14 @@ export class EventBlockEncoder {
       const head = this.#count === 0 ? this.#headFirst : this.#head;
       this.#reserve(head.length + length + 3);
       const s = this.#scratch;
-      let at = this.#at + head.length;
-      s[at++] = 0x22;
-      let k = start;
-      // A loop rather than buf.copy: a call per line costs more than the copy.
-      for (; k < end; k++) {
-        const byte = buf[k] as number;
-        if (PLAIN_BYTE[byte] === 0) break;
-        s[at++] = byte;
-      }
-      if (k === end) {
+      const quote = this.#at + head.length;
+      const at = copyPlainJsonBytes(buf, start, end, s, quote + 1);
+      if (at >= 0) {
         s.set(head, this.#at);
-        s[at++] = 0x22;
-        s[at++] = 0x7d;
-        this.#at = at;
+        s[quote] = 0x22;
+        s[at] = 0x22;
+        s[at + 1] = 0x7d;
+        this.#at = at + 2;
         this.#commit(time, size);
         return;
       }

@@ -49,6 +49,9 @@ export interface ValidationProblem {
   readonly message: string;
 }
 
+/** Adds the problems of `value` (at `path`) to `problems`. */
+type Checker = (value: unknown, path: (string | number)[], problems: ValidationProblem[], strict: boolean) => void;
+
 export type ModelName = 'logs-2014-03-28' | 'monitoring-2010-08-01';
 
 /** At most this many problems are collected per request (the services report a handful, too). */
@@ -72,6 +75,7 @@ export class ServiceModel {
   readonly file: ModelFile;
   readonly #patterns = new Map<string, RegExp>();
   readonly #shapes: Map<string, Shape>;
+  readonly #checkers = new Map<string, Checker>();
 
   constructor(file: ModelFile) {
     this.file = file;
@@ -121,7 +125,7 @@ export class ServiceModel {
     const op = this.operation(operation);
     if (!op) return [{ kind: 'unknown-member', path: '', message: `unknown operation ${operation}` }];
     const problems: ValidationProblem[] = [];
-    if (op.input) this.#check(op.input.shape, value, [], problems, options.strictMembers ?? true);
+    if (op.input) this.#checker(op.input.shape)(value, [], problems, options.strictMembers ?? true);
     return problems;
   }
 
@@ -130,7 +134,7 @@ export class ServiceModel {
     const op = this.operation(operation);
     if (!op) return [{ kind: 'unknown-member', path: '', message: `unknown operation ${operation}` }];
     const problems: ValidationProblem[] = [];
-    if (op.output) this.#check(op.output.shape, value ?? {}, [], problems, options.strictMembers ?? true);
+    if (op.output) this.#checker(op.output.shape)(value ?? {}, [], problems, options.strictMembers ?? true);
     return problems;
   }
 
@@ -148,8 +152,8 @@ export class ServiceModel {
     return re;
   }
 
-  // The checks below run for every member of every request (10,000 events per PutLogEvents), so
-  // messages and paths are only built when there is a problem.
+  // The checks run for every member of every request (10,000 events per PutLogEvents), so each
+  // shape is compiled into a closure once, and messages and paths are only built for a problem.
   #add(problems: ValidationProblem[], kind: ProblemKind, path: (string | number)[], message: string): void {
     problems.push({ kind, path: path.join('.'), message });
   }
@@ -167,95 +171,133 @@ export class ServiceModel {
     else if (shape.max !== undefined && n > shape.max) this.#constraint(problems, path, value, `Member must have ${what} less than or equal to ${shape.max}`);
   }
 
-  #check(shapeName: string, value: unknown, path: (string | number)[], problems: ValidationProblem[], strict: boolean): void {
-    if (problems.length >= MAX_PROBLEMS) return;
-    const shape = this.shape(shapeName);
-    if (value === null) {
-      this.#type(problems, path, value, 'a value (null is not accepted)');
-      return;
-    }
+  /** The checker of a shape, compiled once: shapes are looked up and switched on per shape, not per value. */
+  #checker(shapeName: string): Checker {
+    const cached = this.#checkers.get(shapeName);
+    if (cached) return cached;
+    // A shape may contain itself (directly or not): its entry forwards to the compiled checker.
+    let compiled: Checker | undefined;
+    this.#checkers.set(shapeName, (value, path, problems, strict) => (compiled as Checker)(value, path, problems, strict));
+    compiled = this.#compile(this.shape(shapeName));
+    this.#checkers.set(shapeName, compiled);
+    return compiled;
+  }
+
+  #compile(shape: Shape): Checker {
+    const inner = this.#compileType(shape);
+    return (value, path, problems, strict) => {
+      if (problems.length >= MAX_PROBLEMS) return;
+      if (value === null) return this.#type(problems, path, value, 'a value (null is not accepted)');
+      inner(value, path, problems, strict);
+    };
+  }
+
+  #compileType(shape: Shape): Checker {
+    const range = (problems: ValidationProblem[], path: (string | number)[], value: unknown, n: number, what: string): void => this.#range(problems, path, shape, value, n, what);
     switch (shape.type) {
       case 'structure': {
-        if (typeof value !== 'object' || Array.isArray(value)) return this.#type(problems, path, value, 'a structure (JSON object)');
-        const object = value as Record<string, unknown>;
-        const members = shape.members ?? {};
-        for (const name of shape.required ?? []) {
-          if (object[name] === undefined) {
+        const required = shape.required ?? [];
+        const members = new Map(Object.entries(shape.members ?? {}).map(([name, ref]) => [name, this.#checker(ref.shape)]));
+        return (value, path, problems, strict) => {
+          if (typeof value !== 'object' || Array.isArray(value)) return this.#type(problems, path, value, 'a structure (JSON object)');
+          const object = value as Record<string, unknown>;
+          for (const name of required) {
+            if (object[name] === undefined) {
+              path.push(name);
+              this.#add(problems, 'missing', path, `Value null at '${path.join('.')}' failed to satisfy constraint: Member must not be null`);
+              path.pop();
+            }
+          }
+          for (const name in object) {
+            const item = object[name];
+            if (item === undefined) continue;
             path.push(name);
-            this.#add(problems, 'missing', path, `Value null at '${path.join('.')}' failed to satisfy constraint: Member must not be null`);
+            const check = members.get(name);
+            if (!check) {
+              if (strict) this.#add(problems, 'unknown-member', path, `Unknown member '${path.join('.')}'`);
+            } else {
+              check(item, path, problems, strict);
+            }
             path.pop();
           }
-        }
-        for (const name in object) {
-          const item = object[name];
-          if (item === undefined) continue;
-          path.push(name);
-          if (!Object.hasOwn(members, name)) {
-            if (strict) this.#add(problems, 'unknown-member', path, `Unknown member '${path.join('.')}'`);
-          } else {
-            this.#check((members[name] as MemberRef).shape, item, path, problems, strict);
-          }
-          path.pop();
-        }
-        return;
+        };
       }
       case 'list': {
-        if (!Array.isArray(value)) return this.#type(problems, path, value, 'a list (JSON array)');
-        this.#range(problems, path, shape, value, value.length, 'length');
-        const member = shape.member!.shape;
-        path.push(0, 'member');
-        const at = path.length - 2;
-        for (let i = 0; i < value.length && problems.length < MAX_PROBLEMS; i++) {
-          path[at] = i + 1;
-          this.#check(member, value[i], path, problems, strict);
-        }
-        path.pop();
-        path.pop();
-        return;
+        const member = this.#checker(shape.member!.shape);
+        return (value, path, problems, strict) => {
+          if (!Array.isArray(value)) return this.#type(problems, path, value, 'a list (JSON array)');
+          range(problems, path, value, value.length, 'length');
+          path.push(0, 'member');
+          const at = path.length - 2;
+          for (let i = 0; i < value.length && problems.length < MAX_PROBLEMS; i++) {
+            path[at] = i + 1;
+            member(value[i], path, problems, strict);
+          }
+          path.pop();
+          path.pop();
+        };
       }
       case 'map': {
-        if (typeof value !== 'object' || Array.isArray(value)) return this.#type(problems, path, value, 'a map (JSON object)');
-        const entries = Object.entries(value as Record<string, unknown>);
-        this.#range(problems, path, shape, value, entries.length, 'length');
-        for (const [key, item] of entries) {
-          path.push(key);
-          this.#check(shape.key!.shape, key, path, problems, strict);
-          this.#check(shape.value!.shape, item, path, problems, strict);
-          path.pop();
-        }
-        return;
+        const checkKey = this.#checker(shape.key!.shape);
+        const checkValue = this.#checker(shape.value!.shape);
+        return (value, path, problems, strict) => {
+          if (typeof value !== 'object' || Array.isArray(value)) return this.#type(problems, path, value, 'a map (JSON object)');
+          const entries = Object.entries(value as Record<string, unknown>);
+          range(problems, path, value, entries.length, 'length');
+          for (const [key, item] of entries) {
+            path.push(key);
+            checkKey(key, path, problems, strict);
+            checkValue(item, path, problems, strict);
+            path.pop();
+          }
+        };
       }
       case 'string': {
-        if (typeof value !== 'string') return this.#type(problems, path, value, 'a string');
-        if (shape.enum && !shape.enum.includes(value)) return this.#constraint(problems, path, value, `Member must satisfy enum value set: [${shape.enum.join(', ')}]`);
-        if (shape.min !== undefined || shape.max !== undefined) {
-          // Lengths count characters (code points); only strings that may be near a bound are counted exactly.
-          const n = (shape.min !== undefined && value.length < shape.min * 2) || (shape.max !== undefined && value.length > shape.max) ? codePoints(value) : value.length;
-          this.#range(problems, path, shape, value, n, 'length');
-        }
-        if (shape.pattern && !this.#pattern(shape.pattern).test(value)) this.#constraint(problems, path, value, `Member must satisfy regular expression pattern: ${shape.pattern}`);
-        return;
+        const { min, max } = shape;
+        const allowed = shape.enum;
+        const pattern = shape.pattern !== undefined ? this.#pattern(shape.pattern) : undefined;
+        return (value, path, problems) => {
+          if (typeof value !== 'string') return this.#type(problems, path, value, 'a string');
+          if (allowed && !allowed.includes(value)) return this.#constraint(problems, path, value, `Member must satisfy enum value set: [${allowed.join(', ')}]`);
+          if (min !== undefined || max !== undefined) {
+            // Lengths count characters (code points); only strings that may be near a bound are counted exactly.
+            const n = (min !== undefined && value.length < min * 2) || (max !== undefined && value.length > max) ? codePoints(value) : value.length;
+            range(problems, path, value, n, 'length');
+          }
+          if (pattern && !pattern.test(value)) this.#constraint(problems, path, value, `Member must satisfy regular expression pattern: ${shape.pattern}`);
+        };
       }
       case 'integer':
-        if (typeof value !== 'number' || !Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31) return this.#type(problems, path, value, 'an integer');
-        return this.#range(problems, path, shape, value, value, 'value');
+        return (value, path, problems) => {
+          if (typeof value !== 'number' || !Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31) return this.#type(problems, path, value, 'an integer');
+          range(problems, path, value, value, 'value');
+        };
       case 'long':
-        if (typeof value !== 'number' || !Number.isSafeInteger(value)) return this.#type(problems, path, value, 'a long');
-        return this.#range(problems, path, shape, value, value, 'value');
+        return (value, path, problems) => {
+          if (typeof value !== 'number' || !Number.isSafeInteger(value)) return this.#type(problems, path, value, 'a long');
+          range(problems, path, value, value, 'value');
+        };
       case 'double':
       case 'float':
-        if (typeof value !== 'number' || !Number.isFinite(value)) return this.#type(problems, path, value, 'a number');
-        return this.#range(problems, path, shape, value, value, 'value');
+        return (value, path, problems) => {
+          if (typeof value !== 'number' || !Number.isFinite(value)) return this.#type(problems, path, value, 'a number');
+          range(problems, path, value, value, 'value');
+        };
       case 'boolean':
-        if (typeof value !== 'boolean') this.#type(problems, path, value, 'a boolean');
-        return;
+        return (value, path, problems) => {
+          if (typeof value !== 'boolean') this.#type(problems, path, value, 'a boolean');
+        };
       case 'timestamp':
         // The JSON protocols send timestamps as epoch seconds.
-        if (typeof value !== 'number' || !Number.isFinite(value)) this.#type(problems, path, value, 'a timestamp (epoch seconds)');
-        return;
+        return (value, path, problems) => {
+          if (typeof value !== 'number' || !Number.isFinite(value)) this.#type(problems, path, value, 'a timestamp (epoch seconds)');
+        };
       case 'blob':
-        if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) this.#type(problems, path, value, 'a blob (base64 text)');
-        return;
+        return (value, path, problems) => {
+          if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) this.#type(problems, path, value, 'a blob (base64 text)');
+        };
     }
+    throw new Error(`model ${this.file.source.file}: shape type ${String(shape.type)} is not supported`);
   }
 }
+
