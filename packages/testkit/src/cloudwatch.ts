@@ -144,9 +144,14 @@ function utf8Length(text: string): number {
   return Buffer.byteLength(text, 'utf8');
 }
 
-/** A body as text: ASCII (nearly every body) is copied as Latin-1, which skips UTF-8 decoding. */
-function decodeBody(body: Buffer): string {
-  return isAscii(body) ? body.toString('latin1') : body.toString('utf8');
+/**
+ * A body as text: ASCII (nearly every body) is copied as Latin-1, which skips UTF-8 decoding.
+ * `asciiStrings`: every string in the JSON is ASCII too (an ASCII body without `\u` escapes), so
+ * a string's UTF-8 length is its length.
+ */
+function decodeBody(body: Buffer): { text: string; asciiStrings: boolean } {
+  if (!isAscii(body)) return { text: body.toString('utf8'), asciiStrings: false };
+  return { text: body.toString('latin1'), asciiStrings: !body.includes('\\u') };
 }
 
 /** A short tag binding a nextToken to the query it pages through. */
@@ -278,8 +283,9 @@ export class CloudWatchEmulator extends LoopbackServer {
       accessKeyId = auth.credentials.accessKeyId;
 
       let input: unknown;
+      const { text, asciiStrings } = decodeBody(request.body);
       try {
-        input = request.body.length === 0 ? {} : JSON.parse(decodeBody(request.body));
+        input = request.body.length === 0 ? {} : JSON.parse(text);
       } catch (err) {
         throw new ServiceError(400, 'SerializationException', `body is not valid JSON: ${(err as Error).message}`);
       }
@@ -289,7 +295,7 @@ export class CloudWatchEmulator extends LoopbackServer {
       } else if (typeof input !== 'object' || input === null || Array.isArray(input)) {
         throw new ServiceError(400, 'SerializationException', 'the body must be a JSON object');
       }
-      const output = service === 'logs' ? this.#logs(operation, input as Record<string, unknown>) : this.#putMetricData(input as Record<string, unknown>, request.body.length);
+      const output = service === 'logs' ? this.#logs(operation, input as Record<string, unknown>, asciiStrings) : this.#putMetricData(input as Record<string, unknown>, request.body.length);
       record(200);
       return {
         status: 200,
@@ -341,7 +347,7 @@ export class CloudWatchEmulator extends LoopbackServer {
     return group;
   }
 
-  #logs(operation: string, input: Record<string, unknown>): unknown {
+  #logs(operation: string, input: Record<string, unknown>, asciiStrings: boolean): unknown {
     const groupName = input.logGroupName as string;
     switch (operation) {
       case 'CreateLogGroup':
@@ -376,7 +382,7 @@ export class CloudWatchEmulator extends LoopbackServer {
         this.#group(groupName).retentionInDays = undefined;
         return undefined;
       case 'PutLogEvents':
-        return this.#putLogEvents(input);
+        return this.#putLogEvents(input, asciiStrings);
       case 'DescribeLogGroups':
         return this.#describeLogGroups(input);
       case 'DescribeLogStreams':
@@ -385,12 +391,12 @@ export class CloudWatchEmulator extends LoopbackServer {
     throw new ServiceError(400, 'UnknownOperationException', `operation ${operation} is not emulated`);
   }
 
-  #putLogEvents(input: Record<string, unknown>): unknown {
+  #putLogEvents(input: Record<string, unknown>, asciiStrings: boolean): unknown {
     const events = input.logEvents as { timestamp: number; message: string }[];
     let bytes = 0;
     for (let i = 0; i < events.length; i++) {
       const event = events[i] as { timestamp: number; message: string };
-      bytes += utf8Length(event.message) + LOGS_LIMITS.eventOverheadBytes;
+      bytes += (asciiStrings ? event.message.length : utf8Length(event.message)) + LOGS_LIMITS.eventOverheadBytes;
       if (i > 0 && event.timestamp < (events[i - 1] as { timestamp: number }).timestamp) {
         throw new ServiceError(400, 'InvalidParameterException', 'Log events in a single PutLogEvents request must be in chronological order.');
       }

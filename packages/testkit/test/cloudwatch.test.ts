@@ -61,6 +61,11 @@ t.test('PutLogEvents limits are enforced as the service enforces them', async (t
   t.match(await errorOf(exact), /^400 InvalidParameterException: Upload too large: 1048577 bytes/);
   const multiByte = [{ timestamp: now, message: 'é'.repeat(524_276) }]; // 1,048,552 bytes in UTF-8
   t.match(await errorOf(multiByte), /Upload too large: 1048578/, 'bytes are UTF-8 bytes, not characters');
+  // The same message as \u escapes: the body is ASCII, but the message is still 2 bytes a character.
+  const escaped = JSON.stringify({ logGroupName: 'g', logStreamName: 's', logEvents: multiByte }).replaceAll('é', '\\u00e9');
+  t.ok(Buffer.from(escaped).every((byte) => byte < 0x80), 'the escaped body is ASCII');
+  const escapedReply = await call(emulator.url, { target: 'Logs_20140328.PutLogEvents', credentials, body: escaped });
+  t.match(`${escapedReply.status} ${escapedReply.errorType}: ${String(escapedReply.json.message)}`, /^400 InvalidParameterException: Upload too large: 1048578/, 'escaped characters count as UTF-8 bytes');
   t.match(await errorOf([{ timestamp: now, message: 'b' }, { timestamp: now - 1, message: 'a' }]), /^400 InvalidParameterException: Log events in a single PutLogEvents request must be in chronological order/);
   t.match(await errorOf([{ timestamp: now - 25 * 3600_000, message: 'a' }, { timestamp: now, message: 'b' }]), /^400 InvalidParameterException: The batch of log events in a single PutLogEvents request cannot span more than 24 hours/);
 
