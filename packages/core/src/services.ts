@@ -4,7 +4,7 @@
  * depend on it (the `tls` klib provides the secure transport). Tokens are global symbols so two
  * copies of @uk/core (a klib may bundle its own) still agree on them.
  */
-import { Container } from 'inversify';
+import { Container } from './inversify.js';
 import { ukError } from './errors.js';
 
 export interface ServiceToken<T> {

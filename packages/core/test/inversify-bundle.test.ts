@@ -1,0 +1,33 @@
+import t from 'tap';
+import { existsSync, readFileSync } from 'node:fs';
+import { ContainerModule, inject, injectable } from 'inversify';
+
+// The build bundles inversify into dist/inversify.js (scripts/bundle-inversify.mjs) so that `uk`
+// starts faster; the test target runs after the build.
+const bundle = new URL('../dist/inversify.js', import.meta.url);
+
+t.test('dist/inversify.js is one file with the exports of src/inversify.ts', { skip: existsSync(bundle) ? false : 'not built (npm run build)' }, async (t) => {
+  const text = readFileSync(bundle, 'utf8');
+  t.notMatch(text, /^\s*import\s/m, 'no import statements left');
+  t.notMatch(text, /from ["']@?inversify/, 'nothing loaded from inversify at run time');
+  const bundled = (await import(bundle.href)) as Record<string, unknown>;
+  const source = (await import('../src/inversify.js')) as Record<string, unknown>;
+  t.same(Object.keys(bundled).sort(), Object.keys(source).sort());
+});
+
+t.test("a klib's own inversify works with the bundled container", { skip: existsSync(bundle) ? false : 'not built (npm run build)' }, async (t) => {
+  const { Container } = (await import(bundle.href)) as typeof import('../src/inversify.js');
+  const container = new Container();
+  container.bind('base').toConstantValue(41);
+  class Plus {
+    readonly value: number;
+    constructor(base: number) {
+      this.value = base + 1;
+    }
+  }
+  // Decorators applied by hand (the tests are not compiled with decorator support).
+  inject('base')(Plus, undefined, 0);
+  injectable()(Plus);
+  await container.load(new ContainerModule((options) => void options.bind('plus').to(Plus)));
+  t.equal(container.get<Plus>('plus').value, 42, 'ContainerModule, @injectable and @inject from the installed inversify');
+});
