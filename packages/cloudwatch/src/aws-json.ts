@@ -4,7 +4,7 @@
  * Errors are classified once, here, for every caller: what to retry, what means "renew the
  * credentials", what means "recreate the destination", what to give up on.
  */
-import { SignatureV4 } from '@smithy/signature-v4';
+import { SignatureV4 } from './signature-v4.js';
 import type { Clock, CryptoPrimitives, HttpClient } from '@uk/core';
 import type { CredentialSource } from './credentials.js';
 

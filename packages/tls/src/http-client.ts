@@ -56,9 +56,9 @@ export class HttpRequestError extends Error {
   }
 }
 
-type GotModule = typeof import('got');
+type GotModule = typeof import('./got.js');
 let gotModule: Promise<GotModule> | undefined;
-const loadGot = (): Promise<GotModule> => (gotModule ??= import('got'));
+const loadGot = (): Promise<GotModule> => (gotModule ??= import('./got.js'));
 
 /** Method and host of a URL, for messages (no userinfo, path or query). */
 function describe(method: string, url: URL): string {
