@@ -20,7 +20,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import type { ConsoleRecord, LineBlock, ProgramStream, RecordSource } from '@uk/core';
+import { copyPlainJsonBytes, type ConsoleRecord, type LineBlock, type ProgramStream, type RecordSource } from '@uk/core';
 import type { EntryArena } from './arena.js';
 import { severityOf, type Severity } from './options.js';
 
@@ -161,7 +161,7 @@ export class EntryEncoder {
   /**
    * The common case written straight into `out`, without building a string: a plain line (no
    * JSON object, nothing to escape, no lone surrogate) that fits one entry, at a whole
-   * millisecond. Returns the bytes written (the entry and its comma), or -1 for `encode`.
+   * millisecond. Returns the entry's reference in `out` (see arena.ts), or -1 for `encode`.
    */
   writePlain(record: ConsoleRecord, out: EntryArena): number {
     const text = record.text;
@@ -186,7 +186,7 @@ export class EntryEncoder {
    * Line `i` of a block written straight from its bytes, when they are exactly what the record
    * path would write for `lineText(block, i)`: valid UTF-8 (decoding changes nothing), nothing
    * JSON escapes (no control character, `"` or `\`), not possibly a JSON object for jsonPayload,
-   * well inside one entry. Returns the bytes written (the entry and its comma), or -1: then the
+   * well inside one entry. Returns the entry's reference in `out` (see arena.ts), or -1: then the
    * line goes the record way.
    */
   writeLine(block: LineBlock, i: number, source: ProgramStream, out: EntryArena): number {
@@ -202,13 +202,18 @@ export class EntryEncoder {
       while (k < end && src[k] === 0x20) k++;
       if (k < end && src[k] === 0x7b) return -1;
     }
-    let kinds = 0;
-    for (let j = start; j < end; j++) kinds |= BYTE_KIND[src[j] as number] as number;
-    if (kinds & ESCAPED) return -1;
-    // Only valid UTF-8 decodes to the same bytes (invalid bytes become U+FFFD).
-    if (kinds & NON_ASCII && !isUtf8(src.subarray(start, end))) return -1;
     const buf = this.#beginPlain(source, block.time, end - start, out);
-    const o = this.#textAt + src.copy(buf, this.#textAt, start, end);
+    // Printable ASCII (most lines) is checked while it is copied, four bytes at a time.
+    let o = copyPlainJsonBytes(src, start, end, buf, this.#textAt);
+    if (o < 0) {
+      let kinds = 0;
+      for (let j = start; j < end; j++) kinds |= BYTE_KIND[src[j] as number] as number;
+      // Nothing reserved is committed: the record path writes the line instead.
+      if (kinds & ESCAPED) return -1;
+      // Only valid UTF-8 decodes to the same bytes (invalid bytes become U+FFFD).
+      if (kinds & NON_ASCII && !isUtf8(src.subarray(start, end))) return -1;
+      o = this.#textAt + src.copy(buf, this.#textAt, start, end);
+    }
     return this.#endPlain(buf, o, out);
   }
 

@@ -15,7 +15,7 @@
  */
 import { Batcher, lineText, reasonOf, type ConsoleDriver, type ConsoleRecord, type KlibContext, type KlibLog, type Timers } from '@uk/core';
 import { ApiError, GoogleApi, RETRYABLE_CODES, type ApiCall } from './api.js';
-import { EntryArena } from './arena.js';
+import { EntryArena, entryPosition, entrySize } from './arena.js';
 import { EntryEncoder, writeRequestHead, type EncodedEntry } from './entries.js';
 import type { InstanceInfo } from './metadata.js';
 import type { LoggingOptions, Severity } from './options.js';
@@ -33,15 +33,14 @@ const ENTRY_RETRIES = 4;
 const PARTIAL_ERRORS_TYPE = 'type.googleapis.com/google.logging.v2.WriteLogEntriesPartialErrors';
 
 /**
- * Requests that may be in flight at once. Entries go to one lane until it has taken a full
- * request's worth, then to the next, so a steady trickle uses one lane and a flood keeps two
- * requests going (Cloud Logging orders entries by timestamp and insertId, not by arrival).
+ * Requests that may be in flight at once: a flood keeps two going, and Cloud Logging orders
+ * entries by timestamp and insertId, not by arrival.
  */
-export const LANES = 2;
+export const REQUESTS_IN_FLIGHT = 2;
 
 export interface LoggingDriver extends ConsoleDriver {
-  /** The queues: each item is the size of one entry in its lane's arena. */
-  readonly lanes: readonly Batcher<number>[];
+  /** The queue: each item is the reference of one entry in the arena (see arena.ts). */
+  readonly batcher: Batcher<number>;
   readonly encoder: EntryEncoder;
   /** Flushes and stops within `deadlineMs`. */
   close(deadlineMs: number): Promise<void>;
@@ -84,28 +83,32 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
   let head: Buffer | undefined;
   let lastRejection = '';
 
-  /**
-   * One request with `entries` (slices that end in a comma, which the last one loses), built in
-   * `scratch` when it fits: each lane sends one request at a time, so its buffer is free again
-   * once the answer is in.
-   */
-  const post = async (entries: readonly Buffer[], bytes: number, scratch?: { buf: Buffer }): Promise<Map<number, { code: number; message: string }>> => {
+  /** Request bodies, reused: one per request in flight. */
+  const bodies: Buffer[] = [];
+
+  /** One request with `entries` (slices that end in a comma, which the last one loses). */
+  const post = async (entries: readonly Buffer[], bytes: number): Promise<Map<number, { code: number; message: string }>> => {
     const h = head as Buffer;
     const length = h.length + bytes + 1;
-    if (scratch && scratch.buf.length < length) scratch.buf = Buffer.allocUnsafeSlow(Math.max(length, scratch.buf.length * 2));
-    const body = scratch ? scratch.buf.subarray(0, length) : Buffer.allocUnsafe(length);
-    let at = h.copy(body, 0);
-    for (const slice of entries) at += slice.copy(body, at);
-    body[length - 2] = 0x5d; // the last comma becomes "]"
-    body[length - 1] = 0x7d; // "}"
-    const call: ApiCall = { url, body, timeoutMs: WRITE_TIMEOUT_MS, what: 'entries.write' };
-    const { response } = await deps.api.post(call);
-    if (response.statusCode >= 200 && response.statusCode < 300) return new Map();
-    const error = GoogleApi.error(call, response);
-    const partial = partialErrorsOf(error.google);
-    // Without per-entry errors nothing was written: the whole request failed.
-    if (!partial || partial.size === 0) throw error;
-    return partial;
+    const spare = bodies.pop();
+    const buf = spare && spare.length >= length ? spare : Buffer.allocUnsafeSlow(Math.max(length, 2 * (spare?.length ?? 0)));
+    try {
+      const body = buf.subarray(0, length);
+      let at = h.copy(body, 0);
+      for (const slice of entries) at += slice.copy(body, at);
+      body[length - 2] = 0x5d; // the last comma becomes "]"
+      body[length - 1] = 0x7d; // "}"
+      const call: ApiCall = { url, body, timeoutMs: WRITE_TIMEOUT_MS, what: 'entries.write' };
+      const { response } = await deps.api.post(call);
+      if (response.statusCode >= 200 && response.statusCode < 300) return new Map();
+      const error = GoogleApi.error(call, response);
+      const partial = partialErrorsOf(error.google);
+      // Without per-entry errors nothing was written: the whole request failed.
+      if (!partial || partial.size === 0) throw error;
+      return partial;
+    } finally {
+      if (bodies.length < REQUESTS_IN_FLIGHT) bodies.push(buf);
+    }
   };
 
   /** The slices of single entries of a batch, by index (for sending some of them again). */
@@ -120,29 +123,32 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     return indexes.map((i) => whole.subarray(offsets[i] as number, (offsets[i] as number) + (sizes[i] as number)));
   };
 
-  const sendFrom = (arena: EntryArena, scratch: { buf: Buffer }) => async (batch: number[]): Promise<{ rejected: number }> => {
+  const arena = new EntryArena();
+  const send = async (batch: number[]): Promise<{ rejected: number }> => {
     const info = await deps.ready;
     head ??= Buffer.from(writeRequestHead(logNameOf(info.projectId, o.logId ?? info.hostname), { type: 'gce_instance', labels: { project_id: info.projectId, instance_id: info.instanceId, zone: info.zone } }));
+    // A batch is consecutive entries: where the first starts, and their bytes.
+    const start = entryPosition(batch[0] as number);
     let bytes = 0;
-    for (const size of batch) bytes += size;
-    const slices = arena.view(bytes);
+    for (const ref of batch) bytes += entrySize(ref);
+    const slices = arena.view(start, bytes);
     let errors: Map<number, { code: number; message: string }>;
     try {
-      errors = await post(slices, bytes, scratch);
+      errors = await post(slices, bytes);
     } catch (err) {
       // A batch refused as a whole is dropped by the Batcher: its bytes are spent too.
-      if ((err as ApiError).retryable === false) arena.consume(bytes);
+      if ((err as ApiError).retryable === false) arena.release(start, bytes);
       throw err;
     }
     let refused = 0;
-    let pendingSizes: number[] = batch;
+    let pendingSizes: number[] | undefined;
     let pendingSlices: Buffer[] = slices;
     for (let attempt = 0; errors.size > 0; attempt++) {
       // Entries that failed for good are counted; those that may pass later are sent again, alone.
       const again: number[] = [];
       let reason = '';
       for (const [index, error] of errors) {
-        if (index >= pendingSizes.length) continue;
+        if (index >= (pendingSizes?.length ?? batch.length)) continue;
         if (RETRYABLE_CODES.has(error.code) && attempt < ENTRY_RETRIES) again.push(index);
         else {
           refused++;
@@ -154,8 +160,9 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
       if (again.length === 0) break;
       // At shutdown, under the flush deadline, do not sit out the full backoff.
       await timers.sleep(ctx.signal.aborted ? 250 : 1000 * 2 ** attempt);
-      const nextSlices = entriesOf(pendingSlices, pendingSizes, again);
-      pendingSizes = again.map((i) => pendingSizes[i] as number);
+      const sizes = pendingSizes ?? batch.map(entrySize);
+      const nextSlices = entriesOf(pendingSlices, sizes, again);
+      pendingSizes = again.map((i) => sizes[i] as number);
       pendingSlices = nextSlices;
       try {
         errors = await post(pendingSlices, pendingSizes.reduce((a, b) => a + b, 0));
@@ -171,62 +178,39 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
       }
     }
     if (refused === 0) lastRejection = '';
-    arena.consume(bytes);
+    arena.release(start, bytes);
     return { rejected: refused };
   };
 
-  const heap = ctx.heaps.create('gcp.logging', o.bufferSize);
-  const maxBatchBytes = Math.min(MAX_REQUEST_BYTES - REQUEST_HEAD_RESERVE, Math.max(64 * 1024, Math.floor(o.bufferSize / (2 * LANES))));
-  const lanes: { arena: EntryArena; batcher: Batcher<number> }[] = [];
-  // The core Batcher's backpressure, per lane: the lanes fill in turn, so pausing each at its
-  // share of the marks pauses the whole at about 75% of the buffer and reads on at about 50%.
-  const backpressure = o.backpressure
-    ? { highWaterBytes: Math.floor((o.bufferSize * 0.75) / LANES), lowWaterBytes: Math.floor((o.bufferSize * 0.5) / LANES), stallMs: STALL_MS, ready: deps.healthy }
-    : undefined;
-  const counters = { sent: ctx.counter('sent'), dropped: ctx.counter('dropped'), retries: ctx.counter('retries'), rejected, failed: ctx.counter('failed') };
-  for (let i = 0; i < LANES; i++) {
-    const arena = new EntryArena();
-    const batcher = new Batcher<number>({
-      name: 'gcp',
-      noun: 'log entries',
-      heap, // shared: the buffer budget is for all lanes together
-      timers,
-      log,
-      sizeOf: (size) => size,
-      maxBatchItems: 100_000,
-      maxBatchBytes,
-      flushIntervalMs: o.flushIntervalMs,
-      send: sendFrom(arena, { buf: Buffer.alloc(0) }),
-      backpressure,
-      backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
-      counters,
-    });
-    lanes.push({ arena, batcher });
-  }
+  const batcher = new Batcher<number>({
+    name: 'gcp',
+    noun: 'log entries',
+    heap: ctx.heaps.create('gcp.logging', o.bufferSize),
+    timers,
+    log,
+    sizeOf: entrySize,
+    maxBatchItems: 100_000,
+    // Requests in flight and a queue behind them fit the buffer.
+    maxBatchBytes: Math.min(MAX_REQUEST_BYTES - REQUEST_HEAD_RESERVE, Math.max(64 * 1024, Math.floor(o.bufferSize / (2 * REQUESTS_IN_FLIGHT)))),
+    maxInFlight: REQUESTS_IN_FLIGHT,
+    flushIntervalMs: o.flushIntervalMs,
+    send,
+    backpressure: o.backpressure ? { highWaterBytes: Math.floor(o.bufferSize * 0.75), lowWaterBytes: Math.floor(o.bufferSize * 0.5), stallMs: STALL_MS, ready: deps.healthy } : undefined,
+    backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
+    counters: { sent: ctx.counter('sent'), dropped: ctx.counter('dropped'), retries: ctx.counter('retries'), rejected, failed: ctx.counter('failed') },
+  });
 
   let closing = false;
-  let current = lanes[0] as { arena: EntryArena; batcher: Batcher<number> };
-  let laneIndex = 0;
-  let laneBytes = 0;
-  const push = (json: EncodedEntry): void => queue(current.arena.append(json));
-  const queue = (size: number): void => {
-    if (!current.batcher.push(size)) {
-      current.arena.rollback(size);
-      return;
-    }
-    laneBytes += size;
-    if (laneBytes >= maxBatchBytes) {
-      laneIndex = (laneIndex + 1) % LANES;
-      current = lanes[laneIndex] as typeof current;
-      laneBytes = 0;
-    }
+  const queue = (ref: number): void => {
+    if (!batcher.push(ref)) arena.rollback(ref);
   };
+  const push = (json: EncodedEntry): void => queue(arena.append(json));
   const write = (record: ConsoleRecord): void => {
     // uk's own messages during shutdown (already on stderr) cannot be shipped any more.
     if (closing && record.source === 'kernel') return;
-    const size = encoder.writePlain(record, current.arena);
-    if (size >= 0) {
-      queue(size);
+    const ref = encoder.writePlain(record, arena);
+    if (ref >= 0) {
+      queue(ref);
       return;
     }
     const before = encoder.split;
@@ -235,7 +219,7 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
   };
   const driver: LoggingDriver = {
     name: 'gcp',
-    lanes: lanes.map((lane) => lane.batcher),
+    batcher,
     encoder,
     write,
     // The program's lines as bytes: most are copied into the arena as they are; the others (to
@@ -243,24 +227,20 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     // are the same bytes either way.
     writeLines(block, source) {
       for (let i = 0; i < block.count; i++) {
-        const size = encoder.writeLine(block, i, source, current.arena);
-        if (size >= 0) queue(size);
+        const ref = encoder.writeLine(block, i, source, arena);
+        if (ref >= 0) queue(ref);
         else write({ text: lineText(block, i), time: block.time, source });
       }
     },
-    flush: async () => {
-      await Promise.all(lanes.map((lane) => lane.batcher.flush()));
-    },
+    flush: () => batcher.flush(),
     async close(deadlineMs) {
       closing = true;
-      await Promise.all(lanes.map((lane) => lane.batcher.close(deadlineMs)));
+      await batcher.close(deadlineMs);
     },
   };
   if (o.backpressure) {
-    driver.shouldPause = () => lanes.some((lane) => lane.batcher.shouldPause());
-    driver.drain = async () => {
-      await Promise.all(lanes.map((lane) => lane.batcher.drain()));
-    };
+    driver.shouldPause = () => batcher.shouldPause();
+    driver.drain = () => batcher.drain();
   }
   return driver;
 }

@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { ConsoleRecord } from '@uk/core';
 import { DEFAULT_SEVERITY, EntryEncoder, MAX_ENTRY_BYTES, splitForJson, TimestampFormatter, type EntryEncoderOptions } from '../src/index.js';
-import { EntryArena } from '../src/arena.js';
+import { EntryArena, entryPosition, entrySize, POSITION_SPAN } from '../src/arena.js';
 import { quote } from '../src/entries.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0, 123);
@@ -94,18 +94,58 @@ t.test('splitForJson keeps surrogate pairs whole and respects the budget', async
   t.equal(quote('a"b'), '"a\\"b"');
 });
 
-t.test('the arena keeps entries in order across chunks and releases them', async (t) => {
+t.test('the arena keeps entries in order across chunks, by reference, and reuses released chunks', async (t) => {
   const arena = new EntryArena(64);
-  const sizes = ['{"a":1}', '{"b":"' + 'x'.repeat(40) + '"}', '{"c":"ü"}', '{"d":"' + 'y'.repeat(100) + '"}'].map((json) => arena.append(json));
-  t.same(sizes, [8, 49, 11, 109]);
-  const all = Buffer.concat(arena.view(sizes.reduce((a, b) => a + b, 0))).toString();
-  t.equal(all, `{"a":1},{"b":"${'x'.repeat(40)}"},{"c":"ü"},{"d":"${'y'.repeat(100)}"},`);
-  arena.consume(8 + 49);
-  t.equal(Buffer.concat(arena.view(11)).toString(), '{"c":"ü"},');
+  const texts = ['{"a":1}', `{"b":"${'x'.repeat(40)}"}`, '{"c":"ü"}', `{"d":"${'y'.repeat(100)}"}`];
+  const refs = texts.map((json) => arena.append(json));
+  t.same(refs.map(entrySize), [8, 49, 11, 109], 'sizes with the comma, in UTF-8 bytes');
+  t.same(refs.map(entryPosition), [0, 8, 57, 68], 'positions in the stream, across chunks');
+  const text = (position: number, bytes: number) => Buffer.concat(arena.view(position, bytes)).toString();
+  t.equal(text(0, 177), `${texts.join(',')},`);
+  t.equal(text(8, 60), `${texts[1]},${texts[2]},`, 'a run in the middle, over a chunk boundary');
+  // Released out of order, as two requests in flight may finish.
+  arena.release(57, 11);
+  t.equal(text(0, 57), `${texts[0]},${texts[1]},`, 'earlier entries are still there');
+  arena.release(0, 57);
+  t.throws(() => arena.view(0, 8), RangeError, 'released entries are gone');
+  t.equal(text(68, 109), `${texts[3]},`);
   const extra = arena.append('{"e":2}');
+  t.throws(() => arena.rollback(refs[3] as number), RangeError, 'only the last entry can be taken back');
   arena.rollback(extra);
-  arena.consume(11 + 109);
-  t.throws(() => arena.consume(1), RangeError);
-  t.equal(arena.append('{"f":3}'), 8);
-  t.equal(Buffer.concat(arena.view(8)).toString(), '{"f":3},');
+  t.equal(entryPosition(arena.append('{"f":3}')), 177, 'a rolled back entry leaves no gap');
+  arena.release(68, 109 + 8);
+  t.equal(entryPosition(arena.append('{"g":4}')), 185, 'positions go on after everything was released');
+  t.equal(text(185, 8), '{"g":4},');
+  t.throws(() => arena.view(185, 9), RangeError, 'not beyond what was written');
+});
+
+t.test('an arena reservation left unused takes no position and leaves no empty chunk behind', async (t) => {
+  const arena = new EntryArena(64);
+  const first = arena.append('{"a":1}');
+  arena.reserve(100); // a new chunk, then the line goes another way
+  arena.reserve(200); // larger still: the empty chunk is replaced
+  const buf = arena.reserve(20);
+  const text = Buffer.from('{"b":2},');
+  text.copy(buf, arena.reservedAt);
+  const second = arena.commit(text.length);
+  t.equal(entryPosition(second), entryPosition(first) + 8);
+  const slices = arena.view(0, 16);
+  t.same(slices.map((slice) => slice.toString()), ['{"a":1},', '{"b":2},'], 'two chunks, nothing empty between them');
+  arena.release(0, 16);
+  t.throws(() => arena.view(0, 1), RangeError);
+  t.equal(entryPosition(arena.append('{"c":3}')), 16);
+});
+
+t.test('arena positions wrap around without ambiguity', async (t) => {
+  const arena = new EntryArena(64, POSITION_SPAN - 10);
+  const first = arena.append('{"a":1}');
+  const second = arena.append(`{"b":"${'x'.repeat(70)}"}`);
+  t.same([entryPosition(first), entryPosition(second)], [POSITION_SPAN - 10, POSITION_SPAN - 2]);
+  const third = arena.append('{"c":3}');
+  t.equal(entryPosition(third), 77, 'past the wrap');
+  t.equal(Buffer.concat(arena.view(POSITION_SPAN - 10, 8 + 79 + 8)).toString(), `{"a":1},{"b":"${'x'.repeat(70)}"},{"c":3},`);
+  arena.release(POSITION_SPAN - 10, 8 + 79);
+  t.equal(Buffer.concat(arena.view(77, 8)).toString(), '{"c":3},');
+  const big = 'z'.repeat(2 ** 20);
+  t.throws(() => arena.append(`"${big}"`), RangeError, 'no entry of 1 MiB or more');
 });

@@ -1,5 +1,5 @@
 /** Helpers shared by the test files (not a test file itself). */
-import { Kernel, opsConfigFromJSON } from '@uk/core';
+import { Heaps, Kernel, ManualClock, opsConfigFromJSON, Stats, Timers, type KlibContext } from '@uk/core';
 import { MemoryStream } from '@uk/core/testing';
 import { startGcpEmulators, type GcpEmulators, type GcpEmulatorsOptions } from '@uk/testkit';
 import type { Test } from 'tap';
@@ -49,4 +49,17 @@ export async function eventually(check: () => boolean, timeoutMs = 10_000): Prom
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return check();
+}
+
+/** What a driver needs of a klib context, outside a kernel: timers on `clock`, counters in `stats`. */
+export function driverContext(clock = new ManualClock()): { ctx: KlibContext<unknown>; counter: (name: string) => number } {
+  const stats = new Stats();
+  const ctx = {
+    timers: new Timers(clock),
+    log: { debug() {}, info() {}, warn() {}, error() {} },
+    heaps: new Heaps(),
+    counter: (name: string) => stats.counter('gcp', name),
+    signal: new AbortController().signal,
+  } as unknown as KlibContext<unknown>;
+  return { ctx, counter: (name) => stats.counter('gcp', name).value };
 }

@@ -5,8 +5,9 @@
  * byte for byte; the content is checked too, and which lines took the byte fast path.
  */
 import t from 'tap';
-import { Heaps, lineText, ManualClock, Stats, Timers, type KlibContext, type LineBlock, type ProgramStream } from '@uk/core';
+import { lineText, type LineBlock, type ProgramStream } from '@uk/core';
 import { createLoggingDriver, DEFAULT_SEVERITY, EntryArena, EntryEncoder, MAX_ENTRY_BYTES, type ApiCall, type GoogleApi, type LoggingOptions } from '../src/index.js';
+import { driverContext } from './helpers.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0, 123);
 const b = (text: string): Buffer => Buffer.from(text);
@@ -71,14 +72,7 @@ const baseOptions: LoggingOptions = {
 
 /** A logging driver outside a kernel: a manual clock, and an API that keeps each request body. */
 function driverOf(options: Partial<LoggingOptions>) {
-  const stats = new Stats();
-  const ctx = {
-    timers: new Timers(new ManualClock()),
-    log: { debug() {}, info() {}, warn() {}, error() {} },
-    heaps: new Heaps(),
-    counter: (name: string) => stats.counter('gcp', name),
-    signal: new AbortController().signal,
-  } as unknown as KlibContext<unknown>;
+  const { ctx, counter } = driverContext();
   const bodies: string[] = [];
   const api = {
     post: async (call: ApiCall) => {
@@ -90,7 +84,7 @@ function driverOf(options: Partial<LoggingOptions>) {
   } as unknown as GoogleApi;
   const ready = Promise.resolve({ projectId: 'p', hostname: 'h', zone: 'z', instanceId: '1' });
   const driver = createLoggingDriver(ctx, { ...baseOptions, ...options }, { api, ready, healthy: () => true });
-  return { driver, bodies, counter: (name: string) => stats.counter('gcp', name).value };
+  return { driver, bodies, counter };
 }
 
 /** Blocks of MIX lines: several per millisecond, a new millisecond, a sub-millisecond time, both streams. */

@@ -36,7 +36,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '@uk/core';
 import { CredentialStore } from './credentials.js';
 import { Faults } from './faults.js';
-import { delay, LoopbackServer, type IncomingRequest, type LoopbackServerOptions, type Reply } from './loopback-server.js';
+import { bodyText, delay, LoopbackServer, type IncomingRequest, type LoopbackServerOptions, type Reply } from './loopback-server.js';
 import { ServiceModel, type ValidationProblem } from './model.js';
 import { verifySigV4 } from './sigv4.js';
 
@@ -145,13 +145,12 @@ function utf8Length(text: string): number {
 }
 
 /**
- * A body as text: ASCII (nearly every body) is copied as Latin-1, which skips UTF-8 decoding.
- * `asciiStrings`: every string in the JSON is ASCII too (an ASCII body without `\u` escapes), so
- * a string's UTF-8 length is its length.
+ * A body as text, and `asciiStrings`: every string in the JSON is ASCII too (an ASCII body without
+ * `\u` escapes), so a string's UTF-8 length is its length.
  */
 function decodeBody(body: Buffer): { text: string; asciiStrings: boolean } {
-  if (!isAscii(body)) return { text: body.toString('utf8'), asciiStrings: false };
-  return { text: body.toString('latin1'), asciiStrings: !body.includes('\\u') };
+  const ascii = isAscii(body);
+  return { text: bodyText(body, ascii), asciiStrings: ascii && !body.includes('\\u') };
 }
 
 /** A short tag binding a nextToken to the query it pages through. */

@@ -7,7 +7,7 @@
 import { systemClock, type Clock } from '@uk/core';
 import { Faults } from './faults.js';
 import { GcpTokenStore } from './gcp-tokens.js';
-import { delay, LoopbackServer, type IncomingRequest, type LoopbackServerOptions, type Reply } from './loopback-server.js';
+import { bodyText, delay, LoopbackServer, type IncomingRequest, type LoopbackServerOptions, type Reply } from './loopback-server.js';
 
 /** gRPC status names by code, and the HTTP status Google maps each to. */
 export const GRPC_STATUS: Readonly<Record<number, { name: string; http: number }>> = {
@@ -146,7 +146,7 @@ export abstract class GcpApiEmulator extends LoopbackServer {
     const type = request.headers['content-type'];
     if (typeof type !== 'string' || !/^application\/json\b/i.test(type)) return { reply: googleError(400, `Invalid Content-Type ${JSON.stringify(type ?? '')}: expected application/json`) };
     try {
-      return { body: JSON.parse(request.body.toString('utf8')) as unknown };
+      return { body: JSON.parse(bodyText(request.body)) as unknown };
     } catch (err) {
       return { reply: googleError(400, `Invalid JSON payload received. ${(err as Error).message}`) };
     }

@@ -195,46 +195,24 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
       if (problem) return { reply: googleError(400, problem), items };
     }
     const now = this.clock.now();
-    entries.forEach((entry, index) => {
-      if (entryErrors.has(index) || typeof entry !== 'object' || entry === null) return;
-      const logName = entry.logName ?? defaultLog;
-      const resource = entry.resource ?? defaultResource;
-      let error: { code: number; message: string } | undefined;
-      if (logName === undefined) error = { code: 3, message: 'Log name is required (in the entry or the request)' };
-      else error = this.#checkLogName(logName);
-      if (!error && resource === undefined) error = { code: 3, message: 'Monitored resource is required (in the entry or the request)' };
-      if (!error && entry.resource !== undefined) {
-        const problem = this.#checkResource(entry.resource);
-        if (problem) error = { code: 3, message: problem };
-      }
-      if (!error && typeof entry.timestamp === 'string') {
-        const t = this.#time(entry.timestamp);
-        if (t && t.seconds * 1000 > now + LOGGING_LIMITS.maxFutureMs) error = { code: 3, message: `Timestamp ${entry.timestamp} is more than 24 hours in the future` };
-      }
-      if (!error) {
-        const size = entrySize(entry);
-        if (size > LOGGING_LIMITS.maxEntryBytes) error = { code: 3, message: `Log entry with size ${size} bytes exceeds maximum size of ${LOGGING_LIMITS.maxEntryBytes} bytes` };
-      }
-      if (!error) {
-        const rule = this.#rejections.find((r) => !r.match || r.match(entry));
-        if (rule) {
-          rule.times = (rule.times ?? 1) - 1;
-          if (rule.times <= 0) this.#rejections.splice(this.#rejections.indexOf(rule), 1);
-          error = { code: rule.code ?? 3, message: rule.message ?? 'injected per-entry error' };
-        }
-      }
+    // Plain loops, and nothing allocated for an entry that passes: a benchmark sends a million.
+    for (let index = 0; index < entries.length; index++) {
+      const entry = entries[index] as Record<string, unknown>;
+      if (typeof entry !== 'object' || entry === null || entryErrors.has(index)) continue;
+      const error = this.#entryError(entry, defaultLog, defaultResource, now);
       if (error) entryErrors.set(index, error);
-    });
+    }
 
     const partial = request.partialSuccess === true;
     if (entryErrors.size > 0 && !partial) {
-      const first = [...entryErrors.values()][0] as { code: number; message: string };
+      const first = entryErrors.values().next().value as { code: number; message: string };
       return { reply: googleError(GRPC_STATUS[first.code]?.http ?? 400, first.message, undefined, GRPC_STATUS[first.code]?.name), items };
     }
     if (request.dryRun !== true) {
-      entries.forEach((entry, index) => {
-        if (!entryErrors.has(index)) this.#store(entry, (entry.logName ?? defaultLog) as string, (entry.resource ?? defaultResource) as StoredLogEntry['resource'], now);
-      });
+      for (let index = 0; index < entries.length; index++) {
+        const entry = entries[index] as Record<string, unknown>;
+        if (entryErrors.size === 0 || !entryErrors.has(index)) this.#store(entry, (entry.logName ?? defaultLog) as string, (entry.resource ?? defaultResource) as StoredLogEntry['resource'], now);
+      }
     }
     if (entryErrors.size === 0) return { reply: jsonReply({}), items };
     this.refusedEntries += entryErrors.size;
@@ -244,6 +222,31 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
       reply: googleError(GRPC_STATUS[first.code]?.http ?? 400, `Log entry with index ${[...entryErrors.keys()][0]} is invalid: ${first.message}`, [{ '@type': PARTIAL_ERRORS_TYPE, logEntryErrors }], GRPC_STATUS[first.code]?.name),
       items,
     };
+  }
+
+  /** Why Cloud Logging would refuse `entry` (beyond the schema), or undefined. */
+  #entryError(entry: Record<string, unknown>, defaultLog: unknown, defaultResource: unknown, now: number): { code: number; message: string } | undefined {
+    const logName = entry.logName ?? defaultLog;
+    if (logName === undefined) return { code: 3, message: 'Log name is required (in the entry or the request)' };
+    const logProblem = this.#checkLogName(logName);
+    if (logProblem) return logProblem;
+    if ((entry.resource ?? defaultResource) === undefined) return { code: 3, message: 'Monitored resource is required (in the entry or the request)' };
+    if (entry.resource !== undefined) {
+      const problem = this.#checkResource(entry.resource);
+      if (problem) return { code: 3, message: problem };
+    }
+    if (typeof entry.timestamp === 'string') {
+      const t = this.#time(entry.timestamp);
+      if (t && t.seconds * 1000 > now + LOGGING_LIMITS.maxFutureMs) return { code: 3, message: `Timestamp ${entry.timestamp} is more than 24 hours in the future` };
+    }
+    const size = entrySize(entry);
+    if (size > LOGGING_LIMITS.maxEntryBytes) return { code: 3, message: `Log entry with size ${size} bytes exceeds maximum size of ${LOGGING_LIMITS.maxEntryBytes} bytes` };
+    if (this.#rejections.length === 0) return undefined;
+    const rule = this.#rejections.find((r) => !r.match || r.match(entry));
+    if (!rule) return undefined;
+    rule.times = (rule.times ?? 1) - 1;
+    if (rule.times <= 0) this.#rejections.splice(this.#rejections.indexOf(rule), 1);
+    return { code: rule.code ?? 3, message: rule.message ?? 'injected per-entry error' };
   }
 
   #schemaProblems(request: Record<string, unknown>, entries: readonly unknown[]): SchemaProblem[] {

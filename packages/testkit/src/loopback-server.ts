@@ -3,6 +3,7 @@
  * remembers its port so it can be taken down (connections refused, reset, or left hanging) and
  * brought back up on the same address.
  */
+import { isAscii } from 'node:buffer';
 import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
@@ -155,6 +156,15 @@ export abstract class LoopbackServer {
     res.writeHead(reply.status, { ...reply.headers, 'content-length': String(Buffer.byteLength(body)) });
     res.end(body);
   }
+}
+
+/**
+ * A request body as UTF-8 text. ASCII bytes (`ascii`: nearly every body) read the same in
+ * Latin-1, whose decoder is a plain copy: about three times faster than the UTF-8 decoder on the
+ * megabytes of JSON a busy client sends.
+ */
+export function bodyText(body: Buffer, ascii = isAscii(body)): string {
+  return body.toString(ascii ? 'latin1' : 'utf8');
 }
 
 /** Resolves after `ms` of real time. */

@@ -108,3 +108,27 @@ t.test('faults: injected errors, 429, resets, 401 and lost answers', async (t) =
   t.equal(e.logging.count, 1, 'and not stored twice');
   t.same(e.logging.requests.map((r) => r.status), [503, 429, 401, 'reset', 'reset', 200]);
 });
+
+t.test('per-entry checks: log name and resource from the entry or the request, the first error answers', async (t) => {
+  const e = await start(t);
+  const errorsOf = (json: Awaited<ReturnType<typeof write>>['json']) => Object.keys(json.error?.details?.[0]?.logEntryErrors ?? {});
+  const noDefaults = await write(e, e.token, { partialSuccess: true, entries: [
+    { textPayload: 'no log name', resource: e.resource },
+    { textPayload: 'no resource', logName: e.logName },
+    { textPayload: 'null resource', logName: e.logName, resource: null },
+    { textPayload: 'other zone', logName: e.logName, resource: { type: 'gce_instance', labels: { zone: 'elsewhere' } } },
+    { textPayload: 'complete', logName: e.logName, resource: e.resource },
+  ] });
+  t.equal(noDefaults.status, 400);
+  t.same(errorsOf(noDefaults.json), ['0', '1', '2', '3'], 'each incomplete entry refused, the complete one stored');
+  t.match(noDefaults.json.error?.message, /index 0 is invalid: Log name is required/);
+  t.same(e.logging.lines(), ['complete']);
+  e.logging.rejectEntries({ match: (x) => x.textPayload === 'second', code: 8, message: 'slow down' });
+  const strict = await write(e, e.token, { logName: e.logName, resource: e.resource, entries: [{ textPayload: 'first' }, { textPayload: 'second' }, { textPayload: 'third', resource: { type: '' } }] });
+  t.equal(strict.status, 429, 'without partialSuccess, the first failed entry gives the status (RESOURCE_EXHAUSTED)');
+  t.equal(strict.json.error?.message, 'slow down');
+  t.same(e.logging.lines(), ['complete'], 'and nothing is stored');
+  const dryRun = await write(e, e.token, { logName: e.logName, resource: e.resource, dryRun: true, entries: [{ textPayload: 'not stored' }] });
+  t.equal(dryRun.status, 200);
+  t.equal(e.logging.count, 1, 'a dry run stores nothing');
+});

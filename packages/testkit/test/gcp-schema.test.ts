@@ -78,3 +78,81 @@ t.test('RFC 3339 timestamps', async (t) => {
   t.equal(parseRfc3339('2026-01-01 00:00:00Z'), undefined);
   t.equal(parseRfc3339('2026-01-01T00:00:00.1234567890Z'), undefined, 'at most nine digits');
 });
+
+t.test('every kind of field: well-known types, scalars and their ranges, maps, lists, nested messages', async (t) => {
+  const logging = ProtoSchema.load('logging');
+  const monitoring = ProtoSchema.load('monitoring');
+  const ENTRY = 'google.logging.v2.LogEntry';
+  // [schema, type, body, the problems: path and what the message says]
+  const cases: [ProtoSchema, string, unknown, [string, RegExp][]][] = [
+    [logging, ENTRY, { httpRequest: { latency: '1.5s', status: 200, requestSize: '123', cacheHit: true }, sourceLocation: { line: 42 }, split: { index: '0', totalSplits: 2 } }, []],
+    [logging, ENTRY, { httpRequest: { latency: '1.5', status: 2 ** 31, requestSize: '12a', responseSize: 2 ** 60, cacheHit: 'yes' } }, [
+      ['httpRequest.latency', /\(type.googleapis.com\/google.protobuf.Duration\), "1.5": expected a duration such as "1.5s"$/],
+      ['httpRequest.status', /\(int32\), 2147483648: expected an integer from -2147483648 to 2147483647$/],
+      ['httpRequest.requestSize', /\(int64\), "12a": expected a 64-bit integer$/],
+      ['httpRequest.responseSize', /\(int64\), 1152921504606847000: expected a 64-bit integer$/],
+      ['httpRequest.cacheHit', /\(bool\), "yes": expected true or false$/],
+    ]],
+    [logging, ENTRY, { http_request: { request_method: 'GET', remote_ip: 1 }, text_payload: 'x', insert_Id: 'y' }, [
+      ['http_request.remote_ip', /^Invalid value at 'http_request.remote_ip' \(string\), 1: expected a string$/],
+      ['insert_Id', /Unknown name "insert_Id" at 'body'/],
+    ]],
+    [logging, ENTRY, { severity: 300, timestamp: '2026-01-01T00:00:00Z', receiveTimestamp: null, labels: null, split: { totalSplits: 1.5 } }, [
+      ['receiveTimestamp', /^Field 'receiveTimestamp' is output only and must not be set$/],
+      ['split.totalSplits', /\(int32\), 1.5: expected an integer/],
+    ]],
+    [logging, ENTRY, { severity: 301, timestamp: 5, labels: ['a'], resource: 'gce_instance', operation: { id: 'o', first: 'true' } }, [
+      ['severity', /\(type.googleapis.com\/google.logging.type.LogSeverity\), 301$/],
+      ['timestamp', /expected an RFC 3339 timestamp$/],
+      ['labels', /^Invalid value at 'labels', an array: expected a map \(JSON object\)$/],
+      ['resource', /\(type.googleapis.com\/google.api.MonitoredResource\), "gce_instance": expected an object$/],
+      ['operation.first', /expected true or false$/],
+    ]],
+    [logging, ENTRY, { protoPayload: { '@type': 'type.googleapis.com/x', a: 1 } }, []],
+    [logging, ENTRY, { protoPayload: { a: 1 } }, [['protoPayload', /expected an object with "@type"$/]]],
+    [logging, ENTRY, { jsonPayload: { a: Number.NaN, b: [Number.POSITIVE_INFINITY, { c: undefined }], d: () => 1 } }, [
+      ['jsonPayload.a', /a Value number must be finite$/],
+      ['jsonPayload.b[0]', /a Value number must be finite$/],
+      ['jsonPayload.b[1].c', /undefined is not JSON$/],
+      ['jsonPayload.d', /function is not JSON$/],
+    ]],
+    [logging, ENTRY, { jsonPayload: [1] }, [['jsonPayload', /\(type.googleapis.com\/google.protobuf.Struct\), an array: expected a JSON object$/]]],
+    [logging, 'google.protobuf.Duration', '-3.000000001s', []],
+    [logging, 'google.protobuf.Duration', '3m', [['', /expected a duration such as "1.5s"$/]]],
+    [logging, 'google.protobuf.FieldMask', 'a,b.c', []],
+    [logging, 'google.protobuf.FieldMask', ['a'], [['', /an array: expected a comma-separated field mask$/]]],
+    [logging, 'google.protobuf.Empty', {}, []],
+    [logging, 'google.protobuf.Empty', { a: 1 }, [['', /an object: expected \{\}$/]]],
+    [logging, 'google.protobuf.Timestamp', '0000-12-31T23:59:59Z', [['', /expected an RFC 3339 timestamp$/]]],
+    [logging, 'google.protobuf.Timestamp', '2026-01-01T00:00:60Z', [['', /expected an RFC 3339 timestamp$/]]],
+    [logging, 'google.protobuf.ListValue', [1, 'a', null, true, {}], []],
+    [logging, 'google.protobuf.ListValue', { a: 1 }, [['', /expected a JSON array$/]]],
+    [logging, 'google.protobuf.Struct', 'x', [['', /"x": expected a JSON object$/]]],
+    [monitoring, 'google.protobuf.DoubleValue', 'NaN', []],
+    [monitoring, 'google.protobuf.DoubleValue', '-Infinity', []],
+    [monitoring, 'google.protobuf.DoubleValue', ' ', [['', /\(double\), " ": expected a number$/]]],
+    [monitoring, 'google.protobuf.Int64Value', '-9223372036854775808', []],
+    [monitoring, 'google.protobuf.Int64Value', '9223372036854775808', [['', /\(int64\), "9223372036854775808": expected a 64-bit integer in range$/]]],
+    [monitoring, 'google.protobuf.Int64Value', '007', []],
+    [monitoring, 'google.protobuf.UInt32Value', -1, [['', /\(uint32\), -1: expected an integer from 0 to 4294967295$/]]],
+    [monitoring, 'google.protobuf.UInt32Value', '4294967295', []],
+    [monitoring, 'google.protobuf.BoolValue', 'true', [['', /\(bool\), "true": expected true or false$/]]],
+    [monitoring, 'google.protobuf.StringValue', 1, [['', /\(string\), 1: expected a string$/]]],
+    [monitoring, 'google.protobuf.BytesValue', 'aGk=', []],
+    [monitoring, 'google.protobuf.BytesValue', 'a b', [['', /\(bytes\), "a b": expected base64 text$/]]],
+    [monitoring, CREATE, { name: 'projects/p', timeSeries: [{ metricKind: 'GAUGE', valueType: 'DOUBLE', points: [{ interval: { endTime: '2026-01-01T00:00:00Z' }, value: { doubleValue: '1.5', boolValue: true } }], metric: { labels: { a: 'b' } } }, 'x'] }, [
+      ['timeSeries[0].points[0].value.boolValue', /Oneof field 'value' is already set: "doubleValue" and "boolValue" cannot both be set/],
+      ['timeSeries[1]', /\(type.googleapis.com\/google.monitoring.v3.TimeSeries\), "x": expected an object$/],
+    ]],
+    [monitoring, CREATE, { timeSeries: { a: 1 } }, [['timeSeries', /an object: expected a list$/]]],
+    [monitoring, 'google.monitoring.v3.TimeSeries', { points: [{ value: { distributionValue: { count: '3', mean: 1, bucketCounts: ['1', 2, '-1'], bucketOptions: { explicitBuckets: { bounds: [1, 'x'] } } } } }] }, [
+      ['points[0].value.distributionValue.bucketOptions.explicitBuckets.bounds[1]', /\(double\), "x": expected a number$/],
+    ]],
+  ];
+  for (const [schema, type, body, expected] of cases) {
+    const problems = schema.check(type, body);
+    const label = `${type} ${JSON.stringify(body)?.slice(0, 80)}`;
+    t.same(problems.map((p) => p.path), expected.map(([path]) => path), `${label}: where`);
+    problems.forEach((p, i) => t.match(p.message, (expected[i] as [string, RegExp])[1], `${label}: ${p.path || 'body'}`));
+  }
+});
