@@ -29,7 +29,9 @@ export default defineKlib<TlsOptions>({
     }
     ctx.services.provide(SecureTransportService, new NodeSecureTransport(options, store), 'tls');
     // HTTPS for the klibs that call web APIs (cloudwatch, gcp): the same trust store and policy.
-    ctx.services.provide(HttpClientService, createHttpClient({ tls: { ca: store.ca, minVersion: options.minVersion, rejectUnauthorized: options.rejectUnauthorized } }), 'tls');
+    const http = createHttpClient({ tls: { ca: store.ca, minVersion: options.minVersion, rejectUnauthorized: options.rejectUnauthorized } });
+    http.preload();
+    ctx.services.provide(HttpClientService, http, 'tls');
     ctx.services.provide(CryptoService, cryptoPrimitives, 'tls');
     ctx.log.debug(`minimum version ${options.minVersion}${options.caFile ? `, extra CAs from ${options.caFile}` : ''}`);
   },
