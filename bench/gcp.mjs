@@ -66,8 +66,14 @@ const lineOf = (i) => {
   const head = `bench line ${i} `;
   return head + PAD.slice(0, 99 - head.length);
 };
-/** Whether `text` is line i, byte for byte (without building the line). */
-const isLine = (text, i, space) => text.length === 99 && text.startsWith(PAD.slice(0, 99 - space - 1), space + 1) && text.startsWith('bench line ') && String(i) === text.slice(11, space);
+/** The padding after the space at `space` (which depends on the number of digits). */
+const TAIL_AFTER = Array.from({ length: 99 }, (_, space) => PAD.slice(0, Math.max(0, 99 - space - 1)));
+/**
+ * Whether `text` is line i, byte for byte (without building the line). slice + === rather than
+ * startsWith at an offset: the same comparison, at a fraction of the cost per entry.
+ */
+const isLine = (text, i, space) => text.length === 99 && space > 11 && text.slice(space + 1) === TAIL_AFTER[space] && text.startsWith('bench line ') && String(i) === text.slice(11, space);
+if (!isLine(lineOf(123456), 123456, 17) || isLine(`${lineOf(7).slice(0, -1)}!`, 7, 12) || isLine(lineOf(7), 8, 12)) throw new Error('bench: isLine is wrong');
 
 async function writeLines(file, n) {
   const out = createWriteStream(file);
