@@ -22,6 +22,14 @@ import type { LoggingOptions, Severity } from './options.js';
 
 /** Cloud Logging's request limit is 10 MB; stay below it in either reading of "MB". */
 export const MAX_REQUEST_BYTES = 10_000_000;
+/**
+ * How large a request grows before it is sent (below the 10 MB limit on purpose). With two
+ * requests in flight, smaller requests keep both ends busy: the service starts on the first
+ * entries sooner and the last request is shorter. Measured with bench/gcp.mjs on two CPUs
+ * (1,000,000 lines): 8 MB requests 1.40–1.57 s, 4 MB 1.20–1.45 s, 2 MB 1.21 s, 1 MB 1.29–1.34 s
+ * (more requests cost more CPU on both ends). Google's own client bundles at 1 MB.
+ */
+export const TARGET_REQUEST_BYTES = 2 * 1024 * 1024;
 /** Room for logName, resource and the JSON around the entries. */
 const REQUEST_HEAD_RESERVE = 4096;
 export const WRITE_TIMEOUT_MS = 60_000;
@@ -191,7 +199,7 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     sizeOf: entrySize,
     maxBatchItems: 100_000,
     // Requests in flight and a queue behind them fit the buffer.
-    maxBatchBytes: Math.min(MAX_REQUEST_BYTES - REQUEST_HEAD_RESERVE, Math.max(64 * 1024, Math.floor(o.bufferSize / (2 * REQUESTS_IN_FLIGHT)))),
+    maxBatchBytes: Math.min(TARGET_REQUEST_BYTES - REQUEST_HEAD_RESERVE, Math.max(64 * 1024, Math.floor(o.bufferSize / (2 * REQUESTS_IN_FLIGHT)))),
     maxInFlight: REQUESTS_IN_FLIGHT,
     flushIntervalMs: o.flushIntervalMs,
     send,
