@@ -6,7 +6,7 @@ export { loadOpsConfig, opsConfigFromJSON, OPS_KEYS, type OpsConfig } from './co
 export { Backoff, ManualClock, Timers, systemClock, type BackoffOptions, type Clock, type TimerHandle } from './timers.js';
 export { Heap, Heaps, type HeapStats } from './heap.js';
 export { ConsoleDriverList, parseConsoleToggles, type ConsoleDriver, type ConsoleRecord, type ProgramStream, type RecordSource } from './console.js';
-export { copyPlainJsonBytes, isPlainJsonByte } from './json-bytes.js';
+export { copyPlainJsonBytes } from './json-bytes.js';
 export { LineFramer, lineText, type LineBlock, type LineFramerOptions } from './line-framer.js';
 export { KernelLog, type LogLevel } from './kernel-log.js';
 export { Counter, Stats } from './stats.js';

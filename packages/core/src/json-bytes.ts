@@ -10,11 +10,6 @@
 const PLAIN_BYTE = new Uint8Array(256);
 for (let b = 0x20; b < 0x7f; b++) PLAIN_BYTE[b] = b === 0x22 || b === 0x5c ? 0 : 1;
 
-/** Whether `byte` is its own JSON string character (printable ASCII other than `"` and `\`). */
-export function isPlainJsonByte(byte: number): boolean {
-  return PLAIN_BYTE[byte] === 1;
-}
-
 // DataViews of the last buffers seen: callers copy many lines out of one read into one block, and
 // a view per call would be an allocation per line.
 let srcBuf: Uint8Array | undefined;

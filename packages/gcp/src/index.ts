@@ -20,7 +20,7 @@ export { ApiError, GoogleApi, isRetryableStatus, parseGoogleError, RETRYABLE_COD
 export { EXPIRY_MARGIN_MS, REFRESH_BEFORE_MS, TokenSource } from './credentials.js';
 export { EntryEncoder, MAX_ENTRY_BYTES, splitForJson, TimestampFormatter, type EncodedEntry, type EntryEncoderOptions } from './entries.js';
 export { DISK_STATES, MEMORY_STATES, memorySample, parseMounts, readDisks, readMemory, type DiskSample, type MemorySample, type MountEntry } from './host-metrics.js';
-export { createLoggingDriver, logNameOf, MAX_REQUEST_BYTES, partialErrorsOf, REQUESTS_IN_FLIGHT, STALL_MS, TARGET_REQUEST_BYTES, type LoggingDriver, type LoggingDriverDeps } from './logging.js';
+export { createLoggingDriver, logNameOf, partialErrorsOf, REQUESTS_IN_FLIGHT, STALL_MS, TARGET_REQUEST_BYTES, type LoggingDriver, type LoggingDriverDeps } from './logging.js';
 export { EntryArena, entryPosition, entrySize } from './arena.js';
 export { MetadataClient, MetadataError, type AccessToken, type InstanceInfo } from './metadata.js';
 export { createMetricsReporter, diskPoints, MAX_SERIES_PER_REQUEST, memoryPoints, MIN_POINT_SPACING_MS, type MetricPoint, type MetricsReporter } from './monitoring.js';
