@@ -10,15 +10,19 @@ import type { CredentialSource } from './credentials.js';
 
 export type ErrorKind = 'credentials' | 'not-found' | 'throttled' | 'server' | 'network' | 'client';
 
-/** A failed call. `retryable: false` tells the Batcher to drop the batch instead of retrying. */
+/**
+ * A failed call. `retryable: false` tells the Batcher to drop the batch instead of retrying;
+ * `uncertain: true` that the service may have carried it out (no answer to a request that went out).
+ */
 export class AwsCallError extends Error {
   readonly kind: ErrorKind;
   /** AWS error type (`ThrottlingException`) or network code (`ECONNRESET`). */
   readonly type: string;
   readonly status: number | undefined;
   readonly retryable: boolean;
+  readonly uncertain: boolean;
 
-  constructor(message: string, kind: ErrorKind, type: string, status?: number) {
+  constructor(message: string, kind: ErrorKind, type: string, status?: number, uncertain = false) {
     super(message);
     this.name = 'AwsCallError';
     this.kind = kind;
@@ -26,6 +30,7 @@ export class AwsCallError extends Error {
     this.status = status;
     // Only a request the service refuses for what it is (4xx other than the kinds above) is not retried.
     this.retryable = kind !== 'client';
+    this.uncertain = uncertain;
   }
 }
 
@@ -137,8 +142,9 @@ export class AwsJsonClient {
     try {
       response = await this.#o.http.request({ method: 'POST', url: url.href, headers, body: payload, timeoutMs: this.#o.timeoutMs ?? 30_000 });
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      throw new AwsCallError(`${operation}: ${(err as Error).message}`, 'network', typeof code === 'string' ? code : 'ERR_NETWORK');
+      const { code, sent } = err as { code?: unknown; sent?: unknown };
+      const uncertain = sent === true;
+      throw new AwsCallError(`${operation}: ${(err as Error).message}${uncertain ? ' (sent; no answer)' : ''}`, 'network', typeof code === 'string' ? code : 'ERR_NETWORK', undefined, uncertain);
     }
     const text = response.body.toString('utf8');
     let parsed: Record<string, unknown> = {};

@@ -7,7 +7,8 @@
  *       log_group: "…", log_stream: "…",        // defaults: IMAGE_NAME / program name; instance host name
  *       retention_days: "30", flush_interval: "1", buffer_size: "8m", backpressure: true
  *     },
- *     logs_endpoint: "https://…", metrics_endpoint: "https://…"
+ *     logs_endpoint: "https://…", metrics_endpoint: "https://…",
+ *     request_timeout: "30"                   // seconds; a request with no answer by then is sent again
  *   }
  *
  * Every invalid value is reported (all of them, for `uk validate`) with its path and a fix.
@@ -16,7 +17,9 @@
 import { OptionsReader, Tuple, ukError, type Env, type OptionsInput } from '@uk/core';
 
 export const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
-export const CLOUDWATCH_KEYS = ['mem_metrics_interval', 'logging', 'logs_endpoint', 'metrics_endpoint'] as const;
+export const CLOUDWATCH_KEYS = ['mem_metrics_interval', 'logging', 'logs_endpoint', 'metrics_endpoint', 'request_timeout'] as const;
+/** Default whole-request timeout, ms: PutLogEvents answers in well under a second when healthy. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const LOGGING_KEYS = ['log_group', 'log_stream', 'retention_days', 'flush_interval', 'buffer_size', 'backpressure'] as const;
 
 const LOG_GROUP = /^[.\-_/#A-Za-z0-9]{1,512}$/;
@@ -42,6 +45,11 @@ export interface CloudwatchOptions {
   /** Endpoint URLs given in the config or the environment (undefined: AWS's for the region). */
   readonly logsEndpoint: string | undefined;
   readonly metricsEndpoint: string | undefined;
+  /**
+   * Whole-request timeout of every call, ms (`request_timeout`, seconds). A call that times out
+   * may still have been carried out: it is sent again and counted as resent (docs/delivery.md).
+   */
+  readonly requestTimeoutMs: number;
 }
 
 /** Checks an endpoint URL: http or https, no credentials, query or fragment. Returns it without a trailing slash. */
@@ -161,7 +169,8 @@ export function readCloudwatchOptions({ config, env }: OptionsInput): Cloudwatch
 
   const logsEndpoint = endpointFrom(reader, env, 'logs_endpoint', ['AWS_ENDPOINT_URL_CLOUDWATCH_LOGS', 'AWS_ENDPOINT_URL']);
   const metricsEndpoint = endpointFrom(reader, env, 'metrics_endpoint', ['AWS_ENDPOINT_URL_CLOUDWATCH', 'AWS_ENDPOINT_URL']);
+  const requestTimeoutMs = reader.read(() => seconds(config, 'request_timeout', { default: DEFAULT_REQUEST_TIMEOUT_MS / 1000, min: 1, max: 600 }), DEFAULT_REQUEST_TIMEOUT_MS);
   if (env.AWS_EC2_METADATA_SERVICE_ENDPOINT) reader.read(() => checkEndpoint(env.AWS_EC2_METADATA_SERVICE_ENDPOINT as string, 'AWS_EC2_METADATA_SERVICE_ENDPOINT'), undefined);
   reader.done();
-  return { memMetricsIntervalMs, logging, logsEndpoint, metricsEndpoint };
+  return { memMetricsIntervalMs, logging, logsEndpoint, metricsEndpoint, requestTimeoutMs };
 }

@@ -6,7 +6,7 @@
  * waits in init: the program starts at once, and what it writes before setup finishes is
  * delivered afterwards.
  */
-import { Backoff, Batcher, reasonOf, type ConsoleDriver, type CryptoPrimitives, type HttpClient, type KlibContext, type SendOutcome, type TimerHandle, type Tuple } from '@uk/core';
+import { Backoff, Batcher, DELIVERY_BACKOFF, reasonOf, type ConsoleDriver, type CryptoPrimitives, type HttpClient, type KlibContext, type SendOutcome, type TimerHandle, type Tuple } from '@uk/core';
 import { AwsCallError, AwsJsonClient } from './aws-json.js';
 import { CredentialSource, defaultChain, type CredentialProvider } from './credentials.js';
 import { resolveHostname, resolveRegion } from './identity.js';
@@ -19,7 +19,6 @@ import { sanitizeLogGroup, sanitizeLogStream, type CloudwatchOptions } from './o
 
 export const METRICS_NAMESPACE = 'CWAgent';
 const SETUP_BACKOFF = { initial: 1000, max: 3_600_000, factor: 2, jitter: 0 } as const;
-const REQUEST_TIMEOUT_MS = 20_000;
 /** While the first setup attempt runs, backpressure may hold the program for at most this long. */
 const FIRST_SETUP_HOLD_MS = 5000;
 /** Datums per PutMetricData: 1,000 allowed, 7 per sample. */
@@ -135,6 +134,8 @@ export class CloudWatchShipper {
           retries: ctx.counter('log_retries'),
           rejected: ctx.counter('events_rejected'),
           failed: ctx.counter('events_failed'),
+          resent: ctx.counter('events_resent'),
+          unconfirmed: ctx.counter('events_unconfirmed'),
         },
       });
     }
@@ -150,7 +151,14 @@ export class CloudWatchShipper {
         maxBatchBytes: SAMPLES_PER_CALL * 1024,
         flushIntervalMs: 10,
         send: (batch) => this.#sendMetrics(batch),
-        counters: { sent: ctx.counter('metric_samples_sent'), dropped: ctx.counter('metric_samples_dropped'), retries: ctx.counter('metric_retries'), failed: ctx.counter('metric_samples_failed') },
+        counters: {
+          sent: ctx.counter('metric_samples_sent'),
+          dropped: ctx.counter('metric_samples_dropped'),
+          retries: ctx.counter('metric_retries'),
+          failed: ctx.counter('metric_samples_failed'),
+          resent: ctx.counter('metric_samples_resent'),
+          unconfirmed: ctx.counter('metric_samples_unconfirmed'),
+        },
       });
     }
   }
@@ -247,7 +255,10 @@ export class CloudWatchShipper {
       this.#markReady();
     } catch (err) {
       this.#firstAttemptDone = true;
-      const delay = this.#backoff.next();
+      // Nanos' setup backoff grows to an hour; while records wait to be delivered, uk tries at
+      // least as often as the delivery backoff allows, so they go soon after the service is back.
+      const waiting = (this.logBatcher?.pending ?? 0) + (this.metricsBatcher?.pending ?? 0) > 0;
+      const delay = waiting ? Math.min(this.#backoff.next(), DELIVERY_BACKOFF.max) : this.#backoff.next();
       const reason = reasonOf(err);
       if (reason !== this.#lastSetupError) this.#ctx.log.warn(`setup failed, retrying in ${delay / 1000} s (buffering meanwhile): ${reason}`);
       this.#lastSetupError = reason;
@@ -270,7 +281,7 @@ export class CloudWatchShipper {
       this.#credentials = new CredentialSource(provider, ctx.timers.clock);
     }
     await this.#credentials.get();
-    const common = { http, crypto, clock: ctx.timers.clock, credentials: this.#credentials, region, timeoutMs: REQUEST_TIMEOUT_MS };
+    const common = { http, crypto, clock: ctx.timers.clock, credentials: this.#credentials, region, timeoutMs: this.#o.requestTimeoutMs };
     if (this.logBatcher && !this.#logs) {
       this.#logs = new AwsJsonClient({ ...common, endpoint: this.#o.logsEndpoint ?? defaultEndpoint('logs', region), signingName: 'logs', targetPrefix: 'Logs_20140328', jsonVersion: '1.1' });
     }

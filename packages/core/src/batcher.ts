@@ -9,9 +9,16 @@
  * (`maxInFlight`) and says which batches may overlap (`canOverlap`: CloudWatch Logs orders events
  * by their timestamps, so a batch whose events are all later than the one in flight may go at
  * once). Records leave the queue, in order, once every batch before them has been sent. A failed
- * send is retried with exponential backoff and jitter, the same batch again, and no new batch
- * starts meanwhile; an error marked `retryable: false` drops that batch and counts it. `flush()` sends everything; `close()` flushes
- * within a deadline and reports whatever could not be sent.
+ * send is retried with exponential backoff and jitter (at most `DELIVERY_BACKOFF.max`, 30 s, between
+ * attempts, so records get through at most that long after the destination is healthy again),
+ * the same batch again, and no new batch starts meanwhile; an error marked `retryable: false`
+ * drops that batch and counts it. An error marked `uncertain: true` (a timeout or a reset after
+ * the request went out) means the destination may have stored the batch: the records sent again
+ * are counted as `resent` (possible duplicates), and after `maxUncertainAttempts` such attempts
+ * the batch is given up and counted as `unconfirmed`. `flush()` sends everything, running a
+ * pending retry at once; `close()` flushes within a deadline, retrying at most a second apart,
+ * and counts whatever is left: records never acknowledged as `dropped`, records whose last
+ * attempt has no answer yet as `unconfirmed`. See docs/delivery.md.
  *
  * Backpressure (optional): while the destination works but is behind (a burst larger than it
  * takes at once), `shouldPause()` turns true at the high-water mark and false again at the low
@@ -21,10 +28,24 @@
  * drops and counts, and an outage never holds the program up.
  */
 import { reasonOf } from './errors.js';
-import type { Heap } from './heap.js';
+import type { Heap, RecordHolder } from './heap.js';
 import type { KlibLog } from './klib.js';
 import type { Counter } from './stats.js';
 import { Backoff, type BackoffOptions, type TimerHandle, type Timers } from './timers.js';
+
+/**
+ * Delivery retries: 1 s doubling to 30 s with 50% jitter. The cap bounds how long records wait
+ * after the destination is healthy again (Vector and the OpenTelemetry Collector cap at 30 s too).
+ */
+export const DELIVERY_BACKOFF: BackoffOptions = Object.freeze({ initial: 1000, max: 30_000, factor: 2, jitter: 0.5 });
+
+/** While flushing (at shutdown), a failed batch is retried at most this long after it failed. */
+const FLUSH_RETRY_MS = 1000;
+
+/** True for a send error after which the destination may have stored the batch anyway. */
+export function isUncertain(err: unknown): boolean {
+  return (err as { uncertain?: unknown } | null)?.uncertain === true;
+}
 
 export interface SendOutcome {
   /** Records the destination refused individually (counted as rejected, not retried). */
@@ -64,12 +85,22 @@ export interface BatcherOptions<T> {
    * changes, so that the next batch may overlap it. Default: all of them.
    */
   trimFull?(batch: readonly T[], next: T): number;
-  /** Sends one batch; throw to retry (or throw an error with `retryable: false` to drop it). */
+  /**
+   * Sends one batch; throw to retry (or throw an error with `retryable: false` to drop it). Mark
+   * the error `uncertain: true` when the request may have been carried out (it timed out, or the
+   * connection broke after it was sent): the resend is then counted as possible duplicates.
+   */
   send(batch: T[]): Promise<SendOutcome | void>;
-  /** Retry backoff; default 1 s doubling to 60 s with 50% jitter. */
+  /** Retry backoff; default `DELIVERY_BACKOFF` (1 s doubling to 30 s, 50% jitter). */
   readonly backoff?: BackoffOptions;
-  /** Counters shown to the operator. */
-  readonly counters: { sent: Counter; dropped: Counter; retries: Counter; rejected?: Counter; failed?: Counter };
+  /** Attempts of one batch whose outcome is unknown before it is given up as unconfirmed (default 3). */
+  readonly maxUncertainAttempts?: number;
+  /**
+   * Counters shown to the operator. `resent`: records sent again after an attempt whose outcome
+   * was unknown (an upper bound of the duplicates). `unconfirmed`: records given up while the
+   * destination may or may not have stored them.
+   */
+  readonly counters: { sent: Counter; dropped: Counter; retries: Counter; rejected?: Counter; failed?: Counter; resent?: Counter; unconfirmed?: Counter };
   /** Minimum time between two "dropped" reports, ms (default 10 s). */
   readonly dropReportIntervalMs?: number;
   /** Pause the program's output while the destination is merely behind (see above). */
@@ -99,9 +130,11 @@ interface Flight<T> {
   readonly taken: Taken<T>;
   state: 'sending' | 'failed' | 'done';
   started: number;
+  /** Attempts of this batch whose outcome is unknown (the destination may have stored it). */
+  uncertain: number;
 }
 
-export class Batcher<T> {
+export class Batcher<T> implements RecordHolder {
   readonly #o: BatcherOptions<T>;
   readonly #backoff: Backoff;
   #queue: T[] = [];
@@ -115,6 +148,10 @@ export class Batcher<T> {
   #flightBytes = 0;
   #flightCount = 0;
   #waitingRetry = false;
+  #retryTimer: TimerHandle | undefined;
+  /** Unknown-outcome attempts carried over when the only failed batch is taken again, grown. */
+  #carriedUncertain = 0;
+  #carriedCount = 0;
   #timer: TimerHandle | undefined;
   #dueAt = 0;
   #flushWaiters: (() => void)[] = [];
@@ -132,7 +169,8 @@ export class Batcher<T> {
 
   constructor(options: BatcherOptions<T>) {
     this.#o = options;
-    this.#backoff = new Backoff(options.backoff ?? { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 });
+    this.#backoff = new Backoff(options.backoff ?? DELIVERY_BACKOFF);
+    options.heap.holdsRecords(this);
   }
 
   /** Records waiting (not yet acknowledged). */
@@ -264,7 +302,15 @@ export class Batcher<T> {
       this.#timer = undefined;
       this.#dueAt = 0;
       due = false;
-      const flight: Flight<T> = { taken, state: 'sending', started: now };
+      const flight: Flight<T> = { taken, state: 'sending', started: now, uncertain: 0 };
+      if (this.#carriedCount > 0) {
+        // Records of a batch retaken after an attempt with no answer: this is a resend.
+        const resent = Math.min(this.#carriedCount, taken.count);
+        o.counters.resent?.add(resent);
+        flight.uncertain = this.#carriedUncertain;
+        this.#carriedCount -= resent;
+        if (this.#carriedCount === 0) this.#carriedUncertain = 0;
+      }
       this.#flights.push(flight);
       this.#sendHead += taken.batch.length;
       this.#flightBytes += taken.bytes;
@@ -297,8 +343,17 @@ export class Batcher<T> {
         flight.state = 'done';
         o.counters.failed?.add(count);
         this.#drop(count, `refused: ${reasonOf(err)}`);
-        this.#land();
-        this.#pump(this.#flushWaiters.length > 0);
+        this.#afterDone();
+        return;
+      }
+      const reason = reasonOf(err);
+      if (isUncertain(err) && ++flight.uncertain >= (o.maxUncertainAttempts ?? 3)) {
+        // Sending it again would only add copies if the destination stores it but cannot answer
+        // in time: give it up, counted as neither sent nor lost.
+        flight.state = 'done';
+        this.#unconfirmed(count);
+        o.log.error(`gave up ${count} ${o.noun ?? 'records'} after ${flight.uncertain} attempts without an answer (${reason}); the destination may have stored them (counted as unconfirmed)`);
+        this.#afterDone();
         return;
       }
       flight.state = 'failed';
@@ -308,30 +363,52 @@ export class Batcher<T> {
       // One retry timer for every batch that failed meanwhile.
       if (this.#waitingRetry) return;
       const delay = this.#backoff.next();
-      const reason = reasonOf(err);
       // Say it once per distinct error, not on every retry.
       if (reason !== this.#lastError) o.log.warn(`send failed, retrying in ${(delay / 1000).toFixed(1)} s (${this.pending} ${o.noun ?? 'records'} waiting): ${reason}`);
       this.#lastError = reason;
       this.#waitingRetry = true;
-      o.timers.oneShot(this.#flushWaiters.length > 0 ? Math.min(delay, 1000) : delay, () => {
-        this.#waitingRetry = false;
-        if (this.#gaveUp) return;
-        if (this.#flights.length === 1) {
-          // The only batch: take it again, with what was queued meanwhile (one batch, not two).
-          this.#flights = [];
-          this.#sendHead = this.#head;
-          this.#flightBytes = 0;
-          this.#flightCount = 0;
-        }
-        for (const f of this.#flights) {
-          if (f.state !== 'failed') continue;
-          f.state = 'sending';
-          f.started = o.timers.clock.monotonic();
-          void this.#fly(f);
-        }
-        this.#pump(true);
-      });
+      this.#retryTimer = o.timers.oneShot(this.#flushWaiters.length > 0 ? Math.min(delay, FLUSH_RETRY_MS) : delay, () => this.#retryNow());
     }
+  }
+
+  /** A batch refused or given up: later ones may leave the queue, and the next batch may go. */
+  #afterDone(): void {
+    this.#failing = this.#flights.some((f) => f.state === 'failed');
+    this.#land();
+    this.#pump(this.#flushWaiters.length > 0);
+  }
+
+  #unconfirmed(count: number): void {
+    if (this.#o.counters.unconfirmed) this.#o.counters.unconfirmed.add(count);
+    else this.#o.counters.dropped.add(count);
+  }
+
+  /** Sends the failed batches again (when the retry timer fires, or at once for a flush). */
+  #retryNow(): void {
+    const o = this.#o;
+    this.#retryTimer?.cancel();
+    this.#retryTimer = undefined;
+    this.#waitingRetry = false;
+    if (this.#gaveUp) return;
+    const only = this.#flights.length === 1 ? this.#flights[0] : undefined;
+    if (only?.state === 'failed') {
+      // The only batch: take it again, with what was queued meanwhile (one batch, not two). Its
+      // records keep the count of attempts whose outcome is unknown.
+      this.#carriedUncertain = only.uncertain;
+      this.#carriedCount = only.uncertain > 0 ? only.taken.count : 0;
+      this.#flights = [];
+      this.#sendHead = this.#head;
+      this.#flightBytes = 0;
+      this.#flightCount = 0;
+    }
+    for (const f of this.#flights) {
+      if (f.state !== 'failed') continue;
+      f.state = 'sending';
+      f.started = o.timers.clock.monotonic();
+      if (f.uncertain > 0) o.counters.resent?.add(f.taken.count);
+      void this.#fly(f);
+    }
+    this.#pump(true);
   }
 
   /** Lets the leading batches that are done leave the queue, and frees their memory. */
@@ -355,7 +432,9 @@ export class Batcher<T> {
   flush(): Promise<void> {
     if (this.#isEmpty && this.#flights.length === 0) return Promise.resolve();
     const done = new Promise<void>((resolve) => this.#flushWaiters.push(resolve));
-    this.#pump(true);
+    // A retry waiting out its backoff goes now: a flush (at shutdown) must not sit it out.
+    if (this.#waitingRetry) this.#retryNow();
+    else this.#pump(true);
     return done;
   }
 
@@ -372,24 +451,62 @@ export class Batcher<T> {
     timer?.cancel();
     this.#dropReportTimer?.cancel();
     if (this.#dropsUnreported > 0) this.#reportDrops('buffer full');
-    if (outcome === 'deadline' && this.pending > 0) {
-      const left = this.pending;
-      this.#o.counters.dropped.add(left);
-      this.#o.log.error(`shutdown deadline passed: dropped ${left} ${this.#o.noun ?? 'records'} that could not be sent${this.#lastError ? ` (${this.#lastError})` : ''}`);
-      // Give up for good: no more retries, the memory back, and every flush() waiter released.
-      this.#gaveUp = true;
-      this.#o.heap.free(this.#queuedBytes);
-      this.#queue = [];
-      this.#head = 0;
-      this.#sendHead = 0;
-      this.#flights = [];
-      this.#flightBytes = 0;
-      this.#flightCount = 0;
-      this.#queuedBytes = 0;
-      this.#queuedCount = 0;
-      this.#resolveFlush();
-    }
+    if (outcome === 'deadline' && this.pending > 0) this.#abandon(`shutdown deadline passed`);
     this.#releaseDrainers();
+  }
+
+  /**
+   * Gives up every record still waiting, for good: records never acknowledged are counted as
+   * dropped, records out in a request with no answer yet (or whose earlier attempt had none) as
+   * unconfirmed; no more retries, the memory back, and every flush() waiter released. Returns
+   * the records given up.
+   */
+  #abandon(why: string): number {
+    const o = this.#o;
+    let acknowledged = 0;
+    let unconfirmed = this.#carriedCount;
+    for (const f of this.#flights) {
+      // Sent and acknowledged, waiting only for an earlier batch to leave the queue: not lost.
+      if (f.state === 'done') acknowledged += f.taken.count;
+      else if (f.state === 'sending' || f.uncertain > 0) unconfirmed += f.taken.count;
+    }
+    const left = this.pending - acknowledged;
+    // Without an unconfirmed counter the klib counts them all as dropped.
+    unconfirmed = o.counters.unconfirmed ? Math.min(unconfirmed, left) : 0;
+    const dropped = left - unconfirmed;
+    if (left > 0) {
+      o.counters.dropped.add(dropped);
+      o.counters.unconfirmed?.add(unconfirmed);
+      const noun = o.noun ?? 'records';
+      const parts = [`dropped ${dropped} ${noun} that could not be sent${this.#lastError ? ` (${this.#lastError})` : ''}`];
+      if (unconfirmed > 0) parts.push(`${unconfirmed} more were sent without an answer (counted as unconfirmed: the destination may have stored them)`);
+      o.log.error(`${why}: ${parts.join('; ')}`);
+    }
+    this.#gaveUp = true;
+    this.#retryTimer?.cancel();
+    this.#timer?.cancel();
+    this.#o.heap.free(this.#queuedBytes);
+    this.#queue = [];
+    this.#head = 0;
+    this.#sendHead = 0;
+    this.#flights = [];
+    this.#flightBytes = 0;
+    this.#flightCount = 0;
+    this.#queuedBytes = 0;
+    this.#queuedCount = 0;
+    this.#carriedCount = 0;
+    this.#resolveFlush();
+    return left;
+  }
+
+  /**
+   * uk exits now (a second signal during shutdown): every record still waiting is given up and
+   * counted, and reported through the klib's log. Returns how many.
+   */
+  abandon(why: string): number {
+    if (this.#gaveUp) return 0;
+    this.#closed = true;
+    return this.pending > 0 ? this.#abandon(why) : 0;
   }
 
   /** True while the program's output should not be read (backpressure; see the file comment). */

@@ -180,9 +180,13 @@ export class ConsoleDriverList {
     return false;
   }
 
-  /** Resolves when every raw driver can take more bytes and no record driver asks to pause. */
-  async drain(stream: ProgramStream): Promise<void> {
-    await Promise.all([...new Set([...this.#rawDrivers, ...this.#pausingDrivers])].map((d) => d.drain?.(stream)));
+  /**
+   * Resolves when every raw driver can take more bytes and no record driver asks to pause
+   * (`records: false`: the raw drivers only, once the program has exited).
+   */
+  async drain(stream: ProgramStream, options: { records?: boolean } = {}): Promise<void> {
+    const drivers = options.records === false ? this.#rawDrivers : [...new Set([...this.#rawDrivers, ...this.#pausingDrivers])];
+    await Promise.all(drivers.map((d) => d.drain?.(stream)));
   }
 
   /** Sends the program's lines of one read to every enabled record driver: as bytes to those that take them, as records to the rest. */

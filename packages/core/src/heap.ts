@@ -13,12 +13,20 @@ export interface HeapStats {
   readonly failures: number;
 }
 
+/** Something that keeps records in a heap (a `Batcher`). */
+export interface RecordHolder {
+  readonly pending: number;
+  /** Gives up every record it holds, counting them; returns how many. */
+  abandon(why: string): number;
+}
+
 export class Heap {
   readonly name: string;
   readonly capacity: number;
   #allocated = 0;
   #peak = 0;
   #failures = 0;
+  #holders: RecordHolder[] = [];
 
   constructor(name: string, capacity: number) {
     if (!Number.isSafeInteger(capacity) || capacity <= 0) throw new RangeError(`heap ${name}: capacity must be a positive whole number of bytes, got ${capacity}`);
@@ -51,6 +59,28 @@ export class Heap {
     this.#allocated -= bytes;
   }
 
+  /**
+   * Lets the heap's user say how many records its bytes hold, so that uk can say what it gives up
+   * when it must exit at once (a second signal during shutdown). The `Batcher` does this.
+   */
+  holdsRecords(holder: RecordHolder): void {
+    this.#holders.push(holder);
+  }
+
+  /** Records waiting in this heap. */
+  get records(): number {
+    let n = 0;
+    for (const h of this.#holders) n += h.pending;
+    return n;
+  }
+
+  /** uk exits now: every holder gives up (and counts) what it holds. Returns the records given up. */
+  abandon(why: string): number {
+    let n = 0;
+    for (const h of this.#holders) n += h.abandon(why);
+    return n;
+  }
+
   stats(): HeapStats {
     return { name: this.name, capacity: this.capacity, allocated: this.#allocated, peak: this.#peak, failures: this.#failures };
   }
@@ -73,5 +103,12 @@ export class Heaps {
 
   stats(): HeapStats[] {
     return [...this.#heaps.values()].map((heap) => heap.stats());
+  }
+
+  /** Every holder in every heap gives up what it holds (uk must exit at once); returns the records given up. */
+  abandon(why: string): number {
+    let n = 0;
+    for (const heap of this.#heaps.values()) n += heap.abandon(why);
+    return n;
   }
 }

@@ -40,7 +40,9 @@ export interface HttpResponse {
 /**
  * HTTP(S) with keep-alive, timeouts and the kernel's TLS policy. Resolves for every HTTP status
  * (the caller decides what a 4xx/5xx means); rejects only for network errors and timeouts, with
- * the error's `code` (ECONNRESET, ETIMEDOUT, …) preserved. Retries are the caller's (the Batcher's).
+ * the error's `code` (ECONNRESET, ETIMEDOUT, …) preserved and `sent: true` when the whole request
+ * had gone out before the failure (the server may have carried it out: see `isUncertain` in the
+ * Batcher). Retries are the caller's (the Batcher's).
  */
 export interface HttpClient {
   request(request: HttpRequest): Promise<HttpResponse>;

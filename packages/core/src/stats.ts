@@ -12,8 +12,8 @@ export class Counter {
   }
 }
 
-/** Counter names whose non-zero value means data was lost or a request failed. */
-const LOSS_NAMES = /dropped|rejected|failed|lost|truncated/;
+/** Counter names whose non-zero value means data was lost, may have been lost (unconfirmed), or a request failed. */
+const LOSS_NAMES = /dropped|rejected|failed|lost|truncated|unconfirmed/;
 
 export class Stats {
   readonly #groups = new Map<string, Map<string, Counter>>();

@@ -13,7 +13,10 @@ import { ukError } from './errors.js';
 
 export const FORWARDED_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
 
-/** How long to wait for the program's pipes to close after it exits (a child of it may hold them). */
+/**
+ * After the program exits its pipes are read to the end. If they stay open (a process it started
+ * holds them) and nothing arrives for this long, uk stops waiting for them and shuts down.
+ */
 const PIPE_GRACE_MS = 2000;
 
 export interface SuperviseOptions {
@@ -39,8 +42,19 @@ function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number 
   return 128 + (number ?? 0);
 }
 
+interface AttachedStream {
+  readonly name: ProgramStream;
+  readonly framer: LineFramer;
+  /** When bytes last arrived (now while uk holds the stream paused: its partial line is not complete). */
+  lastData(): number;
+  readonly ended: Promise<void>;
+  isEnded(): boolean;
+  /** The program has exited: stop holding its output back for record drivers that are behind. */
+  stopHolding(): void;
+}
+
 /** Feeds one program stream into the console: raw bytes to raw drivers, framed lines to record drivers. */
-function attachStream(kernel: Kernel, stream: Readable, name: ProgramStream): { framer: LineFramer; lastData: () => number; ended: Promise<void> } {
+function attachStream(kernel: Kernel, stream: Readable, name: ProgramStream): AttachedStream {
   const clock = kernel.timers.clock;
   const framer = new LineFramer({
     maxRecordBytes: kernel.settings.maxRecordBytes,
@@ -48,28 +62,74 @@ function attachStream(kernel: Kernel, stream: Readable, name: ProgramStream): { 
   });
   let lastData = 0;
   let paused = false;
+  let holding = true;
+  let ended = false;
+  // One wait for drivers at a time; a newer one (after stopHolding) supersedes an older one.
+  let waitId = 0;
+  const waitThenResume = (): void => {
+    const id = ++waitId;
+    void kernel.console.drain(name, { records: holding }).then(() => {
+      if (id !== waitId || !paused) return;
+      paused = false;
+      lastData = clock.monotonic();
+      stream.resume();
+    });
+  };
   stream.on('data', (chunk: Buffer) => {
     lastData = clock.monotonic();
     if (kernel.console.wantsRecords) framer.push(chunk, clock.now());
     const rawFull = !kernel.console.writeRaw(chunk, name);
-    if (rawFull || kernel.console.wantsPause()) {
+    if (rawFull || (holding && kernel.console.wantsPause())) {
       // A driver is full (the terminal) or behind: stop reading so the program feels the backpressure.
       stream.pause();
       paused = true;
-      void kernel.console.drain(name).then(() => {
-        paused = false;
-        lastData = clock.monotonic();
-        stream.resume();
-      });
+      waitThenResume();
     }
   });
-  const ended = new Promise<void>((resolve) => {
-    stream.once('end', resolve);
-    stream.once('close', resolve);
-    stream.once('error', resolve);
+  const endedPromise = new Promise<void>((resolve) => {
+    const end = (): void => {
+      ended = true;
+      resolve();
+    };
+    stream.once('end', end);
+    stream.once('close', end);
+    stream.once('error', end);
   });
-  // While uk holds the stream paused the program is not idle: its partial line is not complete.
-  return { framer, lastData: () => (paused ? clock.monotonic() : lastData), ended };
+  return {
+    name,
+    framer,
+    lastData: () => (paused ? clock.monotonic() : lastData),
+    ended: endedPromise,
+    isEnded: () => ended,
+    stopHolding: () => {
+      // Nobody is left to slow down: what the pipe holds is read now, and whatever does not fit
+      // in a klib's buffer is dropped and counted there, instead of waiting in the pipe to be
+      // thrown away uncounted. The terminal (a raw driver) still paces the reading.
+      holding = false;
+      if (paused) waitThenResume();
+    },
+  };
+}
+
+/**
+ * After the program exited: reads its pipes to the end. Returns when both ended, or when they
+ * stayed open with nothing arriving for PIPE_GRACE_MS (a process the program started holds them);
+ * then says so. Reading goes on during shutdown, so lines written later reach the klibs, which
+ * count them as dropped once they are closed.
+ */
+async function drainPipes(kernel: Kernel, streams: readonly AttachedStream[]): Promise<void> {
+  for (const s of streams) s.stopHolding();
+  const allEnded = Promise.all(streams.map((s) => s.ended));
+  const clock = kernel.timers.clock;
+  for (;;) {
+    if (streams.every((s) => s.isEnded())) return;
+    const idleFor = clock.monotonic() - Math.max(...streams.map((s) => s.lastData()));
+    if (idleFor >= PIPE_GRACE_MS) break;
+    const wait = new Promise<void>((resolve) => kernel.timers.oneShot(PIPE_GRACE_MS - idleFor, resolve));
+    await Promise.race([allEnded, wait]);
+  }
+  const open = streams.filter((s) => !s.isEnded()).map((s) => s.name);
+  kernel.log.warn(`the program exited but its ${open.join(' and ')} ${open.length > 1 ? 'are' : 'is'} still open after ${PIPE_GRACE_MS / 1000} s without output (a process it started holds ${open.length > 1 ? 'them' : 'it'}); shutting down: lines written from now on are counted as dropped by the klibs until uk exits`);
 }
 
 export async function supervise(kernel: Kernel, options: SuperviseOptions): Promise<SuperviseResult> {
@@ -119,8 +179,11 @@ export async function supervise(kernel: Kernel, options: SuperviseOptions): Prom
     for (const signal of FORWARDED_SIGNALS) {
       const handler = (): void => {
         if (exited) {
-          // A second signal while flushing after the program ended: stop waiting.
-          kernel.log.warn(`${signal} during shutdown: exiting without waiting for the flush`);
+          // A second signal while flushing after the program ended: stop waiting, and say what
+          // is given up (each klib counts and reports its share).
+          const abandoned = kernel.heaps.abandon(`${signal} during shutdown`);
+          kernel.log.warn(`${signal} during shutdown: exiting without waiting for the flush; ${abandoned} record(s) not sent`);
+          for (const line of kernel.stats.lines()) kernel.log.info(`stats ${line}`);
           process.exit(130);
         }
         // From a terminal, Ctrl-C already reached the whole foreground group, program included.
@@ -149,14 +212,14 @@ export async function supervise(kernel: Kernel, options: SuperviseOptions): Prom
     result = { exitCode: code, signal: null };
   } else {
     result = { exitCode: exitCodeOf(outcome.code, outcome.signal), signal: outcome.signal };
-    const grace = new Promise<void>((resolve) => kernel.timers.oneShot(PIPE_GRACE_MS, resolve));
-    await Promise.race([Promise.all(streams.map((s) => s.ended)), grace]);
-    child.stdout?.destroy();
-    child.stderr?.destroy();
+    await drainPipes(kernel, streams);
   }
   idleCheck.cancel();
   for (const s of streams) s.framer.flush();
   await kernel.stop();
+  // Whatever still holds the pipes gets EPIPE from now on; uk is about to exit.
+  child.stdout?.destroy();
+  child.stderr?.destroy();
   for (const [signal, handler] of handlers) process.off(signal, handler);
   process.off('exit', stopOrphan);
   return result;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Batcher, type BatcherOptions } from '../src/batcher.js';
+import { Batcher, DELIVERY_BACKOFF, type BatcherOptions } from '../src/batcher.js';
 import { Heap } from '../src/heap.js';
 import { Stats } from '../src/stats.js';
 import { ManualClock, Timers } from '../src/timers.js';
@@ -125,9 +125,10 @@ t.test('close() flushes within the deadline, then gives up, counts and releases 
   await s.clock.advanceAsync(500);
   await closed;
   await flushed;
-  t.equal(counters(s).dropped, 2, 'what could not be sent is counted as dropped');
+  t.equal(counters(s).dropped, 2, 'what could not be sent is counted as dropped (no unconfirmed counter here)');
   t.equal(s.heap.allocated, 0, 'memory given back');
   t.match(s.logs.join('\n'), /shutdown deadline passed: dropped 2 lines that could not be sent/);
+  t.notMatch(s.logs.join('\n'), /unconfirmed/);
   t.equal(s.batcher.push('late'), false, 'no records after close');
   t.equal(counters(s).dropped, 3);
 });
@@ -308,4 +309,181 @@ t.test('backpressure lets go of a send stuck longer than stallMs', async (t) => 
   await s.clock.advanceAsync(101);
   await drain;
   t.equal(s.batcher.shouldPause(), false, 'no progress for 101 ms > 100 ms: stop waiting');
+});
+
+/** Counters with resent and unconfirmed, as the shipping klibs give them. */
+function withUncertainCounters(overrides: Partial<BatcherOptions<string>> = {}, heapBytes = 1000): Setup {
+  const stats = new Stats();
+  const s = setup(
+    {
+      counters: {
+        sent: stats.counter('test', 'sent'),
+        dropped: stats.counter('test', 'dropped'),
+        retries: stats.counter('test', 'retries'),
+        rejected: stats.counter('test', 'rejected'),
+        resent: stats.counter('test', 'resent'),
+        unconfirmed: stats.counter('test', 'unconfirmed'),
+      },
+      ...overrides,
+    },
+    heapBytes,
+  );
+  return { ...s, stats };
+}
+
+const uncertain = (message = 'ETIMEDOUT') => Object.assign(new Error(message), { uncertain: true });
+
+t.test('the default delivery backoff stops growing at 30 s', async (t) => {
+  const s = setup({ backoff: undefined, maxBatchItems: 1 });
+  const attempts: number[] = [];
+  let healthy = false;
+  s.script.length = 0;
+  const o = setup({
+    backoff: { ...DELIVERY_BACKOFF, jitter: 0 },
+    maxBatchItems: 1,
+    send: async () => {
+      attempts.push(o.clock.monotonic());
+      if (!healthy) throw new Error('HTTP 500');
+    },
+  });
+  t.equal(DELIVERY_BACKOFF.max, 30_000);
+  o.batcher.push('x');
+  // An outage of 200 s: attempts at 0, 1, 3, 7, 15, 31, then every 30 s.
+  await o.clock.advanceAsync(200_000);
+  const gaps = attempts.slice(1).map((at, i) => at - (attempts[i] as number));
+  t.same(gaps.slice(0, 5), [1000, 2000, 4000, 8000, 16_000]);
+  t.ok(gaps.slice(5).every((g) => g === 30_000), `then 30 s apart: ${gaps.join(', ')}`);
+  healthy = true;
+  const before = attempts.length;
+  await o.clock.advanceAsync(30_000);
+  t.equal(attempts.length, before + 1, 'healthy again: delivered at the next attempt, at most 30 s later');
+  t.equal((o.stats.snapshot().test as Record<string, number>).sent, 1);
+  t.equal(s.batcher.pending, 0);
+});
+
+t.test('flush() and close() run a retry waiting out its backoff at once, then retry until the deadline', async (t) => {
+  let healthy = false;
+  const attempts: number[] = [];
+  const s = setup({
+    backoff: { initial: 1000, max: 60_000, factor: 2 },
+    send: async (batch) => {
+      attempts.push(s.clock.monotonic());
+      if (!healthy) throw new Error('HTTP 500');
+      s.sent.push([...batch]);
+    },
+  });
+  s.batcher.push('a');
+  s.batcher.push('b');
+  // An outage: attempts at 1 s (the interval), 2, 4, 8, 16, 32 s; the next one would be at 64 s.
+  await s.clock.advanceAsync(33_000);
+  t.equal(attempts.length, 6);
+  healthy = true;
+  const closed = s.batcher.close(5000);
+  await s.clock.advanceAsync(0);
+  await closed;
+  t.equal(attempts.length, 7, 'close() did not wait for the 32 s backoff');
+  t.same(s.sent, [['a', 'b']]);
+  t.equal(counters(s).sent, 2);
+  t.equal(counters(s).dropped, 0);
+});
+
+t.test('while closing, failed batches are retried at most a second apart until the deadline', async (t) => {
+  const attempts: number[] = [];
+  let failures = 6;
+  const s = setup({
+    backoff: { initial: 1000, max: 60_000, factor: 2 },
+    send: async (batch) => {
+      attempts.push(s.clock.monotonic());
+      if (failures-- > 0) throw new Error('HTTP 503');
+      s.sent.push([...batch]);
+    },
+  });
+  s.batcher.push('a');
+  const closed = s.batcher.close(10_000);
+  await s.clock.advanceAsync(10_000);
+  await closed;
+  const gaps = attempts.slice(1).map((at, i) => at - (attempts[i] as number));
+  t.ok(gaps.every((g) => g <= 1000), `retries while closing at most 1 s apart: ${gaps.join(', ')}`);
+  t.same(s.sent, [['a']], 'delivered on the seventh attempt, within the deadline');
+  t.equal(counters(s).dropped, 0);
+});
+
+t.test('a send with no answer (uncertain) is resent and counted as resent; bounded, then unconfirmed', async (t) => {
+  const s = withUncertainCounters({ maxBatchItems: 2, backoff: { initial: 1000, max: 1000 } });
+  s.script.push(
+    () => Promise.reject(uncertain()),
+    () => Promise.resolve(),
+    () => Promise.reject(uncertain()),
+    () => Promise.reject(uncertain()),
+    () => Promise.reject(uncertain()),
+  );
+  s.batcher.push('a');
+  s.batcher.push('b');
+  await s.clock.advanceAsync(0);
+  await s.clock.advanceAsync(1000);
+  t.same(s.sent, [['a', 'b']], 'the second attempt was answered');
+  t.equal(counters(s).resent, 2, 'both records went out twice: up to 2 duplicates');
+  t.equal(counters(s).sent, 2);
+  s.batcher.push('c');
+  s.batcher.push('d');
+  await s.clock.advanceAsync(0);
+  await s.clock.advanceAsync(1000);
+  await s.clock.advanceAsync(1000);
+  t.equal(counters(s).unconfirmed, 2, 'three attempts without an answer: given up, counted as unconfirmed');
+  t.equal(counters(s).resent, 6, 'c and d were resent twice');
+  t.equal(counters(s).dropped, 0);
+  t.equal(s.batcher.pending, 0);
+  t.equal(s.heap.allocated, 0);
+  t.match(s.logs.join('\n'), /gave up 2 lines after 3 attempts without an answer \(ETIMEDOUT\); the destination may have stored them/);
+  // written = sent + dropped + unconfirmed
+  const c = counters(s);
+  t.equal(c.sent + c.dropped + c.unconfirmed, 4, 'every record accounted for');
+});
+
+t.test('a batch retaken with what was queued meanwhile keeps its resend count', async (t) => {
+  const s = withUncertainCounters({ maxBatchItems: 10, backoff: { initial: 1000, max: 1000 } });
+  s.script.push(() => Promise.reject(uncertain()));
+  s.batcher.push('a');
+  await s.clock.advanceAsync(1000);
+  s.batcher.push('b');
+  await s.clock.advanceAsync(1000);
+  t.same(s.sent, [['a', 'b']], 'one batch, not two');
+  t.equal(counters(s).resent, 1, 'only a went out before');
+});
+
+t.test('at the deadline: never-sent records are dropped, unanswered ones unconfirmed, acknowledged ones neither', async (t) => {
+  const s = withUncertainCounters({ maxInFlight: 2, maxBatchItems: 2 });
+  const [first, second] = [controlled(), controlled()];
+  s.script.push(first.step, second.step);
+  for (const r of ['a', 'b', 'c', 'd', 'e']) s.batcher.push(r);
+  await s.clock.advanceAsync(0);
+  second.settle(); // c, d acknowledged, but wait behind a, b, which never get an answer
+  await s.clock.advanceAsync(0);
+  const closed = s.batcher.close(3000);
+  await s.clock.advanceAsync(3000);
+  await closed;
+  const c = counters(s);
+  t.equal(c.sent, 2, 'c and d');
+  t.equal(c.unconfirmed, 2, 'a and b were out, with no answer');
+  t.equal(c.dropped, 1, 'e never went out: two batches were in flight');
+  t.equal(c.sent + c.dropped + c.unconfirmed, 5);
+  t.match(s.logs.join('\n'), /shutdown deadline passed: dropped 1 lines that could not be sent; 2 more were sent without an answer \(counted as unconfirmed/);
+  t.equal(s.heap.allocated, 0);
+});
+
+t.test('abandon(): exiting at once gives up and counts every record, through the heap', async (t) => {
+  const s = withUncertainCounters();
+  s.script.push(() => new Promise(() => {}));
+  for (const r of ['a', 'b', 'c', 'd']) s.batcher.push(r);
+  await s.clock.advanceAsync(0);
+  t.equal(s.heap.records, 4, 'the heap knows the records it holds');
+  t.equal(s.heap.abandon('SIGINT during shutdown'), 4);
+  const c = counters(s);
+  t.equal(c.unconfirmed, 3, 'the batch out without an answer');
+  t.equal(c.dropped, 1);
+  t.equal(s.heap.records, 0);
+  t.equal(s.heap.allocated, 0);
+  t.match(s.logs.join('\n'), /SIGINT during shutdown: dropped 1 lines/);
+  t.equal(s.batcher.push('late'), false, 'nothing taken after');
+  t.equal(s.heap.abandon('again'), 0, 'only once');
 });

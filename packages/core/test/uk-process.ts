@@ -31,6 +31,8 @@ export interface UkOptions {
   readonly env?: Record<string, string>;
   /** Called with uk's stdout as it arrives. */
   readonly onStdout?: (soFar: string, child: ChildProcess) => void;
+  /** Called with uk's stderr as it arrives. */
+  readonly onStderr?: (soFar: string, child: ChildProcess) => void;
   readonly timeoutMs?: number;
 }
 
@@ -48,7 +50,10 @@ export function runUk(args: readonly string[], options: UkOptions = {}): Promise
       out.push(chunk);
       options.onStdout?.(Buffer.concat(out).toString(), child);
     });
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => {
+      err.push(chunk);
+      options.onStderr?.(Buffer.concat(err).toString(), child);
+    });
     child.once('error', reject);
     child.once('close', (code, signal) => {
       clearTimeout(timer);

@@ -128,7 +128,6 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       flushIntervalMs: SERVER_FLUSH_MS,
       send,
       backpressure,
-      backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
       counters: { sent, dropped, retries },
     });
     serverBatcher = batcher;

@@ -47,13 +47,19 @@ export interface HttpClientOptions {
   readonly maxResponseBytes?: number;
 }
 
-/** A network failure or timeout of one request; `code` is Node's or got's (`ETIMEDOUT` for timeouts). */
+/**
+ * A network failure or timeout of one request; `code` is Node's or got's (`ETIMEDOUT` for
+ * timeouts). `sent`: the whole request had gone out when it failed, so the server may have
+ * carried it out (a timeout waiting for the answer, a reset after the upload).
+ */
 export class HttpRequestError extends Error {
   readonly code: string;
-  constructor(message: string, code: string) {
+  readonly sent: boolean;
+  constructor(message: string, code: string, sent = false) {
     super(message);
     this.name = 'HttpRequestError';
     this.code = code;
+    this.sent = sent;
   }
 }
 
@@ -158,7 +164,8 @@ export class GotHttpClient implements HttpClient {
       if (err instanceof RequestError) {
         const code = err.code || 'ERR_HTTP_REQUEST';
         // got's messages are Node's ("connect ECONNREFUSED 127.0.0.1:9", "Timeout awaiting 'request' for 100ms").
-        throw new HttpRequestError(`${describe(request.method, url)}: ${err.message}`, code);
+        // got notes when the upload ended; before that the server cannot have had the whole request.
+        throw new HttpRequestError(`${describe(request.method, url)}: ${err.message}`, code, err.timings?.upload !== undefined);
       }
       throw new HttpRequestError(`${describe(request.method, url)}: ${err instanceof Error ? err.message : String(err)}`, 'ERR_HTTP_REQUEST');
     }
