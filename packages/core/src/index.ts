@@ -9,6 +9,7 @@ export { ConsoleDriverList, parseConsoleToggles, type ConsoleDriver, type Consol
 export { copyPlainJsonBytes } from './json-bytes.js';
 export { LineFramer, lineText, type LineBlock, type LineFramerOptions } from './line-framer.js';
 export { KernelLog, type LogLevel } from './kernel-log.js';
+export { MAX_SECRETS, MIN_SECRET_LENGTH, REDACTED, SECRET_HEAD, Secrets } from './redact.js';
 export { Counter, Stats } from './stats.js';
 export { Shutdown, type ShutdownHook, type ShutdownReport } from './shutdown.js';
 export { Services, serviceToken, type ServiceToken } from './services.js';
