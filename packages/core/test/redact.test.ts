@@ -3,6 +3,7 @@ import t from 'tap';
 import { MAX_SECRETS, MIN_SECRET_LENGTH, REDACTED, Secrets, SECRET_HEAD } from '../src/redact.js';
 import { SecretsService } from '../src/tokens.js';
 import { memoryDriver, testKernel } from '../src/testing.js';
+import { runUk } from './uk-process.js';
 
 /** Ordinary uk messages: none may change, with or without registered secrets. */
 const ORDINARY = [
@@ -157,4 +158,12 @@ t.test('the kernel provides its Secrets, and the kernel log redacts stderr and t
   const texts = records.records.map((r) => r.text);
   t.same(texts, [`uk: gcp: entries.write: HTTP 400 INVALID_ARGUMENT: bad token ${REDACTED}`, `second line ${REDACTED}`, `uk: cloudwatch: Authorization: Bearer ${REDACTED}`]);
   t.ok(records.records.every((r) => r.source === 'kernel'));
+});
+
+t.test("errors the CLI prints itself (before the kernel) are redacted too", async (t) => {
+  // A config path that carries a credential field (a presigned URL saved as a directory name).
+  const path = '/nonexistent/X-Amz-Security-Token=IQoJb3JpZ2luX2VjEJrwEaCXVzLWVhc3QtMSJH/app.json';
+  const run = await runUk(['run', '-c', path, '--', 'true']);
+  t.equal(run.code, 2);
+  t.equal(run.err, `uk: cannot read config file /nonexistent/X-Amz-Security-Token=${REDACTED}: ENOENT (check the path given to -c)\n`);
 });
