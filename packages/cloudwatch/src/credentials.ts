@@ -7,8 +7,13 @@
  *
  * The chain reads uk's own environment (process.env). The klib first copies the `AWS_*`
  * variables of the config's Env there, so that what the config says applies to the chain too.
+ *
+ * Every secret access key and session token obtained (the first and each renewal, from whichever
+ * provider) is registered with the kernel's secrets, so no uk message can show it, even when a
+ * service echoes the request (AWS's signature errors quote the security token). Access key ids are
+ * not secrets and stay visible (see packages/core/src/redact.ts).
  */
-import { reasonOf, type Clock, type Env, type KlibLog } from '@uk/core';
+import { reasonOf, type Clock, type Env, type KlibLog, type Secrets } from '@uk/core';
 
 export interface AwsCredentials {
   readonly accessKeyId: string;
@@ -53,14 +58,16 @@ export async function defaultChain(log: KlibLog): Promise<CredentialProvider> {
 export class CredentialSource {
   readonly #provider: CredentialProvider;
   readonly #clock: Clock;
+  readonly #secrets: Pick<Secrets, 'add'> | undefined;
   #current: AwsCredentials | undefined;
   #pending: Promise<AwsCredentials> | undefined;
   #lastRenewal = -Infinity;
   refreshes = 0;
 
-  constructor(provider: CredentialProvider, clock: Clock) {
+  constructor(provider: CredentialProvider, clock: Clock, secrets?: Pick<Secrets, 'add'>) {
     this.#provider = provider;
     this.#clock = clock;
+    this.#secrets = secrets;
   }
 
   /** The credentials in use, if any were obtained. */
@@ -86,6 +93,9 @@ export class CredentialSource {
       try {
         const credentials = await this.#provider(this.#current ? { forceRefresh: true } : undefined);
         if (!credentials?.accessKeyId || !credentials.secretAccessKey) throw new Error('the credential provider returned no access key');
+        // Before anything can use them (and so quote them in an error).
+        this.#secrets?.add(credentials.secretAccessKey);
+        this.#secrets?.add(credentials.sessionToken);
         this.#current = credentials;
         this.#lastRenewal = this.#clock.monotonic();
         this.refreshes++;

@@ -6,7 +6,7 @@
  * waits in init: the program starts at once, and what it writes before setup finishes is
  * delivered afterwards.
  */
-import { Backoff, Batcher, DELIVERY_BACKOFF, reasonOf, type ConsoleDriver, type CryptoPrimitives, type HttpClient, type KlibContext, type SendOutcome, type TimerHandle, type Tuple } from '@uk/core';
+import { Backoff, Batcher, DELIVERY_BACKOFF, reasonOf, tokens, type ConsoleDriver, type CryptoPrimitives, type HttpClient, type KlibContext, type SendOutcome, type TimerHandle, type Tuple } from '@uk/core';
 import { AwsCallError, AwsJsonClient } from './aws-json.js';
 import { CredentialSource, defaultChain, type CredentialProvider } from './credentials.js';
 import { resolveHostname, resolveRegion } from './identity.js';
@@ -278,7 +278,7 @@ export class CloudWatchShipper {
     if (this.logBatcher && this.#stream === undefined) this.#stream = sanitizeLogStream(this.#hostname);
     if (!this.#credentials) {
       const provider = await (this.#deps.credentialProvider ?? (() => defaultChain(ctx.log)))();
-      this.#credentials = new CredentialSource(provider, ctx.timers.clock);
+      this.#credentials = new CredentialSource(provider, ctx.timers.clock, ctx.services.tryGet(tokens.SecretsService));
     }
     await this.#credentials.get();
     const common = { http, crypto, clock: ctx.timers.clock, credentials: this.#credentials, region, timeoutMs: this.#o.requestTimeoutMs };

@@ -5,6 +5,7 @@ import { isUkError, reasonOf, ukError } from './errors.js';
 import { HELP, parseCliArgs, type CliArgs } from './cli-args.js';
 import { loadOpsConfig, opsConfigFromJSON, type OpsConfig } from './config.js';
 import { Kernel } from './kernel.js';
+import { Secrets } from './redact.js';
 import { BUILTIN_KLIBS, resolveKlib } from './loader.js';
 import { supervise } from './supervisor.js';
 import { validateConfig } from './validate.js';
@@ -15,8 +16,16 @@ function version(): string {
   return pkg.version;
 }
 
+/** The credentials the klibs register; also redacted from what uk prints outside the kernel log. */
+const secrets = new Secrets();
+
+/** A `uk: …` line on stderr, without credentials (an error may quote a server's answer). */
+function say(message: string): void {
+  process.stderr.write(`uk: ${secrets.redact(message)}\n`);
+}
+
 function fail(message: string, code = 2): number {
-  process.stderr.write(`uk: ${message}\n`);
+  say(message);
   return code;
 }
 
@@ -24,7 +33,7 @@ async function run(args: CliArgs): Promise<number> {
   const config: OpsConfig = args.config ? loadOpsConfig(args.config) : opsConfigFromJSON({});
   const [path, ...programArgs] = args.program.length > 0 ? args.program : config.program ? [config.program, ...config.args] : [];
   if (!path) throw ukError('UK_ERR_NO_PROGRAM', 'no program to run', { fix: 'give one after -- or set Program in the config' });
-  const kernel = new Kernel({ config, program: { path, args: programArgs }, verbose: args.verbose });
+  const kernel = new Kernel({ config, program: { path, args: programArgs }, verbose: args.verbose, secrets });
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     // Our stdout went away (e.g. `uk run … | head`): keep the program and the other drivers running.
     if (kernel.console.setEnabled('serial', false)) kernel.log.warn(`serial console disabled: stdout ${err.code ?? err.message}`);
@@ -42,7 +51,7 @@ async function run(args: CliArgs): Promise<number> {
   }
   const result = await supervise(kernel, { path, args: programArgs, forwardSignals: true });
   statsTimer?.cancel();
-  if (args.verbose || kernel.stats.hasLosses()) for (const line of kernel.stats.lines()) process.stderr.write(`uk: stats ${line}\n`);
+  if (args.verbose || kernel.stats.hasLosses()) for (const line of kernel.stats.lines()) say(`stats ${line}`);
   return result.exitCode;
 }
 

@@ -3,7 +3,7 @@
  * from ManifestPassthrough, Env, Program and Args. Every other Ops key is accepted and ignored so
  * existing Ops configs run unchanged.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ukError, type UkError } from './errors.js';
 import { Tuple } from './manifest.js';
@@ -102,16 +102,60 @@ export function opsConfigFromJSON(json: unknown, file?: string, baseDir = proces
   };
 }
 
-/** Reads and parses an Ops configuration file. */
+/**
+ * Largest config file uk reads. An Ops config is a few KiB (even a long Env or Files list stays
+ * far below 100 KiB); 1 MiB leaves ample room and keeps a wrong `-c` (a log file, `/dev/zero`, a
+ * disk image) from making uk read without end before it fails.
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * The file's bytes, at most `limit`. The size fstat reports is not enough: devices and FIFOs
+ * report 0, so the read itself stops after `limit + 1` bytes.
+ */
+function readBounded(file: string, path: string, limit: number): Buffer {
+  const tooLarge = () =>
+    ukError('UK_ERR_CONFIG_TOO_LARGE', `config file ${path} is larger than ${limit / (1024 * 1024)} MiB (${limit} bytes), the most uk reads`, {
+      where: path,
+      fix: 'check the path given to -c: an Ops config is a JSON file of a few KiB; keep large data in files the program reads',
+    });
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw unreadable(path, err);
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (stat.isFile() && stat.size > limit) throw tooLarge();
+    const buffer = Buffer.allocUnsafe(limit + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      let n: number;
+      try {
+        n = readSync(fd, buffer, length, buffer.length - length, null);
+      } catch (err) {
+        throw unreadable(path, err);
+      }
+      if (n === 0) break;
+      length += n;
+    }
+    if (length > limit) throw tooLarge();
+    return buffer.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function unreadable(path: string, err: unknown): UkError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  return ukError('UK_ERR_CONFIG_NOT_FOUND', `cannot read config file ${path}: ${code}`, { where: path, cause: err, fix: 'check the path given to -c' });
+}
+
+/** Reads and parses an Ops configuration file (at most MAX_CONFIG_BYTES). */
 export function loadOpsConfig(path: string): OpsConfig {
   const file = resolve(path);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw ukError('UK_ERR_CONFIG_NOT_FOUND', `cannot read config file ${path}: ${code}`, { where: path, cause: err, fix: 'check the path given to -c' });
-  }
+  const text = readBounded(file, path, MAX_CONFIG_BYTES).toString('utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -6,6 +6,7 @@
 export const ErrorCodes = {
   UK_ERR_CLI_USAGE: 'the command line is wrong (unknown flag, missing value, unknown command)',
   UK_ERR_CONFIG_NOT_FOUND: 'the configuration file cannot be read',
+  UK_ERR_CONFIG_TOO_LARGE: 'the configuration file is larger than uk reads (1 MiB)',
   UK_ERR_CONFIG_PARSE: 'the configuration file is not valid JSON',
   UK_ERR_CONFIG_SHAPE: 'an Ops key of the configuration has the wrong type',
   UK_ERR_MANIFEST_VALUE: 'a manifest value is not of the expected kind or range',

@@ -2,13 +2,14 @@
 export { ErrorCodes, UkError, isUkError, reasonOf, ukError, type ErrorCode, type UkErrorDetails } from './errors.js';
 export { Tuple, Vector, parseSize, type ManifestValue, type UintOptions } from './manifest.js';
 export { OptionsReader } from './options.js';
-export { loadOpsConfig, opsConfigFromJSON, OPS_KEYS, type OpsConfig } from './config.js';
+export { loadOpsConfig, MAX_CONFIG_BYTES, opsConfigFromJSON, OPS_KEYS, type OpsConfig } from './config.js';
 export { Backoff, ManualClock, Timers, systemClock, type BackoffOptions, type Clock, type TimerHandle } from './timers.js';
 export { Heap, Heaps, type HeapStats } from './heap.js';
 export { ConsoleDriverList, parseConsoleToggles, type ConsoleDriver, type ConsoleRecord, type ProgramStream, type RecordSource } from './console.js';
 export { copyPlainJsonBytes } from './json-bytes.js';
 export { LineFramer, lineText, type LineBlock, type LineFramerOptions } from './line-framer.js';
 export { KernelLog, type LogLevel } from './kernel-log.js';
+export { MAX_SECRETS, MIN_SECRET_LENGTH, REDACTED, SECRET_HEAD, Secrets } from './redact.js';
 export { Counter, Stats } from './stats.js';
 export { Shutdown, type ShutdownHook, type ShutdownReport } from './shutdown.js';
 export { Services, serviceToken, type ServiceToken } from './services.js';

@@ -6,6 +6,7 @@
  */
 import type { Clock } from './timers.js';
 import type { ConsoleDriver, ConsoleDriverList } from './console.js';
+import { Secrets } from './redact.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -14,11 +15,14 @@ export class KernelLog {
   readonly #clock: Clock;
   readonly #writeStderr: (text: string) => void;
   #delivering = false;
+  /** Credentials replaced by `[REDACTED]` in every message, before it goes anywhere. */
+  readonly secrets: Secrets;
   verbose = false;
   /** Messages written so far, by level (tests and the exit summary read them). */
   readonly counts: Record<LogLevel, number> = { debug: 0, info: 0, warn: 0, error: 0 };
 
-  constructor(console: ConsoleDriverList, clock: Clock, writeStderr: (text: string) => void) {
+  constructor(console: ConsoleDriverList, clock: Clock, writeStderr: (text: string) => void, secrets = new Secrets()) {
+    this.secrets = secrets;
     this.#console = console;
     this.#clock = clock;
     this.#writeStderr = writeStderr;
@@ -42,7 +46,7 @@ export class KernelLog {
 
   #log(level: LogLevel, message: string, skip?: ConsoleDriver): void {
     this.counts[level]++;
-    const text = `uk: ${message}`;
+    const text = `uk: ${this.secrets.redact(message)}`;
     this.#writeStderr(`${text}\n`);
     if (this.#delivering || level === 'debug') return;
     this.#delivering = true;

@@ -12,6 +12,7 @@ import { dependenciesOf, type Env, type KlibContext, type KlibLog, type ProgramI
 import { orderKlibs, resolveKlib, type ResolvedKlib } from './loader.js';
 import { Tuple } from './manifest.js';
 import { OptionsReader } from './options.js';
+import { Secrets } from './redact.js';
 import { serialDriver } from './serial.js';
 import { Services } from './services.js';
 import { Shutdown, type ShutdownReport } from './shutdown.js';
@@ -82,6 +83,8 @@ export interface KernelOptions {
   readonly stdout?: Writable;
   readonly stderr?: Writable;
   readonly verbose?: boolean;
+  /** Credentials to redact from uk's messages (the CLI shares its own, for errors printed outside the kernel). */
+  readonly secrets?: Secrets;
 }
 
 export type KlibStatus = 'loaded' | 'skipped' | 'failed';
@@ -120,6 +123,7 @@ export class Kernel {
   readonly heaps = new Heaps();
   readonly console = new ConsoleDriverList();
   readonly log: KernelLog;
+  readonly secrets: Secrets;
   readonly stats = new Stats();
   readonly shutdown: Shutdown;
   readonly #abort = new AbortController();
@@ -135,7 +139,8 @@ export class Kernel {
     this.timers = new Timers(options.clock ?? systemClock);
     this.shutdown = new Shutdown(this.timers);
     const stderr = options.stderr ?? process.stderr;
-    this.log = new KernelLog(this.console, this.timers.clock, (text) => void stderr.write(text));
+    this.secrets = options.secrets ?? new Secrets();
+    this.log = new KernelLog(this.console, this.timers.clock, (text) => void stderr.write(text), this.secrets);
     this.log.verbose = options.verbose ?? false;
     this.console.onDriverError = (driver, err) => this.log.error(`console driver ${driver.name} failed: ${reasonOf(err)}`, driver);
     const path = options.program?.path ?? options.config.program ?? '';
@@ -153,6 +158,7 @@ export class Kernel {
     s.provide(tokens.KernelLogService, this.log);
     s.provide(tokens.ShutdownService, this.shutdown);
     s.provide(tokens.StatsService, this.stats);
+    s.provide(tokens.SecretsService, this.secrets);
   }
 
   /** Aborted when shutdown begins. */

@@ -4,9 +4,10 @@
  * sent, so the next request does not wait), and a request that finds the token in that window
  * starts the fetch itself while the old token still serves. Only a token that has (nearly) run
  * out makes a request wait. A 401 from an API invalidates the token at once. Concurrent callers
- * share one fetch.
+ * share one fetch. Every token is registered with the kernel's secrets as soon as it is known, so
+ * no uk message can show it (an API's error answer might echo the Authorization header).
  */
-import type { TimerHandle, Timers } from '@uk/core';
+import type { Secrets, TimerHandle, Timers } from '@uk/core';
 import type { AccessToken } from './metadata.js';
 
 /** Refresh this long before the token runs out. */
@@ -17,6 +18,7 @@ export const EXPIRY_MARGIN_MS = 10_000;
 export class TokenSource {
   readonly #fetch: () => Promise<AccessToken>;
   readonly #timers: Timers;
+  readonly #secrets: Pick<Secrets, 'add'> | undefined;
   #timer: TimerHandle | undefined;
   #stopped = false;
   #token: string | undefined;
@@ -25,9 +27,10 @@ export class TokenSource {
   /** Tokens fetched so far (tests and counters). */
   fetched = 0;
 
-  constructor(fetch: () => Promise<AccessToken>, timers: Timers) {
+  constructor(fetch: () => Promise<AccessToken>, timers: Timers, secrets?: Pick<Secrets, 'add'>) {
     this.#fetch = fetch;
     this.#timers = timers;
+    this.#secrets = secrets;
   }
 
   get #now(): number {
@@ -36,6 +39,7 @@ export class TokenSource {
 
   /** Takes a token fetched elsewhere (by setup). */
   seed(token: AccessToken): void {
+    this.#secrets?.add(token.token);
     this.#token = token.token;
     this.#expiresAt = this.#now + token.expiresInMs;
     this.fetched++;

@@ -7,7 +7,7 @@
  * It needs the `tls` klib for HTTPS (HttpClientService). Without a `gcp` tuple it loads and does
  * nothing, as in Nanos.
  */
-import { defineKlib, HttpClientService } from '@uk/core';
+import { defineKlib, HttpClientService, tokens as coreTokens } from '@uk/core';
 import { GoogleApi } from './api.js';
 import { TokenSource } from './credentials.js';
 import { createLoggingDriver, STALL_MS, type LoggingDriver } from './logging.js';
@@ -62,7 +62,7 @@ export default defineKlib<GcpOptions>({
     }
     const http = ctx.services.get(HttpClientService, ctx.name);
     const metadata = new MetadataClient(http, o.metadataUrl);
-    const tokens = new TokenSource(() => metadata.token(), ctx.timers);
+    const tokens = new TokenSource(() => metadata.token(), ctx.timers, ctx.services.tryGet(coreTokens.SecretsService));
     const setup = new GcpSetup({ metadata, tokens, timers: ctx.timers, log: ctx.log, needHostname: o.logging !== undefined && o.logging.logId === undefined, signal: ctx.signal });
     const api = new GoogleApi(http, tokens);
     const bootedAt = ctx.timers.clock.monotonic();

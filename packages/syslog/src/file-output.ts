@@ -3,8 +3,10 @@
  * to `file`. Before a line that would take the file past `file_max_size`, `file.N-1` → `file.N`
  * … `file` → `file.1` and a new `file` starts (or, with `file_rotate` 0, the file is truncated),
  * so a line never straddles two files and a file only exceeds the maximum when one line alone does.
+ * A `file` made by a rotation gets the permissions (and, where allowed, the owner and group) of
+ * the one it replaces, as logrotate's `create` does: a log kept at 0600 stays private.
  */
-import { closeSync, fstatSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import type { ConsoleRecord } from '@uk/core';
@@ -18,10 +20,22 @@ export interface FileOutputOptions {
   readonly onRotate?: () => void;
 }
 
+interface FileIdentity {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+function identityOf(stat: Stats): FileIdentity {
+  return { mode: stat.mode & 0o777, uid: stat.uid, gid: stat.gid };
+}
+
 export class FileOutput {
   readonly #o: FileOutputOptions;
   #handle: FileHandle | undefined;
   #size: number;
+  /** Permission bits, owner and group of `file` when last seen: what a new `file` is given. */
+  #identity: FileIdentity;
   /** After a failure part-way through a batch: the last record written, so a retry skips it. */
   #resume: { index: number; record: ConsoleRecord } | undefined;
 
@@ -33,9 +47,12 @@ export class FileOutput {
     this.#o = options;
     // Like rsyslog (createDirs), make the file's directory if it is missing.
     mkdirSync(dirname(options.path), { recursive: true, mode: 0o755 });
+    // A file made here starts at 0644, as rsyslog's default fileCreateMode; an existing one keeps its mode.
     const fd = openSync(options.path, 'a', 0o644);
     try {
-      this.#size = fstatSync(fd).size;
+      const stat = fstatSync(fd);
+      this.#size = stat.size;
+      this.#identity = identityOf(stat);
     } finally {
       closeSync(fd);
     }
@@ -48,11 +65,45 @@ export class FileOutput {
 
   async #file(): Promise<FileHandle> {
     if (!this.#handle) {
-      this.#handle = await open(this.#o.path, 'a', 0o644);
+      this.#handle = await this.#open();
       // Appends to what is there (also after a restart, or if someone else wrote to it).
-      this.#size = (await this.#handle.stat()).size;
+      const stat = await this.#handle.stat();
+      this.#size = stat.size;
+      this.#identity = identityOf(stat);
     }
     return this.#handle;
+  }
+
+  /**
+   * Opens `file` for appending. When it is missing (rotated away, or removed), it is made with
+   * the identity of the file it replaces. It is created with those bits minus the umask (never
+   * wider than wanted, so no reader can get in first), then set to exactly them.
+   */
+  async #open(): Promise<FileHandle> {
+    const path = this.#o.path;
+    const { mode, uid, gid } = this.#identity;
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'ax', mode);
+    } catch (err) {
+      // Someone else made it meanwhile: append to it as it is.
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return open(path, 'a', mode);
+      throw err;
+    }
+    try {
+      await handle.chmod(mode);
+      const made = await handle.stat();
+      if (made.uid !== uid || made.gid !== gid) {
+        // Only root (or the owner, for a group it belongs to) may do this; otherwise the file keeps ours.
+        await handle.chown(uid, gid).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EPERM' && err.code !== 'EINVAL') throw err;
+        });
+      }
+    } catch (err) {
+      await handle.close().catch(() => {});
+      throw err;
+    }
+    return handle;
   }
 
   async #rotate(): Promise<void> {
@@ -61,6 +112,8 @@ export class FileOutput {
       await handle.truncate(0);
       this.#size = 0;
     } else {
+      // The mode now (the operator may have changed it since we opened the file).
+      this.#identity = identityOf(await handle.stat());
       await handle.close();
       this.#handle = undefined;
       const path = this.#o.path;
@@ -70,8 +123,8 @@ export class FileOutput {
         });
       }
       await rename(path, `${path}.1`);
-      this.#handle = await open(path, 'a', 0o644);
-      this.#size = 0;
+      this.#handle = await this.#open();
+      this.#size = (await this.#handle.stat()).size;
     }
     this.#o.onRotate?.();
   }
