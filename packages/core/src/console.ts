@@ -189,9 +189,9 @@ export class ConsoleDriverList {
     const owner = options.owner ?? this.ownerNow();
     const entry: Entry = { driver, owner, enabled: !options.disabled, failedOut: false, tally: undefined, losses: {}, wake: undefined, disabled: undefined };
     this.#applyToggle(entry);
+    if (owner !== undefined && this.#deadOwners.has(owner) && entry.enabled) this.#failOut(entry);
     if (entry.enabled) this.#entries.unshift(entry);
     else this.#entries.push(entry);
-    if (owner !== undefined && this.#deadOwners.has(owner) && entry.enabled) this.#failOut(entry);
     this.#reorder();
   }
 
@@ -343,8 +343,9 @@ export class ConsoleDriverList {
     }
   }
 
-  /** Sends one record (a kernel message) to every enabled record driver but those skipped (no feedback loops). */
+  /** Sends one record (usually a kernel message) to every enabled record driver but those skipped (no feedback loops). */
   write(record: ConsoleRecord, skip?: RecordSkip): void {
+    if (record.source !== 'kernel') for (const entry of this.#deadRecordEntries) this.#lose(entry, 'dropped', 1);
     const skipOwner = skip !== undefined && 'owner' in skip ? skip.owner : undefined;
     for (const entry of this.#recordEntries) {
       if (entry.driver === skip || (skipOwner !== undefined && entry.owner === skipOwner) || !entry.enabled) continue;

@@ -396,6 +396,10 @@ export class Kernel {
    */
   async stop(deadlineMs = this.settings.shutdownTimeoutMs): Promise<ShutdownReport> {
     this.console.reportPendingFailures();
+    for (const [name, { tally }] of this.#failedKlibs) {
+      const summary = tally.takeUnreported(this.timers.clock.monotonic());
+      if (summary?.kind === 'summary') this.log.error(`klib ${name} failed ${describeSummary(summary)}`, { owner: name });
+    }
     this.#abort.abort();
     for (const driver of this.console.enabledDrivers) {
       if (driver.flush) this.shutdown.register(`console driver ${driver.name}`, () => driver.flush!());
