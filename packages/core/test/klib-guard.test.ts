@@ -158,3 +158,48 @@ setTimeout(() => {
   t.match(err, /main\.mjs:\d+:\d+/, 'with its stack, to find the culprit');
   t.notMatch(err, /second, counted/, 'the second failure within 10 s is only counted');
 });
+
+t.test("a Batcher's own \"send failed, retrying\" does not join the queue of the driver that failed", async (t) => {
+  const dir = t.testdir({
+    'shipper.mjs': `
+import { Batcher, defineKlib } from '@uk/core';
+export default defineKlib({
+  name: 'shipper',
+  whenUnconfigured: 'init',
+  init(ctx) {
+    const attempts = (globalThis.__shipperAttempts = []);
+    const batcher = new Batcher({
+      name: ctx.name, heap: ctx.heaps.create(ctx.name, 1024 * 1024), timers: ctx.timers, log: ctx.log,
+      sizeOf: (record) => Buffer.byteLength(record.text) + 26,
+      maxBatchItems: 100, maxBatchBytes: 65536, flushIntervalMs: 1000,
+      backoff: { initial: 1000, max: 1000 },
+      send: async (batch) => {
+        attempts.push(batch.map((r) => r.text));
+        if (attempts.length === 1) throw new Error('503 Service Unavailable');
+      },
+      counters: { sent: ctx.counter('sent'), dropped: ctx.counter('dropped'), retries: ctx.counter('retries') },
+    });
+    ctx.console.attach({ name: ctx.name, write: (record) => void batcher.push(record), flush: () => batcher.flush() });
+  },
+});
+`,
+  });
+  const { kernel, clock } = testKernel({ Klibs: ['./shipper.mjs'], ManifestPassthrough: { consoles: ['-serial'] } }, { baseDir: dir });
+  const other = memoryDriver('other');
+  kernel.console.attach(other);
+  await kernel.boot();
+  kernel.console.write({ text: 'line 1', time: clock.now(), source: 'stdout' });
+  kernel.console.write({ text: 'line 2', time: clock.now(), source: 'stdout' });
+  const attempts = () => (globalThis as { __shipperAttempts?: string[][] }).__shipperAttempts ?? [];
+  for (let i = 0; i < 10 && attempts().length < 2; i++) await clock.advanceAsync(1000);
+  t.same(attempts(), [['line 1', 'line 2'], ['line 1', 'line 2']], 'the retry sends the program lines only');
+  await clock.advanceAsync(5000);
+  t.same(attempts().length, 2, "no batch of the klib's own messages follows (they were never queued)");
+  t.same(other.records.map((r) => r.text), [
+    'line 1',
+    'line 2',
+    'uk: shipper: send failed, retrying in 1.0 s (2 records waiting): 503 Service Unavailable',
+    'uk: shipper: delivering again after 1 failed attempt(s)',
+  ], 'the other drivers get them');
+  t.equal(kernel.stats.snapshot().shipper?.sent, 2);
+});
