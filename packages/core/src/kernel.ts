@@ -252,11 +252,6 @@ export class Kernel {
     this.log.error(`${error.message}${failure.kind === 'process.exit' && failure.at ? ` (at ${failure.at})` : ''}; ${consequence}${error.fix ? ` (${error.fix})` : ''}`, { owner: name });
   }
 
-  /** Klibs disabled after a failure outside uk's calls, with the error that disabled them. */
-  get failedKlibs(): ReadonlyMap<string, UkError> {
-    return new Map([...this.#failedKlibs].map(([name, f]) => [name, f.error]));
-  }
-
   /**
    * Loads every klib. Problems are reported and the klibs affected are left out; the rest load
    * (as Nanos boots without a klib that fails), so the program always runs.
