@@ -10,6 +10,7 @@ import { BUILTIN_KLIBS, resolveKlib } from './loader.js';
 import { supervise } from './supervisor.js';
 import { validateConfig } from './validate.js';
 import { dependenciesOf } from './klib.js';
+import { klibGuard } from './klib-guard.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -34,6 +35,7 @@ async function run(args: CliArgs): Promise<number> {
   const [path, ...programArgs] = args.program.length > 0 ? args.program : config.program ? [config.program, ...config.args] : [];
   if (!path) throw ukError('UK_ERR_NO_PROGRAM', 'no program to run', { fix: 'give one after -- or set Program in the config' });
   const kernel = new Kernel({ config, program: { path, args: programArgs }, verbose: args.verbose, secrets });
+  klibGuard.report = (message) => kernel.log.error(message);
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     // Our stdout went away (e.g. `uk run … | head`): keep the program and the other drivers running.
     if (kernel.console.setEnabled('serial', false)) kernel.log.warn(`serial console disabled: stdout ${err.code ?? err.message}`);
@@ -83,6 +85,8 @@ async function listKlibs(args: CliArgs): Promise<number> {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  // Before any klib is imported: a klib's crash or process.exit() must not end uk.
+  klibGuard.install();
   let args: CliArgs;
   try {
     args = parseCliArgs(argv);

@@ -8,10 +8,18 @@
  * when some enabled driver wants records. A record driver that encodes bytes itself may also take
  * the program's lines as bytes, a block per read (`writeLines`): no string per line is made for
  * it. uk's own messages always reach it as records (`write`).
+ *
+ * A driver must not throw, but a broken one may. Its failures are reported without flooding
+ * (the first at once, then a summary at most every 10 s), and a driver that keeps failing (100
+ * calls in a row, or 1,000 in all) is disabled with one message. From then on, the program lines
+ * it would have received are counted as dropped for it, so that for every driver the lines
+ * written are those it stored plus those counted.
  */
-import { ukError, type UkError } from './errors.js';
+import { reasonOf, ukError, type UkError } from './errors.js';
+import { describeSummary, FailureTally } from './failure-tally.js';
 import { lineText, type LineBlock } from './line-framer.js';
 import type { Vector } from './manifest.js';
+import { Stats, type Counter } from './stats.js';
 
 export type RecordSource = 'stdout' | 'stderr' | 'kernel';
 export type ProgramStream = 'stdout' | 'stderr';
@@ -75,27 +83,86 @@ export function parseConsoleToggles(consoles: Vector | undefined): { toggles: Ma
   return { toggles, problems };
 }
 
+/** When a failing driver is reported and when it is disabled. */
+export interface DriverFailurePolicy {
+  /** Failed calls in a row after which a driver is disabled. */
+  readonly maxFailuresInARow: number;
+  /** Failed calls in all after which a driver is disabled (one that fails every other call too). */
+  readonly maxFailures: number;
+  /** Shortest time between two reports of a driver's failures, ms; failures in between are counted. */
+  readonly summaryIntervalMs: number;
+}
+
+export const DEFAULT_DRIVER_FAILURE_POLICY: DriverFailurePolicy = { maxFailuresInARow: 100, maxFailures: 1000, summaryIntervalMs: 10_000 };
+
+export interface ConsoleDriverListOptions {
+  /** Where the failure counters go (group `console`); the kernel passes its own. */
+  readonly stats?: Stats;
+  /** Monotonic milliseconds, for the failure summaries. */
+  readonly monotonic?: () => number;
+  readonly failurePolicy?: Partial<DriverFailurePolicy>;
+}
+
+/** Drivers a kernel message must not reach: the driver it is about, or every driver of a klib. */
+export type RecordSkip = ConsoleDriver | { readonly owner: string };
+
+/**
+ * What a failing driver did not take, counted in the `console` stats group as `<driver>.<kind>`:
+ * program lines (or raw bytes) handed to it in a call that threw (`failed`), and those not handed
+ * to it because it was disabled for failing (`dropped`).
+ */
+type LossKind = 'failed' | 'failed_bytes' | 'dropped' | 'dropped_bytes';
+
 interface Entry {
   readonly driver: ConsoleDriver;
+  /** The klib that attached it, when known. */
+  readonly owner: string | undefined;
   enabled: boolean;
+  /** Disabled because it kept failing or its klib failed: what it misses is counted as dropped. */
+  failedOut: boolean;
+  tally: FailureTally | undefined;
+  /** Made at the first loss of each kind, so the stats show only what happened. */
+  readonly losses: Partial<Record<LossKind, Counter>>;
+  /** Resolves a `drain` waiting on this driver when the driver is disabled. */
+  wake: (() => void) | undefined;
+  disabled: Promise<void> | undefined;
 }
 
 export class ConsoleDriverList {
   #entries: Entry[] = [];
   #toggles = new Map<string, Toggle>();
-  #rawDrivers: ConsoleDriver[] = [];
-  #recordDrivers: ConsoleDriver[] = [];
-  #lineDrivers: ConsoleDriver[] = [];
+  #rawEntries: Entry[] = [];
+  #recordEntries: Entry[] = [];
+  #lineEntries: Entry[] = [];
   /** Record drivers that take the program's lines one record at a time. */
-  #textDrivers: ConsoleDriver[] = [];
-  #pausingDrivers: ConsoleDriver[] = [];
-  /** Called when a driver throws; the kernel log reports it without sending it back to that driver. */
-  onDriverError: (driver: ConsoleDriver, err: unknown) => void = () => {};
+  #textEntries: Entry[] = [];
+  #pausingEntries: Entry[] = [];
+  /** Failed-out drivers, whose missed program lines (or bytes) are counted. */
+  #deadRecordEntries: Entry[] = [];
+  #deadRawEntries: Entry[] = [];
+  readonly #deadOwners = new Set<string>();
+  readonly #stats: Stats;
+  readonly #monotonic: () => number;
+  readonly #policy: DriverFailurePolicy;
+  #failureCounters: { failures: Counter; disabled: Counter } | undefined;
+  /**
+   * Reports a driver's failure (rate limited by the list); the kernel writes it to its log
+   * without sending it back to that driver.
+   */
+  report: (driver: ConsoleDriver, message: string) => void = () => {};
+  /** The klib attaching a driver when `attach` is not told (the kernel asks its klib guard). */
+  ownerNow: () => string | undefined = () => undefined;
+
+  constructor(options: ConsoleDriverListOptions = {}) {
+    this.#stats = options.stats ?? new Stats();
+    this.#monotonic = options.monotonic ?? (() => performance.now());
+    this.#policy = { ...DEFAULT_DRIVER_FAILURE_POLICY, ...options.failurePolicy };
+  }
 
   /** Applies the manifest's `consoles` toggles to drivers attached now and later. */
   setToggles(toggles: Map<string, Toggle>): void {
     this.#toggles = toggles;
-    for (const entry of this.#entries) this.#applyToggle(entry);
+    for (const entry of this.#entries) if (!entry.failedOut) this.#applyToggle(entry);
     this.#reorder();
   }
 
@@ -112,35 +179,65 @@ export class ConsoleDriverList {
     return [...this.#toggles].filter(([, t]) => !t.used).map(([name, t]) => ({ name, where: t.where }));
   }
 
-  /** Attaches a driver: enabled at the front, disabled at the end, unless `consoles` says otherwise. */
-  attach(driver: ConsoleDriver, options: { disabled?: boolean } = {}): void {
+  /**
+   * Attaches a driver: enabled at the front, disabled at the end, unless `consoles` says otherwise.
+   * A driver attached by a klib that has been disabled for failing is attached failed out.
+   */
+  attach(driver: ConsoleDriver, options: { disabled?: boolean; owner?: string } = {}): void {
     if (this.#entries.some((e) => e.driver.name === driver.name)) throw new RangeError(`console driver ${driver.name} is already attached`);
     if (driver.writeLines && !driver.write) throw new RangeError(`console driver ${driver.name} has writeLines but no write (uk's own messages arrive as records)`);
-    const entry: Entry = { driver, enabled: !options.disabled };
+    const owner = options.owner ?? this.ownerNow();
+    const entry: Entry = { driver, owner, enabled: !options.disabled, failedOut: false, tally: undefined, losses: {}, wake: undefined, disabled: undefined };
     this.#applyToggle(entry);
+    if (owner !== undefined && this.#deadOwners.has(owner) && entry.enabled) this.#failOut(entry);
     if (entry.enabled) this.#entries.unshift(entry);
     else this.#entries.push(entry);
     this.#reorder();
   }
 
-  /** Enables or disables a driver by name at run time. */
+  /** Enables or disables a driver by name at run time. A driver disabled for failing stays disabled (false). */
   setEnabled(name: string, enabled: boolean): boolean {
     const entry = this.#entries.find((e) => e.driver.name === name);
-    if (!entry) return false;
+    if (!entry || (enabled && entry.failedOut)) return false;
     entry.enabled = enabled;
+    if (!enabled) this.#wake(entry);
     this.#reorder();
     return true;
+  }
+
+  /**
+   * Disables every enabled driver attached by `owner` (a klib that failed), and any it attaches
+   * later; the program lines they miss are counted as dropped. Returns their names.
+   */
+  disableOwner(owner: string): string[] {
+    this.#deadOwners.add(owner);
+    const names: string[] = [];
+    for (const entry of this.#entries) {
+      if (entry.owner !== owner || !entry.enabled) continue;
+      this.#failOut(entry);
+      names.push(entry.driver.name);
+    }
+    this.#reorder();
+    return names;
+  }
+
+  /** Names of the drivers `owner` attached. */
+  driversOf(owner: string): string[] {
+    return this.#entries.filter((e) => e.owner === owner).map((e) => e.driver.name);
   }
 
   #reorder(): void {
     // Keep the Nanos invariant: enabled drivers first (in attach order), disabled at the end.
     this.#entries = [...this.#entries.filter((e) => e.enabled), ...this.#entries.filter((e) => !e.enabled)];
-    const enabled = this.#entries.filter((e) => e.enabled).map((e) => e.driver);
-    this.#rawDrivers = enabled.filter((d) => d.writeRaw);
-    this.#recordDrivers = enabled.filter((d) => d.write);
-    this.#lineDrivers = enabled.filter((d) => d.writeLines);
-    this.#textDrivers = enabled.filter((d) => d.write && !d.writeLines);
-    this.#pausingDrivers = enabled.filter((d) => d.shouldPause);
+    const enabled = this.#entries.filter((e) => e.enabled);
+    this.#rawEntries = enabled.filter((e) => e.driver.writeRaw);
+    this.#recordEntries = enabled.filter((e) => e.driver.write);
+    this.#lineEntries = enabled.filter((e) => e.driver.writeLines);
+    this.#textEntries = enabled.filter((e) => e.driver.write && !e.driver.writeLines);
+    this.#pausingEntries = enabled.filter((e) => e.driver.shouldPause);
+    const dead = this.#entries.filter((e) => e.failedOut);
+    this.#deadRecordEntries = dead.filter((e) => e.driver.write);
+    this.#deadRawEntries = dead.filter((e) => e.driver.writeRaw);
   }
 
   /** Driver names in list order with their state, e.g. for `--verbose`. */
@@ -156,70 +253,173 @@ export class ConsoleDriverList {
     return this.#entries.filter((e) => e.enabled).map((e) => e.driver);
   }
 
-  /** True when some enabled driver takes records, so lines must be framed. */
+  /**
+   * True when some enabled driver takes records, so lines must be framed; also when a record
+   * driver was disabled for failing, so that the lines it misses are counted.
+   */
   get wantsRecords(): boolean {
-    return this.#recordDrivers.length > 0;
+    return this.#recordEntries.length > 0 || this.#deadRecordEntries.length > 0;
   }
 
   /** Sends raw program bytes to the raw drivers; false if one asked to pause. */
   writeRaw(chunk: Buffer, stream: ProgramStream): boolean {
+    for (const entry of this.#deadRawEntries) this.#lose(entry, 'dropped_bytes', chunk.length);
     let keepGoing = true;
-    for (const driver of this.#rawDrivers) {
+    for (const entry of this.#rawEntries) {
       try {
-        if (driver.writeRaw!(chunk, stream) === false) keepGoing = false;
+        if (entry.driver.writeRaw!(chunk, stream) === false) keepGoing = false;
       } catch (err) {
-        this.onDriverError(driver, err);
+        this.#failed(entry, err, 0, chunk.length);
+        continue;
       }
+      if (entry.tally !== undefined) entry.tally.succeed();
     }
     return keepGoing;
   }
 
   /** True when an enabled record driver asks the reader to pause (it is behind). */
   wantsPause(): boolean {
-    for (const driver of this.#pausingDrivers) if (driver.shouldPause!()) return true;
+    for (const entry of this.#pausingEntries) {
+      try {
+        if (entry.driver.shouldPause!()) return true;
+      } catch (err) {
+        this.#failed(entry, err, 0, 0);
+      }
+    }
     return false;
   }
 
   /**
    * Resolves when every raw driver can take more bytes and no record driver asks to pause
-   * (`records: false`: the raw drivers only, once the program has exited).
+   * (`records: false`: the raw drivers only, once the program has exited). A driver whose drain
+   * fails, or that is disabled meanwhile, no longer holds the reader.
    */
   async drain(stream: ProgramStream, options: { records?: boolean } = {}): Promise<void> {
-    const drivers = options.records === false ? this.#rawDrivers : [...new Set([...this.#rawDrivers, ...this.#pausingDrivers])];
-    await Promise.all(drivers.map((d) => d.drain?.(stream)));
+    const entries = new Set(options.records === false ? this.#rawEntries : [...this.#rawEntries, ...this.#pausingEntries]);
+    await Promise.all([...entries].filter((e) => e.driver.drain).map((e) => this.#drainOne(e, stream)));
+  }
+
+  #drainOne(entry: Entry, stream: ProgramStream): Promise<void> {
+    let pending: Promise<void>;
+    try {
+      pending = Promise.resolve(entry.driver.drain!(stream));
+    } catch (err) {
+      this.#failed(entry, err, 0, 0);
+      return Promise.resolve();
+    }
+    entry.disabled ??= new Promise<void>((resolve) => (entry.wake = resolve));
+    return Promise.race([pending.catch((err: unknown) => this.#failed(entry, err, 0, 0)), entry.disabled]);
   }
 
   /** Sends the program's lines of one read to every enabled record driver: as bytes to those that take them, as records to the rest. */
   writeLines(block: LineBlock, source: ProgramStream): void {
-    for (const driver of this.#lineDrivers) {
+    for (const entry of this.#deadRecordEntries) this.#lose(entry, 'dropped', block.count);
+    for (const entry of this.#lineEntries) {
       try {
-        driver.writeLines!(block, source);
+        entry.driver.writeLines!(block, source);
       } catch (err) {
-        this.onDriverError(driver, err);
+        this.#failed(entry, err, block.count, 0);
+        continue;
       }
+      if (entry.tally !== undefined) entry.tally.succeed();
     }
-    if (this.#textDrivers.length === 0) return;
+    const textEntries = this.#textEntries;
+    if (textEntries.length === 0) return;
     for (let i = 0; i < block.count; i++) {
       const record: ConsoleRecord = { text: lineText(block, i), time: block.time, source };
-      for (const driver of this.#textDrivers) {
-        try {
-          driver.write!(record);
-        } catch (err) {
-          this.onDriverError(driver, err);
+      for (const entry of textEntries) {
+        if (!entry.enabled) {
+          // Disabled during this block: the rest of the block is counted, not delivered.
+          if (entry.failedOut) this.#lose(entry, 'dropped', 1);
+          continue;
         }
+        try {
+          entry.driver.write!(record);
+        } catch (err) {
+          this.#failed(entry, err, 1, 0);
+          continue;
+        }
+        if (entry.tally !== undefined) entry.tally.succeed();
       }
     }
   }
 
-  /** Sends one record to every enabled record driver, optionally skipping one (no feedback loops). */
-  write(record: ConsoleRecord, skip?: ConsoleDriver): void {
-    for (const driver of this.#recordDrivers) {
-      if (driver === skip) continue;
+  /** Sends one record (usually a kernel message) to every enabled record driver but those skipped (no feedback loops). */
+  write(record: ConsoleRecord, skip?: RecordSkip): void {
+    if (record.source !== 'kernel') for (const entry of this.#deadRecordEntries) this.#lose(entry, 'dropped', 1);
+    const skipOwner = skip !== undefined && 'owner' in skip ? skip.owner : undefined;
+    for (const entry of this.#recordEntries) {
+      if (entry.driver === skip || (skipOwner !== undefined && entry.owner === skipOwner) || !entry.enabled) continue;
       try {
-        driver.write!(record);
+        entry.driver.write!(record);
       } catch (err) {
-        this.onDriverError(driver, err);
+        this.#failed(entry, err, record.source === 'kernel' ? 0 : 1, 0);
+        continue;
       }
+      if (entry.tally !== undefined) entry.tally.succeed();
     }
+  }
+
+  /** Reports failures not summed up yet (uk is stopping). */
+  reportPendingFailures(): void {
+    for (const entry of this.#entries) {
+      const summary = entry.tally?.takeUnreported(this.#monotonic());
+      if (summary?.kind === 'summary') this.report(entry.driver, `console driver ${entry.driver.name} failed ${describeSummary(summary)}`);
+    }
+  }
+
+  #counters(): { failures: Counter; disabled: Counter } {
+    // Made at the first failure only: a healthy run shows no `console` stats line.
+    this.#failureCounters ??= { failures: this.#stats.counter('console', 'driver_failures'), disabled: this.#stats.counter('console', 'drivers_disabled') };
+    return this.#failureCounters;
+  }
+
+  #lose(entry: Entry, kind: LossKind, n: number): void {
+    if (n === 0) return;
+    (entry.losses[kind] ??= this.#stats.counter('console', `${entry.driver.name}.${kind}`)).add(n);
+  }
+
+  #failed(entry: Entry, err: unknown, lines: number, bytes: number): void {
+    this.#counters().failures.add();
+    this.#lose(entry, 'failed', lines);
+    this.#lose(entry, 'failed_bytes', bytes);
+    if (!entry.enabled) return; // a late failure (a drain) of a driver already disabled
+    const reason = reasonOf(err);
+    const name = entry.driver.name;
+    entry.tally ??= new FailureTally(this.#policy.summaryIntervalMs);
+    const now = this.#monotonic();
+    const report = entry.tally.fail(reason, now);
+    const { streak, total } = entry.tally;
+    if (streak >= this.#policy.maxFailuresInARow || total >= this.#policy.maxFailures) {
+      entry.tally.takeUnreported(now); // the message below gives the totals
+      this.#failOut(entry);
+      this.#reorder();
+      const why = streak >= this.#policy.maxFailuresInARow ? `${streak} calls in a row failed` : `${total} calls failed`;
+      const error = ukError('UK_ERR_CONSOLE_DRIVER_DISABLED', `console driver ${name} disabled: ${why} (${total} in all; last: ${reason}); the program lines it would have received are counted as dropped (console: ${name}.dropped)`, {
+        where: name,
+        fix: "a driver's write must not throw: fix or remove the klib that attached it",
+      });
+      this.report(entry.driver, error.describe());
+      return;
+    }
+    if (report?.kind === 'first') {
+      this.report(entry.driver, `console driver ${name} failed: ${reason} (further failures are counted and reported at most every ${this.#policy.summaryIntervalMs / 1000} s)`);
+    } else if (report?.kind === 'summary') {
+      this.report(entry.driver, `console driver ${name} failed ${describeSummary(report)}`);
+    }
+  }
+
+  /** Disables a driver for failing: it gets nothing more, and what it misses is counted. */
+  #failOut(entry: Entry): void {
+    this.#counters().disabled.add();
+    entry.enabled = false;
+    entry.failedOut = true;
+    this.#wake(entry);
+  }
+
+  #wake(entry: Entry): void {
+    entry.wake?.();
+    entry.wake = undefined;
+    entry.disabled = undefined;
   }
 }

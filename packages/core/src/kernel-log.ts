@@ -1,11 +1,12 @@
 /**
  * uk's own messages (`uk: …`). They go to uk's stderr and, as in Nanos, through the record
  * drivers too, as records from source `kernel`. A message caused by a failing driver is never
- * sent back into that driver, and a message raised while another is being delivered only goes
- * to stderr, so a broken driver cannot start a feedback loop.
+ * sent back into that driver, a klib's own messages never go into that klib's drivers (`skip`),
+ * and a message raised while another is being delivered only goes to stderr, so a broken
+ * driver cannot start a feedback loop.
  */
 import type { Clock } from './timers.js';
-import type { ConsoleDriver, ConsoleDriverList } from './console.js';
+import type { ConsoleDriverList, RecordSkip } from './console.js';
 import { Secrets } from './redact.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -32,19 +33,20 @@ export class KernelLog {
     if (this.verbose) this.#log('debug', message);
   }
 
-  info(message: string): void {
-    this.#log('info', message);
+  /** `skip`: the driver the message is about, or `{ owner }` for a klib's own message. */
+  info(message: string, skip?: RecordSkip): void {
+    this.#log('info', message, skip);
   }
 
-  warn(message: string): void {
-    this.#log('warn', message);
+  warn(message: string, skip?: RecordSkip): void {
+    this.#log('warn', message, skip);
   }
 
-  error(message: string, fromDriver?: ConsoleDriver): void {
-    this.#log('error', message, fromDriver);
+  error(message: string, skip?: RecordSkip): void {
+    this.#log('error', message, skip);
   }
 
-  #log(level: LogLevel, message: string, skip?: ConsoleDriver): void {
+  #log(level: LogLevel, message: string, skip?: RecordSkip): void {
     this.counts[level]++;
     const text = `uk: ${this.secrets.redact(message)}`;
     this.#writeStderr(`${text}\n`);

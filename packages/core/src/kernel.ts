@@ -6,8 +6,10 @@ import { basename } from 'node:path';
 import type { OpsConfig } from './config.js';
 import { ConsoleDriverList, parseConsoleToggles } from './console.js';
 import { isUkError, reasonOf, ukError, type UkError } from './errors.js';
+import { describeSummary, FailureTally } from './failure-tally.js';
 import { Heaps } from './heap.js';
 import { KernelLog } from './kernel-log.js';
+import { klibGuard, type KlibFailure, type KlibIdentity } from './klib-guard.js';
 import { dependenciesOf, type Env, type KlibContext, type KlibLog, type ProgramInfo } from './klib.js';
 import { orderKlibs, resolveKlib, type ResolvedKlib } from './loader.js';
 import { Tuple } from './manifest.js';
@@ -112,6 +114,15 @@ export function programEnv(base: NodeJS.ProcessEnv, configEnv: Env, programPath:
   return env;
 }
 
+/** How often further failures of a klib already disabled are summed up, ms. */
+const KLIB_FAILURE_SUMMARY_MS = 10_000;
+
+/** A klib disabled because it failed after (or while) starting. */
+interface FailedKlib {
+  readonly error: UkError;
+  readonly tally: FailureTally;
+}
+
 export class Kernel {
   readonly config: OpsConfig;
   readonly manifest: Tuple;
@@ -121,12 +132,21 @@ export class Kernel {
   readonly services = new Services();
   readonly timers: Timers;
   readonly heaps = new Heaps();
-  readonly console = new ConsoleDriverList();
-  readonly log: KernelLog;
   readonly secrets: Secrets;
   readonly stats = new Stats();
+  readonly console: ConsoleDriverList;
+  readonly log: KernelLog;
   readonly shutdown: Shutdown;
   readonly #abort = new AbortController();
+  /** Each klib's identity for the klib guard, by name (by Klibs entry until imported). */
+  readonly #identities = new Map<string, KlibIdentity>();
+  readonly #ownIdentities = new WeakSet<KlibIdentity>();
+  /** Klibs disabled because they failed after or while starting (uncaught error, process.exit). */
+  readonly #failedKlibs = new Map<string, FailedKlib>();
+  /** Klibs whose init is running. */
+  readonly #initing = new Set<string>();
+  /** Problems already written to the log when they happened (not written again at the end of boot). */
+  readonly #logged = new WeakSet<UkError>();
   /** Bad values of the `uk` tuple (defaults used instead), reported at boot. */
   readonly #settingsProblems: UkError[];
 
@@ -138,11 +158,19 @@ export class Kernel {
     this.#settingsProblems = settingsProblems;
     this.timers = new Timers(options.clock ?? systemClock);
     this.shutdown = new Shutdown(this.timers);
+    const clock = this.timers.clock;
+    this.console = new ConsoleDriverList({ stats: this.stats, monotonic: () => clock.monotonic() });
     const stderr = options.stderr ?? process.stderr;
     this.secrets = options.secrets ?? new Secrets();
     this.log = new KernelLog(this.console, this.timers.clock, (text) => void stderr.write(text), this.secrets);
     this.log.verbose = options.verbose ?? false;
-    this.console.onDriverError = (driver, err) => this.log.error(`console driver ${driver.name} failed: ${reasonOf(err)}`, driver);
+    // A driver's failure is reported to every driver but itself, rate limited by the list.
+    this.console.report = (driver, message) => this.log.error(message, driver);
+    // A driver attached from a klib's code (its init, its timers) belongs to that klib.
+    this.console.ownerNow = () => {
+      const identity = klibGuard.current();
+      return identity && this.#ownIdentities.has(identity) ? identity.name : undefined;
+    };
     const path = options.program?.path ?? options.config.program ?? '';
     this.env = Object.freeze(programEnv(options.baseEnv ?? process.env, options.config.env, path || undefined));
     this.program = { name: path ? basename(path) : '', path, args: options.program?.args ?? options.config.args, pid: undefined };
@@ -171,13 +199,63 @@ export class Kernel {
     const resolved: ResolvedKlib[] = [];
     const problems: UkError[] = [];
     for (const entry of this.config.klibs) {
+      const identity = this.#newIdentity(entry);
       try {
-        resolved.push(await resolveKlib(entry, this.config.baseDir));
+        const item = await resolveKlib(entry, this.config.baseDir, { importTimeoutMs: this.settings.klibInitTimeoutMs, identity });
+        if (!this.#identities.has(item.klib.name)) this.#identities.set(item.klib.name, identity);
+        resolved.push(item);
       } catch (err) {
         problems.push(toUkError(err, entry));
       }
     }
     return { resolved, problems };
+  }
+
+  #newIdentity(name: string): KlibIdentity {
+    const identity: KlibIdentity = { name, onFailure: (failure) => this.#klibFailed(identity, failure) };
+    this.#ownIdentities.add(identity);
+    return identity;
+  }
+
+  #identity(name: string): KlibIdentity {
+    let identity = this.#identities.get(name);
+    if (!identity) this.#identities.set(name, (identity = this.#newIdentity(name)));
+    return identity;
+  }
+
+  /**
+   * A klib failed outside any call uk made to it (an uncaught exception or unhandled rejection
+   * from its timers, callbacks or promises, or a process.exit call): it is disabled (its console
+   * drivers get nothing more; what they miss is counted), its counters stay, and the program keeps
+   * running. Further failures of it are summed up at most every 10 s.
+   */
+  #klibFailed(identity: KlibIdentity, failure: KlibFailure): void {
+    const name = identity.name;
+    const reason = reasonOf(failure.error);
+    const now = this.timers.clock.monotonic();
+    this.stats.counter('klibs', 'failures').add();
+    const known = this.#failedKlibs.get(name);
+    if (known) {
+      const report = known.tally.fail(reason, now);
+      if (report?.kind === 'summary') this.log.error(`klib ${name} failed ${describeSummary(report)}`, { owner: name });
+      return;
+    }
+    const drivers = this.console.disableOwner(name);
+    this.stats.counter('klibs', 'disabled').add();
+    const at = failure.at ? ` (at ${failure.at})` : '';
+    const consequence = `klib ${name} is disabled${drivers.length > 0 ? ` (console driver${drivers.length === 1 ? '' : 's'} ${drivers.join(', ')}: no more lines, counted as dropped)` : ''}; the program keeps running`;
+    const error = isUkError(failure.error) && failure.kind === 'process.exit'
+      ? failure.error
+      : ukError('UK_ERR_KLIB_CRASHED', `klib ${name} failed${this.#initing.has(name) ? ' during init' : ''}: ${failure.kind}: ${reason}${at}`, {
+          where: name,
+          cause: failure.error,
+          fix: "a klib must catch the errors of its own timers, callbacks and promises; report it to the klib's author",
+        });
+    const tally = new FailureTally(KLIB_FAILURE_SUMMARY_MS);
+    tally.fail(reason, now);
+    this.#failedKlibs.set(name, { error, tally });
+    this.#logged.add(error);
+    this.log.error(`${error.message}${failure.kind === 'process.exit' && failure.at ? ` (at ${failure.at})` : ''}; ${consequence}${error.fix ? ` (${error.fix})` : ''}`, { owner: name });
   }
 
   /**
@@ -208,7 +286,7 @@ export class Kernel {
     for (const { name, where } of this.console.unusedToggles()) {
       this.log.warn(`${where}: no console driver named "${name}" (attached: ${this.console.drivers.map((d) => d.name).join(', ')})`);
     }
-    for (const problem of problems) this.log.error(problem.describe());
+    for (const problem of problems) if (!this.#logged.has(problem)) this.log.error(problem.describe());
     if (this.log.verbose) {
       this.log.debug(`klibs: ${reports.map((r) => `${r.name} (${r.status}, ${r.ms.toFixed(1)} ms)`).join(' → ') || 'none'}`);
       this.log.debug(`consoles: ${this.console.describe().map((d) => `${d.enabled ? '+' : '-'}${d.name}`).join(' ')}`);
@@ -257,26 +335,40 @@ export class Kernel {
     const timeoutMs = klib.initTimeoutMs ?? this.settings.klibInitTimeoutMs;
     let timer: { cancel(): void } | undefined;
     const timeout = new Promise<'timeout'>((resolve) => (timer = this.timers.oneShot(timeoutMs, () => resolve('timeout'), { keepAlive: true })));
+    const leaveOut = (error: UkError): KlibReport => {
+      // A klib that failed is left out: drivers it attached (or attaches later) get nothing more.
+      this.console.disableOwner(klib.name);
+      return report('failed', error);
+    };
+    this.#initing.add(klib.name);
     try {
-      const outcome = await Promise.race([Promise.resolve(klib.init(context)).then(() => 'ok' as const), timeout]);
+      // In the klib's context, so that what init starts (timers, promises) is attributed to it.
+      const init = klibGuard.run(this.#identity(klib.name), () => Promise.resolve(klib.init(context)));
+      const outcome = await Promise.race([init.then(() => 'ok' as const), timeout]);
       if (outcome === 'timeout') {
-        return report('failed', ukError('UK_ERR_KLIB_INIT_TIMEOUT', `klib ${klib.name} did not finish init within ${timeoutMs} ms`, { where: klib.name, fix: 'a klib must not wait for the network in init; raise uk.klib_init_timeout if it must' }));
+        return leaveOut(ukError('UK_ERR_KLIB_INIT_TIMEOUT', `klib ${klib.name} did not finish init within ${timeoutMs} ms`, { where: klib.name, fix: 'a klib must not wait for the network in init; raise uk.klib_init_timeout if it must' }));
       }
-      return report('loaded');
+      const crashed = this.#failedKlibs.get(klib.name);
+      return crashed ? leaveOut(crashed.error) : report('loaded');
     } catch (err) {
-      return report('failed', ukError('UK_ERR_KLIB_INIT_FAILED', `klib ${klib.name} failed to start: ${reasonOf(err)}`, { where: klib.name, cause: err }));
+      if (klibGuard.isExitError(err)) return leaveOut(err);
+      return leaveOut(ukError('UK_ERR_KLIB_INIT_FAILED', `klib ${klib.name} failed to start: ${reasonOf(err)}`, { where: klib.name, cause: err }));
     } finally {
+      this.#initing.delete(klib.name);
       timer?.cancel();
     }
   }
 
   #context(name: string, config: Tuple | undefined, options: unknown): KlibContext<unknown> {
     const prefix = (message: string): string => `${name}: ${message}`;
+    // A klib's own messages never go into its own drivers: a failing driver's complaints
+    // ("send failed, retrying", "dropped …") would otherwise queue up behind the failure they report.
+    const own = { owner: name };
     const log: KlibLog = {
       debug: (m) => this.log.debug(prefix(m)),
-      info: (m) => this.log.info(prefix(m)),
-      warn: (m) => this.log.warn(prefix(m)),
-      error: (m) => this.log.error(prefix(m)),
+      info: (m) => this.log.info(prefix(m), own),
+      warn: (m) => this.log.warn(prefix(m), own),
+      error: (m) => this.log.error(prefix(m), own),
     };
     return {
       name,
@@ -304,6 +396,11 @@ export class Kernel {
    * (`uk.shutdown_timeout`). Reports what did not finish.
    */
   async stop(deadlineMs = this.settings.shutdownTimeoutMs): Promise<ShutdownReport> {
+    this.console.reportPendingFailures();
+    for (const [name, { tally }] of this.#failedKlibs) {
+      const summary = tally.takeUnreported(this.timers.clock.monotonic());
+      if (summary?.kind === 'summary') this.log.error(`klib ${name} failed ${describeSummary(summary)}`, { owner: name });
+    }
     this.#abort.abort();
     for (const driver of this.console.enabledDrivers) {
       if (driver.flush) this.shutdown.register(`console driver ${driver.name}`, () => driver.flush!());

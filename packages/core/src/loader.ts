@@ -10,7 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { reasonOf, ukError, type UkError } from './errors.js';
+import { isUkError, reasonOf, ukError, type UkError } from './errors.js';
+import { klibGuard, type KlibGuard, type KlibIdentity } from './klib-guard.js';
 import { dependenciesOf, isKlib, type Klib } from './klib.js';
 import type { Tuple } from './manifest.js';
 
@@ -74,8 +75,48 @@ function packageVersion(file: string): string | undefined {
   return undefined;
 }
 
+export interface ResolveOptions {
+  /**
+   * Longest time the import may take, ms (default 10 s; the kernel passes `uk.klib_init_timeout`):
+   * a module whose top-level await never settles must not hang uk.
+   */
+  readonly importTimeoutMs?: number;
+  /** Who failures of the module's top-level code belong to; named after the klib once imported. */
+  readonly identity?: KlibIdentity;
+  readonly guard?: KlibGuard;
+}
+
+const DEFAULT_IMPORT_TIMEOUT_MS = 10_000;
+
+/** Imports a module under the klib guard and a timeout; a refused process.exit in it is passed on as it is. */
+async function importKlibModule(entry: string, file: string, options: ResolveOptions): Promise<Record<string, unknown>> {
+  const guard = options.guard ?? klibGuard;
+  const timeoutMs = options.importTimeoutMs ?? DEFAULT_IMPORT_TIMEOUT_MS;
+  if (options.identity) guard.claimFile(options.identity, file);
+  const url = pathToFileURL(file).href;
+  const load = (): Promise<Record<string, unknown>> => import(url) as Promise<Record<string, unknown>>;
+  let timer: NodeJS.Timeout | undefined;
+  // A kept-alive timer: a pending import holds nothing else that would keep uk waiting for it.
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+  try {
+    const outcome = await Promise.race([options.identity ? guard.run(options.identity, load) : load(), timeout]);
+    if (outcome === 'timeout') {
+      throw ukError('UK_ERR_KLIB_IMPORT_TIMEOUT', `klib "${entry}": importing ${file} did not finish within ${timeoutMs} ms (its top-level code awaits something that never settles?)`, {
+        where: entry,
+        fix: 'a klib module must not wait at its top level: start work in init; raise uk.klib_init_timeout if importing really takes this long',
+      });
+    }
+    return outcome;
+  } catch (err) {
+    if (isUkError(err) && (err.code === 'UK_ERR_KLIB_IMPORT_TIMEOUT' || err.code === 'UK_ERR_KLIB_EXIT')) throw err;
+    throw ukError('UK_ERR_KLIB_INVALID', `klib "${entry}": importing ${file} failed: ${reasonOf(err)}`, { where: entry, cause: err });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Resolves and imports one Klibs entry. */
-export async function resolveKlib(entry: string, baseDir: string): Promise<ResolvedKlib> {
+export async function resolveKlib(entry: string, baseDir: string, options: ResolveOptions = {}): Promise<ResolvedKlib> {
   const { expectedName, specifier, isPath } = parseEntry(entry);
   let file: string | undefined;
   if (isPath) {
@@ -91,16 +132,12 @@ export async function resolveKlib(entry: string, baseDir: string): Promise<Resol
       throw ukError('UK_ERR_KLIB_NOT_FOUND', `klib "${entry}": ${what}`, { where: entry, fix: `npm install ${specifier}` });
     }
   }
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-  } catch (err) {
-    throw ukError('UK_ERR_KLIB_INVALID', `klib "${entry}": importing ${file} failed: ${reasonOf(err)}`, { where: entry, cause: err });
-  }
+  const mod = await importKlibModule(entry, file, options);
   const klib = isKlib(mod.default) ? mod.default : isKlib(mod.klib) ? mod.klib : undefined;
   if (!klib) {
     throw ukError('UK_ERR_KLIB_INVALID', `klib "${entry}": ${file} does not export a klib`, { where: entry, fix: 'export default defineKlib({ name, init }) from the module' });
   }
+  if (options.identity) options.identity.name = klib.name;
   if (expectedName !== undefined && klib.name !== expectedName) {
     throw ukError('UK_ERR_KLIB_NAME_MISMATCH', `klib "${entry}": the module declares the klib "${klib.name}", not "${expectedName}"`, {
       where: entry,

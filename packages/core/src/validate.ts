@@ -6,7 +6,8 @@
 import { loadOpsConfig, type OpsConfig } from './config.js';
 import { parseConsoleToggles } from './console.js';
 import { isUkError, reasonOf, ukError, type UkError } from './errors.js';
-import { readKernelSettings } from './kernel.js';
+import { readKernelSettings, readKernelSettingsLeniently } from './kernel.js';
+import { klibGuard, type KlibGuard, type KlibIdentity } from './klib-guard.js';
 import { orderKlibs, resolveKlib, type ResolvedKlib } from './loader.js';
 import { programEnv } from './kernel.js';
 import { Tuple } from './manifest.js';
@@ -30,7 +31,26 @@ function flatten(err: UkError): UkError[] {
   return err.problems.length > 0 ? [...err.problems] : [err];
 }
 
-export async function validateConfig(file: string): Promise<ValidationResult> {
+/**
+ * Identities under which each klib module is imported: a failure of its top-level code (a timer
+ * that throws, a process.exit) becomes a problem of the klib instead of ending `uk validate`.
+ */
+function importFailures(): { identity: (entry: string) => KlibIdentity; problems: UkError[] } {
+  const problems: UkError[] = [];
+  const identity = (entry: string): KlibIdentity => {
+    const id: KlibIdentity = {
+      name: entry,
+      onFailure: ({ kind, error, at }) => {
+        if (kind === 'process.exit' && isUkError(error)) problems.push(error);
+        else problems.push(ukError('UK_ERR_KLIB_CRASHED', `klib ${id.name} failed while its module was imported: ${kind}: ${reasonOf(error)}${at ? ` (at ${at})` : ''}`, { where: id.name, cause: error }));
+      },
+    };
+    return id;
+  };
+  return { identity, problems };
+}
+
+export async function validateConfig(file: string, options: { guard?: KlibGuard } = {}): Promise<ValidationResult> {
   const problems: UkError[] = [];
   const warnings: string[] = [];
   let config: OpsConfig;
@@ -57,9 +77,12 @@ export async function validateConfig(file: string): Promise<ValidationResult> {
   problems.push(...toggleProblems);
 
   const klibs: ResolvedKlib[] = [];
+  const failures = importFailures();
+  // An import gets as long as boot would give it.
+  const importTimeoutMs = readKernelSettingsLeniently(config.manifest).settings.klibInitTimeoutMs;
   for (const entry of config.klibs) {
     try {
-      klibs.push(await resolveKlib(entry, config.baseDir));
+      klibs.push(await resolveKlib(entry, config.baseDir, { importTimeoutMs, identity: failures.identity(entry), guard: options.guard ?? klibGuard }));
     } catch (err) {
       problems.push(asUkError(err, entry));
     }
@@ -89,6 +112,8 @@ export async function validateConfig(file: string): Promise<ValidationResult> {
     }
   }
 
+  // Failures of the klibs' top-level code not already reported by their import (a refused exit is).
+  for (const failure of failures.problems) if (!problems.includes(failure)) problems.push(failure);
   const driverNames = new Set(['serial', ...klibs.map((k) => k.klib.name)]);
   for (const [name, toggle] of toggles) {
     if (!driverNames.has(name)) warnings.push(`${toggle.where}: no console driver named "${name}" is provided by serial or the Klibs listed`);

@@ -437,7 +437,7 @@ t.test('a send with no answer (uncertain) is resent and counted as resent; bound
   t.match(s.logs.join('\n'), /gave up 2 lines after 3 attempts without an answer \(ETIMEDOUT\); the destination may have stored them/);
   // written = sent + dropped + unconfirmed
   const c = counters(s);
-  t.equal(c.sent + c.dropped + c.unconfirmed, 4, 'every record accounted for');
+  t.equal(c.sent! + c.dropped! + c.unconfirmed!, 4, 'every record accounted for');
 });
 
 t.test('a batch retaken with what was queued meanwhile keeps its resend count', async (t) => {
@@ -466,7 +466,7 @@ t.test('at the deadline: never-sent records are dropped, unanswered ones unconfi
   t.equal(c.sent, 2, 'c and d');
   t.equal(c.unconfirmed, 2, 'a and b were out, with no answer');
   t.equal(c.dropped, 1, 'e never went out: two batches were in flight');
-  t.equal(c.sent + c.dropped + c.unconfirmed, 5);
+  t.equal(c.sent! + c.dropped! + c.unconfirmed!, 5);
   t.match(s.logs.join('\n'), /shutdown deadline passed: dropped 1 lines that could not be sent; 2 more were sent without an answer \(counted as unconfirmed/);
   t.equal(s.heap.allocated, 0);
 });
