@@ -230,7 +230,10 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
       settle(part, answer);
     }
     const reason = reasons.join('; ');
-    if (refused > 0 && reason !== lastRejection) log.warn(`entries.write refused ${refused} entr${refused === 1 ? 'y' : 'ies'} of a batch of ${batch.length} (${reason}); the rest were stored`);
+    if (refused > 0 && reason !== lastRejection) {
+      const what = refused === batch.length ? `${refused === 1 ? 'the only entry' : `all ${refused} entries`} of a batch` : `${refused} entr${refused === 1 ? 'y' : 'ies'} of a batch of ${batch.length}`;
+      log.warn(`entries.write refused ${what} (${reason})${refused === batch.length ? '' : '; the rest were stored'}`);
+    }
     lastRejection = refused > 0 ? reason : '';
     return refused;
   };
