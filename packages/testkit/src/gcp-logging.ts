@@ -52,14 +52,25 @@ export const LOGGING_LIMITS = Object.freeze({
  */
 export function nestingProblem(entries: readonly unknown[]): string | undefined {
   let deepest: { index: number; depth: number } | undefined;
+  // One stack for every entry, as parallel arrays: a value, the message depth of the Value
+  // holding it, its JSON object depth, and the key it is under (for the front end's message).
+  const values: unknown[] = [];
+  const messageDepths: number[] = [];
+  const objectDepths: number[] = [];
+  const keys: string[] = [];
   for (let index = 0; index < entries.length; index++) {
     const entry = entries[index] as Record<string, unknown> | null;
     const payload = typeof entry === 'object' && entry !== null ? entry.jsonPayload : undefined;
     if (typeof payload !== 'object' || payload === null) continue;
-    // [value, message depth of the Value holding it, JSON object depth, the key it is under]
-    const stack: [unknown, number, number, string][] = [[payload, 1, 2, 'jsonPayload']];
-    for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
-      const [value, messageDepth, objectDepth, key] = top;
+    values.push(payload);
+    messageDepths.push(1);
+    objectDepths.push(2);
+    keys.push('jsonPayload');
+    while (values.length > 0) {
+      const value = values.pop();
+      const messageDepth = messageDepths.pop() as number;
+      const objectDepth = objectDepths.pop() as number;
+      const key = keys.pop() as string;
       const container = typeof value === 'object' && value !== null;
       // The Value at messageDepth; a Struct or ListValue in it one further. Recorded, not
       // returned: the JSON front end's refusal comes first, wherever it is.
@@ -71,8 +82,21 @@ export function nestingProblem(entries: readonly unknown[]): string | undefined 
       if (objects > LOGGING_LIMITS.maxJsonObjectDepth) return `Message too deep. Max recursion depth reached for key '${key}'`;
       // The Values inside: one further for a list, two for a Struct (its map entry between).
       const childDepth = messageDepth + (isArray ? 2 : 3);
-      if (isArray) for (const item of value as unknown[]) stack.push([item, childDepth, objects, '']);
-      else for (const [k, item] of Object.entries(value)) stack.push([item, childDepth, objects, k]);
+      if (isArray) {
+        for (const item of value as unknown[]) {
+          values.push(item);
+          messageDepths.push(childDepth);
+          objectDepths.push(objects);
+          keys.push('');
+        }
+        continue;
+      }
+      for (const k in value) {
+        values.push((value as Record<string, unknown>)[k]);
+        messageDepths.push(childDepth);
+        objectDepths.push(objects);
+        keys.push(k);
+      }
     }
   }
   if (!deepest) return undefined;
