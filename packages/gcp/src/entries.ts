@@ -30,17 +30,18 @@ import { severityOf, type Severity } from './options.js';
 export const MAX_ENTRY_BYTES = 256_000;
 /**
  * The deepest nesting of objects and arrays sent as `jsonPayload` (the payload itself is level 1).
- * Cloud Logging documents no limit, but a jsonPayload is a google.protobuf.Struct inside the
- * LogEntry inside the WriteLogEntriesRequest, and protobuf's parsers (C++ and Java) refuse a
- * message nested more than 100 messages deep (their default recursion limit). Each object level
- * of a Struct is three nested messages (Struct, the map entry of `fields`, Value) and each array
- * level two (ListValue, Value), after two for the request and the LogEntry: 33 object levels
- * reach 100. Evidence: protobuf's JsonStreamParser (kDefaultMaxRecursionDepth = 100, "Message too
- * deep. Max recursion depth reached for key …", which Google's JSON front ends use); Cloud
- * Endpoints' test transcoding_deep_struct.t (a Struct 15 levels deep passes, 100 levels fail in
- * the backend's protobuf parser); Vector's prost limit of 100 failing at 34 map levels
- * (vectordotdev/vector#25050). 32 stays one level inside what the arithmetic allows; a deeper line
- * is not lost, it is sent as text.
+ * Cloud Logging documents no limit, but a jsonPayload is a google.protobuf.Struct in a LogEntry
+ * in a WriteLogEntriesRequest, and protobuf's parsers refuse messages nested more than 100 deep
+ * (CodedInputStream's default recursion limit; protobufjs copies it as `util.recursionLimit =
+ * 100`). The LogEntry is message 1 and its Struct 2; each object level adds three (the map entry
+ * of `fields`, a Value, a Struct) and each array level two (a Value, a ListValue), so the values
+ * of level 33 are message 100: 33 levels is the most the service can decode, and one entry deeper
+ * fails the whole request with the lines around it. Evidence: protobuf's JsonStreamParser
+ * (kDefaultMaxRecursionDepth = 100, "Message too deep. Max recursion depth reached for key …",
+ * used by Google's JSON front ends); Cloud Endpoints' test transcoding_deep_struct.t (a Struct 15
+ * levels deep passes, 100 levels fail in the backend's protobuf parser); Vector's prost decoder,
+ * limit 100, failing at 34 map levels (vectordotdev/vector#25050). 32 keeps one level of margin;
+ * a deeper line is not lost, it is sent as text.
  */
 export const MAX_JSON_DEPTH = 32;
 

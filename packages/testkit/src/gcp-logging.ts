@@ -39,7 +39,7 @@ export const LOGGING_LIMITS = Object.freeze({
   maxLogIdLength: 511,
   /** JSON objects nested in a request body (protobuf's JsonStreamParser, kDefaultMaxRecursionDepth). */
   maxJsonObjectDepth: 100,
-  /** Messages nested in a decoded request (protobuf's default recursion limit, C++ and Java). */
+  /** Messages nested in a decoded request (CodedInputStream's default recursion limit; protobufjs' too). */
   maxMessageDepth: 100,
 });
 
