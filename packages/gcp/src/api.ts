@@ -4,6 +4,8 @@
  * - 2xx: success (the parsed body is returned);
  * - 401: the token is invalidated, a new one fetched and the request sent once more at once;
  * - 408, 429, 5xx, network errors and timeouts: `retryable` (the Batcher backs off with jitter);
+ *   a timeout or a broken connection after the request went out is also `uncertain`: the
+ *   service may have carried the request out (see `mayHaveBeenCarriedOut`);
  * - 403: retryable too (a missing role or scope can be granted while uk runs), with a hint;
  * - other 4xx: not retryable (sending the same body again cannot succeed).
  *
@@ -24,13 +26,44 @@ export class ApiError extends Error {
   readonly statusCode: number | undefined;
   readonly retryable: boolean;
   readonly google: GoogleError | undefined;
-  constructor(message: string, statusCode: number | undefined, retryable: boolean, google?: GoogleError) {
+  /**
+   * The request may have been carried out although it failed (it timed out, or the connection
+   * broke, after it was sent): sending it again may store it twice, unless the service
+   * de-duplicates (Cloud Logging does, by insertId and timestamp). The Batcher counts such resends.
+   */
+  readonly uncertain: boolean;
+  constructor(message: string, statusCode: number | undefined, retryable: boolean, google?: GoogleError, uncertain = false) {
     super(message);
     this.name = 'ApiError';
     this.statusCode = statusCode;
     this.retryable = retryable;
     this.google = google;
+    this.uncertain = uncertain;
   }
+}
+
+/** Network errors after which the server cannot have had the request: nothing to count as resent. */
+const NOT_SENT_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ERR_INVALID_URL', 'ERR_UNSUPPORTED_PROTOCOL']);
+/** Network errors that break a request once under way: a reset, a closed pipe, a garbled answer. */
+const BROKEN_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_RESPONSE_TOO_LARGE']);
+/** got's timeout events before anything of the request is sent (`Timeout awaiting 'connect' for …`). */
+const BEFORE_SEND_EVENTS = /awaiting '(lookup|connect|secureConnect|socket)'/;
+
+/**
+ * Whether a failed request may have been carried out by the server. The HTTP client says so
+ * with `sent` (the whole request had gone out) where it knows; otherwise the error's code decides:
+ * a timeout other than while connecting, a reset or a garbled answer may come after the server
+ * got the request; a refused connection or an unknown host cannot. A reset of a kept-alive
+ * connection just before the request was written also counts as uncertain: resending is safe
+ * here (Cloud Logging de-duplicates), it is only counted.
+ */
+export function mayHaveBeenCarriedOut(err: unknown): boolean {
+  const { sent, code, message } = (err ?? {}) as { sent?: unknown; code?: unknown; message?: unknown };
+  if (typeof sent === 'boolean') return sent;
+  if (typeof code !== 'string') return false;
+  if (NOT_SENT_CODES.has(code) || /CERT|SSL|TLS|ERR_OSSL/.test(code)) return false;
+  if (code === 'ETIMEDOUT') return !BEFORE_SEND_EVENTS.test(String(message ?? ''));
+  return BROKEN_CODES.has(code) || code.startsWith('HPE_');
 }
 
 export function parseGoogleError(body: Buffer): GoogleError | undefined {
@@ -82,7 +115,7 @@ export class GoogleApi {
       });
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      throw new ApiError(`${call.what}: ${(err as Error).message ?? String(err)}${typeof code === 'string' && !String((err as Error).message).includes(code) ? ` (${code})` : ''}`, undefined, true);
+      throw new ApiError(`${call.what}: ${(err as Error).message ?? String(err)}${typeof code === 'string' && !String((err as Error).message).includes(code) ? ` (${code})` : ''}`, undefined, true, undefined, mayHaveBeenCarriedOut(err));
     }
   }
 

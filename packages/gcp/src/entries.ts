@@ -11,6 +11,8 @@
  *   (`severity`, `logging.googleapis.com/labels`, `…/trace`, `…/spanId`, `…/trace_sampled`) are
  *   lifted into the entry, and a payload left with nothing but a string `message` becomes that
  *   `textPayload`, as Google's logging agents do. Anything else is `textPayload`, byte for byte.
+ * - A JSON object nested deeper than MAX_JSON_DEPTH levels is `textPayload` too (counted in
+ *   `jsonTooDeep`): Cloud Logging cannot decode it as a Struct, and would refuse the whole request.
  * - An entry stays under 256 KB: a longer line is split into several entries (consecutive
  *   insertIds, `split` naming the parts), never dropped or truncated.
  *
@@ -26,6 +28,57 @@ import { severityOf, type Severity } from './options.js';
 
 /** Cloud Logging's limit is about 256 KB per entry; stay below it in either reading of "KB". */
 export const MAX_ENTRY_BYTES = 256_000;
+/**
+ * The deepest nesting of objects and arrays sent as `jsonPayload` (the payload itself is level 1).
+ * Cloud Logging documents no limit, but a jsonPayload is a google.protobuf.Struct in a LogEntry
+ * in a WriteLogEntriesRequest, and protobuf's parsers refuse messages nested more than 100 deep
+ * (CodedInputStream's default recursion limit; protobufjs copies it as `util.recursionLimit =
+ * 100`). The LogEntry is message 1 and its Struct 2; each object level adds three (the map entry
+ * of `fields`, a Value, a Struct) and each array level two (a Value, a ListValue), so the values
+ * of level 33 are message 100: 33 levels is the most the service can decode, and one entry deeper
+ * fails the whole request with the lines around it. Evidence: protobuf's JsonStreamParser
+ * (kDefaultMaxRecursionDepth = 100, "Message too deep. Max recursion depth reached for key …",
+ * used by Google's JSON front ends); Cloud Endpoints' test transcoding_deep_struct.t (a Struct 15
+ * levels deep passes, 100 levels fail in the backend's protobuf parser); Vector's prost decoder,
+ * limit 100, failing at 34 map levels (vectordotdev/vector#25050). 32 keeps one level of margin;
+ * a deeper line is not lost, it is sent as text.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * True when `root` has objects or arrays nested more than `max` levels (root = level 1). With an
+ * explicit stack, not recursion: JSON.parse builds 100,000 levels without complaint, and a
+ * recursive walk of them would overflow the call stack.
+ */
+export function nestedDeeperThan(root: unknown, max: number): boolean {
+  const values: unknown[] = [root];
+  const depths: number[] = [1];
+  while (values.length > 0) {
+    const value = values.pop();
+    const depth = depths.pop() as number;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > max) return true;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i];
+        if (typeof item === 'object' && item !== null) {
+          values.push(item);
+          depths.push(depth + 1);
+        }
+      }
+      continue;
+    }
+    for (const key in value) {
+      const item = (value as Record<string, unknown>)[key];
+      if (typeof item === 'object' && item !== null) {
+        values.push(item);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+}
+
 /** Room kept in each part of a split line for everything but the text. */
 const ENTRY_OVERHEAD_BYTES = 512;
 
@@ -132,6 +185,8 @@ export class EntryEncoder {
   #seq = 0;
   /** Lines split because they were too long for one entry. */
   split = 0;
+  /** JSON object lines sent as text because they were nested deeper than MAX_JSON_DEPTH. */
+  jsonTooDeep = 0;
 
   constructor(options: EntryEncoderOptions) {
     this.#o = options;
@@ -282,10 +337,15 @@ export class EntryEncoder {
 
   /** Encodes one record as one or more entries and hands each to `emit`, in order. */
   encode(record: ConsoleRecord, emit: (entry: EncodedEntry) => void): void {
-    const text = record.text;
-    if (this.#o.jsonPayload && looksLikeObject(text)) {
+    if (this.#o.jsonPayload && looksLikeObject(record.text)) {
       if (this.#structured(record, emit)) return;
     }
+    this.encodeText(record, emit);
+  }
+
+  /** Encodes the record as `textPayload` entries (split when too long), whatever the line holds. */
+  encodeText(record: ConsoleRecord, emit: (entry: EncodedEntry) => void): void {
+    const text = record.text;
     // Fast path: even if every character needed six bytes, the entry would fit.
     if (text.length * 6 + ENTRY_OVERHEAD_BYTES <= this.#max) {
       emit(`{"timestamp":"${this.#ts.format(record.time)}","insertId":"${this.#insertId()}${this.#textHead[record.source]}${quote(text)}}`);
@@ -321,6 +381,10 @@ export class EntryEncoder {
       return false;
     }
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return false;
+    if (nestedDeeperThan(payload, MAX_JSON_DEPTH)) {
+      this.jsonTooDeep++;
+      return false;
+    }
     const fields = payload as Record<string, unknown>;
     let severity = this.#o.severity[record.source];
     let extra = '';
@@ -356,7 +420,8 @@ export class EntryEncoder {
         return true;
       }
     }
-    const json = `{"timestamp":"${this.#ts.format(record.time)}","insertId":"${this.#insertId()}","severity":"${severity}"${extra},"jsonPayload":${JSON.stringify(fields)}}`;
+    const payloadJson = JSON.stringify(fields);
+    const json = `{"timestamp":"${this.#ts.format(record.time)}","insertId":"${this.#insertId()}","severity":"${severity}"${extra},"jsonPayload":${payloadJson}}`;
     if (json.length > this.#max / 3 && Buffer.byteLength(json) > this.#max) {
       this.#seq--; // give the insertId back: the line goes out as text instead
       return false;

@@ -2,7 +2,8 @@
  * @uk/gcp: the `gcp` klib. Compatible with the Nanos gcp klib (same tuple: `logging.log_id`,
  * `metrics.interval`, `metrics.disk.include_readonly`; same metadata server setup with a backoff
  * from 1 s to 3600 s), plus severities, structured JSON lines, long lines split instead of lost,
- * partial success, retries, backpressure, flush at shutdown, endpoint overrides and counters.
+ * partial success, retries, backpressure, flush at shutdown, endpoint overrides and counters; no
+ * line, however deep its JSON or however it fails to encode, sinks the lines around it.
  *
  * It needs the `tls` klib for HTTPS (HttpClientService). Without a `gcp` tuple it loads and does
  * nothing, as in Nanos.
@@ -16,11 +17,11 @@ import { createMetricsReporter, type MetricsReporter } from './monitoring.js';
 import { readGcpOptions, type GcpOptions } from './options.js';
 import { GcpSetup } from './setup.js';
 
-export { ApiError, GoogleApi, isRetryableStatus, parseGoogleError, RETRYABLE_CODES, type ApiCall, type GoogleError } from './api.js';
+export { ApiError, GoogleApi, isRetryableStatus, mayHaveBeenCarriedOut, parseGoogleError, RETRYABLE_CODES, type ApiCall, type GoogleError } from './api.js';
 export { EXPIRY_MARGIN_MS, REFRESH_BEFORE_MS, TokenSource } from './credentials.js';
-export { EntryEncoder, MAX_ENTRY_BYTES, splitForJson, TimestampFormatter, type EncodedEntry, type EntryEncoderOptions } from './entries.js';
+export { EntryEncoder, MAX_ENTRY_BYTES, MAX_JSON_DEPTH, nestedDeeperThan, splitForJson, TimestampFormatter, type EncodedEntry, type EntryEncoderOptions } from './entries.js';
 export { DISK_STATES, MEMORY_STATES, memorySample, parseMounts, readDisks, readMemory, type DiskSample, type MemorySample, type MountEntry } from './host-metrics.js';
-export { createLoggingDriver, logNameOf, partialErrorsOf, REQUESTS_IN_FLIGHT, STALL_MS, TARGET_REQUEST_BYTES, type LoggingDriver, type LoggingDriverDeps } from './logging.js';
+export { createLoggingDriver, ENTRY_RETRIES, followUpBudget, logNameOf, partialErrorsOf, REQUESTS_IN_FLIGHT, STALL_MS, TARGET_REQUEST_BYTES, type LoggingDriver, type LoggingDriverDeps } from './logging.js';
 export { EntryArena, entryPosition, entrySize } from './arena.js';
 export { MetadataClient, MetadataError, type AccessToken, type InstanceInfo } from './metadata.js';
 export { createMetricsReporter, diskPoints, MAX_SERIES_PER_REQUEST, memoryPoints, MIN_POINT_SPACING_MS, type MetricPoint, type MetricsReporter } from './monitoring.js';
@@ -28,7 +29,9 @@ export {
   DEFAULT_BUFFER_SIZE,
   DEFAULT_FLUSH_INTERVAL_MS,
   DEFAULT_LOGGING_ENDPOINT,
+  DEFAULT_LOGGING_TIMEOUT_MS,
   DEFAULT_METADATA_HOST,
+  DEFAULT_MONITORING_TIMEOUT_MS,
   DEFAULT_MONITORING_ENDPOINT,
   DEFAULT_SEVERITY,
   INVALID_INTERVAL_MESSAGE,

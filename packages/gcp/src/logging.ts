@@ -1,22 +1,29 @@
 /**
  * The `gcp` console driver: records (and the program's lines, as bytes) become LogEntry JSON as
  * they arrive, wait in the kernel's Batcher (bounded heap, batches, retry with backoff and
- * jitter, flush at shutdown), and leave as `entries.write` requests of at most 10 MB with
- * `partialSuccess` set:
+ * jitter, flush at shutdown), and leave as `entries.write` requests of about 2 MB with
+ * `partialSuccess` set. One bad line never sinks its neighbours:
  *
+ * - a line that cannot be encoded as it asks (a JSON object nested too deep for Cloud Logging)
+ *   goes as text; if encoding a line throws for any reason, it is sent as text, or counted as
+ *   dropped, and the rest of the read goes on;
  * - entries the API refuses one by one (WriteLogEntriesPartialErrors) are counted as rejected and
- *   not sent again, except those that failed for a passing reason (UNAVAILABLE,
- *   RESOURCE_EXHAUSTED, …), which are sent again, alone, a few times;
+ *   not sent again, nor is anything the answer says was stored; entries refused for a passing
+ *   reason (UNAVAILABLE, RESOURCE_EXHAUSTED, …) are sent again, alone, a few times;
+ * - a request refused as a whole with 400 or 413 (no entry was stored) is split in halves, and
+ *   the halves sent on their own, down to the entries that are refused alone (counted as
+ *   rejected), within a bounded number of requests;
  * - 401 renews the token; 429, 5xx, resets and timeouts retry the batch (a resent entry carries
- *   the same insertId and timestamp, which Cloud Logging de-duplicates);
- * - a request refused as a whole (other 4xx) is dropped, counted and reported.
+ *   the same insertId and timestamp, which Cloud Logging de-duplicates; timeouts and resets after
+ *   the request went out are marked `uncertain` for the Batcher);
+ * - a request refused as a whole for any other reason (404, …) is dropped, counted and reported.
  *
  * Sends wait for setup (project, zone, instance, token); records meanwhile wait in the buffer.
  */
-import { Batcher, lineText, reasonOf, type ConsoleDriver, type ConsoleRecord, type KlibContext, type KlibLog, type Timers } from '@uk/core';
+import { Batcher, lineText, reasonOf, type ConsoleDriver, type ConsoleRecord, type Counter, type KlibContext, type KlibLog, type Timers } from '@uk/core';
 import { ApiError, GoogleApi, RETRYABLE_CODES, type ApiCall } from './api.js';
 import { EntryArena, entryPosition, entrySize } from './arena.js';
-import { EntryEncoder, writeRequestHead, type EncodedEntry } from './entries.js';
+import { EntryEncoder, MAX_JSON_DEPTH, writeRequestHead, type EncodedEntry } from './entries.js';
 import type { InstanceInfo } from './metadata.js';
 import type { LoggingOptions, Severity } from './options.js';
 
@@ -30,18 +37,21 @@ import type { LoggingOptions, Severity } from './options.js';
 export const TARGET_REQUEST_BYTES = 2 * 1024 * 1024;
 /** Room for logName, resource and the JSON around the entries. */
 const REQUEST_HEAD_RESERVE = 4096;
-export const WRITE_TIMEOUT_MS = 60_000;
 /** A send making no progress this long no longer holds the program back. */
 export const STALL_MS = 5000;
-/** Extra attempts for entries refused for a passing reason. */
-const ENTRY_RETRIES = 4;
+/** Attempts after the first for entries refused for a passing reason, or whose request failed so. */
+export const ENTRY_RETRIES = 4;
+/** HTTP statuses of a request refused as a whole that splitting it can get past. */
+const SPLITTABLE_STATUSES: ReadonlySet<number> = new Set([400, 413]);
+
+/** Requests one batch may take after its first answer (splits and resends of refused entries). */
+export function followUpBudget(entries: number): number {
+  // Finding one bad entry by halving takes two requests per halving; a few bad entries fit too.
+  return 16 + 4 * Math.ceil(Math.log2(entries + 1));
+}
 
 const PARTIAL_ERRORS_TYPE = 'type.googleapis.com/google.logging.v2.WriteLogEntriesPartialErrors';
 
-/**
- * Requests that may be in flight at once: a flood keeps two going, and Cloud Logging orders
- * entries by timestamp and insertId, not by arrival.
- */
 export const REQUESTS_IN_FLIGHT = 2;
 
 export interface LoggingDriver extends ConsoleDriver {
@@ -79,12 +89,40 @@ export function partialErrorsOf(google: { details?: readonly Record<string, unkn
   return out;
 }
 
+/** An entry's error in a partial success. */
+interface EntryError {
+  readonly code: number;
+  readonly message: string;
+}
+
+/** What one `entries.write` answered, when it was not an error for the Batcher. */
+type WriteAnswer =
+  /** Every entry was stored. */
+  | { readonly kind: 'stored' }
+  /** The entries listed were refused, one by one; the others were stored. */
+  | { readonly kind: 'partial'; readonly errors: Map<number, EntryError> }
+  /** Refused as a whole (nothing stored) for a reason that may lie in some of the entries. */
+  | { readonly kind: 'refused'; readonly error: ApiError };
+
+/** Entries of a batch (indexes into it) still to be sent after the batch's first answer. */
+interface FollowUp {
+  readonly indexes: readonly number[];
+  /** Attempts these entries have had for a passing failure. */
+  readonly attempt: number;
+  /** Wait before sending (a backoff after a passing failure). */
+  readonly backoff: boolean;
+}
+
 export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions, deps: LoggingDriverDeps): LoggingDriver {
   const timers: Timers = ctx.timers;
   const log: KlibLog = ctx.log;
   const encoder = new EntryEncoder({ severity: o.severity as Record<ConsoleRecord['source'], Severity>, jsonPayload: o.jsonPayload, specialFields: o.specialFields });
   const rejected = ctx.counter('rejected');
+  const dropped = ctx.counter('dropped');
+  const resent: Counter = ctx.counter('resent');
   const splitCounter = ctx.counter('split');
+  const tooDeepCounter = ctx.counter('json_too_deep');
+  const encodeFailed = ctx.counter('encode_failed');
   const url = `${o.endpoint}${/\/v2$/.test(o.endpoint) ? '' : '/v2'}/entries:write`;
   let head: Buffer | undefined;
   let lastRejection = '';
@@ -92,8 +130,12 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
   /** Request bodies, reused: one per request in flight. */
   const bodies: Buffer[] = [];
 
-  /** One request with `entries` (slices that end in a comma, which the last one loses). */
-  const post = async (entries: readonly Buffer[], bytes: number): Promise<Map<number, { code: number; message: string }>> => {
+  /**
+   * One request with `entries` (slices that end in a comma, which the last one loses). Throws
+   * what the Batcher should see: retryable failures (uncertain ones marked by the API client) and
+   * refusals that splitting cannot help.
+   */
+  const post = async (entries: readonly Buffer[], bytes: number): Promise<WriteAnswer> => {
     const h = head as Buffer;
     const length = h.length + bytes + 1;
     const spare = bodies.pop();
@@ -104,29 +146,96 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
       for (const slice of entries) at += slice.copy(body, at);
       body[length - 2] = 0x5d; // the last comma becomes "]"
       body[length - 1] = 0x7d; // "}"
-      const call: ApiCall = { url, body, timeoutMs: WRITE_TIMEOUT_MS, what: 'entries.write' };
+      const call: ApiCall = { url, body, timeoutMs: o.requestTimeoutMs, what: 'entries.write' };
       const { response } = await deps.api.post(call);
-      if (response.statusCode >= 200 && response.statusCode < 300) return new Map();
+      if (response.statusCode >= 200 && response.statusCode < 300) return { kind: 'stored' };
       const error = GoogleApi.error(call, response);
       const partial = partialErrorsOf(error.google);
+      if (partial && partial.size > 0) return { kind: 'partial', errors: partial };
       // Without per-entry errors nothing was written: the whole request failed.
-      if (!partial || partial.size === 0) throw error;
-      return partial;
+      if (SPLITTABLE_STATUSES.has(response.statusCode)) return { kind: 'refused', error };
+      throw error;
     } finally {
       if (bodies.length < REQUESTS_IN_FLIGHT) bodies.push(buf);
     }
   };
 
-  /** The slices of single entries of a batch, by index (for sending some of them again). */
-  const entriesOf = (slices: readonly Buffer[], sizes: readonly number[], indexes: readonly number[]): Buffer[] => {
+  /**
+   * After a first answer that was not "all stored": sends what is left of the batch, never
+   * anything stored already, and returns how many entries ended refused. Entries refused for
+   * good are counted; entries (or requests) failing for a passing reason are sent again, alone,
+   * with a backoff, up to ENTRY_RETRIES times; a request refused as a whole is halved until the
+   * refused entries stand alone. Bounded by followUpBudget requests: past it, what is left is
+   * counted as refused.
+   */
+  const followUp = async (batch: readonly number[], slices: readonly Buffer[], first: WriteAnswer): Promise<number> => {
     const whole = slices.length === 1 ? (slices[0] as Buffer) : Buffer.concat(slices);
     const offsets: number[] = [];
     let at = 0;
-    for (const size of sizes) {
+    for (const ref of batch) {
       offsets.push(at);
-      at += size;
+      at += entrySize(ref);
     }
-    return indexes.map((i) => whole.subarray(offsets[i] as number, (offsets[i] as number) + (sizes[i] as number)));
+    const sliceOf = (i: number): Buffer => whole.subarray(offsets[i] as number, (offsets[i] as number) + entrySize(batch[i] as number));
+    let refused = 0;
+    const reasons: string[] = [];
+    const refuse = (count: number, reason: string): void => {
+      refused += count;
+      if (!reasons.includes(reason)) reasons.push(reason);
+    };
+    // Last in, first out: the first half of a split goes before the second.
+    const work: FollowUp[] = [];
+    const settle = (part: FollowUp, answer: WriteAnswer): void => {
+      if (answer.kind === 'stored') return;
+      if (answer.kind === 'refused') {
+        if (part.indexes.length === 1) {
+          refuse(1, reasonOf(answer.error));
+          return;
+        }
+        const half = Math.ceil(part.indexes.length / 2);
+        work.push({ indexes: part.indexes.slice(half), attempt: part.attempt, backoff: false });
+        work.push({ indexes: part.indexes.slice(0, half), attempt: part.attempt, backoff: false });
+        return;
+      }
+      const again: number[] = [];
+      for (const [index, error] of answer.errors) {
+        const entry = part.indexes[index];
+        if (entry === undefined) continue;
+        if (RETRYABLE_CODES.has(error.code) && part.attempt < ENTRY_RETRIES) again.push(entry);
+        else refuse(1, `code ${error.code}${error.message ? `: ${error.message.slice(0, 200)}` : ''}`);
+      }
+      if (again.length > 0) work.push({ indexes: again, attempt: part.attempt + 1, backoff: true });
+    };
+    settle({ indexes: batch.map((_, i) => i), attempt: 0, backoff: false }, first);
+    let budget = followUpBudget(batch.length);
+    for (let part = work.pop(); part !== undefined; part = work.pop()) {
+      if (budget-- <= 0) {
+        refuse(part.indexes.length, `gave up after ${followUpBudget(batch.length)} requests for this batch`);
+        continue;
+      }
+      // At shutdown, under the flush deadline, do not sit out the full backoff.
+      if (part.backoff) await timers.sleep(ctx.signal.aborted ? 250 : 1000 * 2 ** (part.attempt - 1));
+      let answer: WriteAnswer;
+      try {
+        answer = await post(part.indexes.map(sliceOf), part.indexes.reduce((sum, i) => sum + entrySize(batch[i] as number), 0));
+      } catch (err) {
+        // The request failed as a whole: none of these entries was stored (or, after a timeout,
+        // maybe all of them: a resend carries the same insertIds, which Cloud Logging de-duplicates).
+        if ((err as ApiError).retryable !== false && part.attempt < ENTRY_RETRIES) {
+          if ((err as ApiError).uncertain === true) resent.add(part.indexes.length);
+          work.push({ indexes: part.indexes, attempt: part.attempt + 1, backoff: true });
+        } else refuse(part.indexes.length, reasonOf(err));
+        continue;
+      }
+      settle(part, answer);
+    }
+    const reason = reasons.join('; ');
+    if (refused > 0 && reason !== lastRejection) {
+      const what = refused === batch.length ? `${refused === 1 ? 'the only entry' : `all ${refused} entries`} of a batch` : `${refused} entr${refused === 1 ? 'y' : 'ies'} of a batch of ${batch.length}`;
+      log.warn(`entries.write refused ${what} (${reason})${refused === batch.length ? '' : '; the rest were stored'}`);
+    }
+    lastRejection = refused > 0 ? reason : '';
+    return refused;
   };
 
   const arena = new EntryArena();
@@ -138,56 +247,25 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     let bytes = 0;
     for (const ref of batch) bytes += entrySize(ref);
     const slices = arena.view(start, bytes);
-    let errors: Map<number, { code: number; message: string }>;
+    let first: WriteAnswer;
     try {
-      errors = await post(slices, bytes);
+      first = await post(slices, bytes);
     } catch (err) {
-      // A batch refused as a whole is dropped by the Batcher: its bytes are spent too.
+      // Nothing was stored (or, after a timeout, maybe everything): the Batcher sends the batch
+      // again, or drops it if refused for good; then its bytes are spent too.
       if ((err as ApiError).retryable === false) arena.release(start, bytes);
       throw err;
     }
     let refused = 0;
-    let pendingSizes: number[] | undefined;
-    let pendingSlices: Buffer[] = slices;
-    for (let attempt = 0; errors.size > 0; attempt++) {
-      // Entries that failed for good are counted; those that may pass later are sent again, alone.
-      const again: number[] = [];
-      let reason = '';
-      for (const [index, error] of errors) {
-        if (index >= (pendingSizes?.length ?? batch.length)) continue;
-        if (RETRYABLE_CODES.has(error.code) && attempt < ENTRY_RETRIES) again.push(index);
-        else {
-          refused++;
-          reason ||= `code ${error.code}${error.message ? `: ${error.message.slice(0, 200)}` : ''}`;
-        }
-      }
-      if (reason && reason !== lastRejection) log.warn(`entries.write refused ${refused} entr${refused === 1 ? 'y' : 'ies'} of a batch of ${batch.length} (${reason}); the rest were stored`);
-      lastRejection = reason || lastRejection;
-      if (again.length === 0) break;
-      // At shutdown, under the flush deadline, do not sit out the full backoff.
-      await timers.sleep(ctx.signal.aborted ? 250 : 1000 * 2 ** attempt);
-      const sizes = pendingSizes ?? batch.map(entrySize);
-      const nextSlices = entriesOf(pendingSlices, sizes, again);
-      pendingSizes = again.map((i) => sizes[i] as number);
-      pendingSlices = nextSlices;
-      try {
-        errors = await post(pendingSlices, pendingSizes.reduce((a, b) => a + b, 0));
-      } catch (err) {
-        if ((err as ApiError).retryable !== false && attempt + 1 < ENTRY_RETRIES) {
-          // The request itself failed (a reset, a 503): try these entries again, never the whole batch.
-          errors = new Map(again.map((_, index) => [index, { code: 14, message: reasonOf(err) }]));
-          continue;
-        }
-        refused += again.length;
-        log.warn(`sending ${again.length} refused entr${again.length === 1 ? 'y' : 'ies'} again failed: ${reasonOf(err)}`);
-        break;
-      }
-    }
-    if (refused === 0) lastRejection = '';
+    if (first.kind === 'stored') lastRejection = '';
+    else refused = await followUp(batch, slices, first);
     arena.release(start, bytes);
     return { rejected: refused };
   };
 
+  // `resent` and `unconfirmed` are for a Batcher that tells uncertain failures apart (a timeout
+  // after the request went out); passed as a variable so that one that does not still compiles.
+  const counters = { sent: ctx.counter('sent'), dropped, retries: ctx.counter('retries'), rejected, failed: ctx.counter('failed'), resent, unconfirmed: ctx.counter('unconfirmed') };
   const batcher = new Batcher<number>({
     name: 'gcp',
     noun: 'log entries',
@@ -203,7 +281,7 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     send,
     backpressure: o.backpressure ? { highWaterBytes: Math.floor(o.bufferSize * 0.75), lowWaterBytes: Math.floor(o.bufferSize * 0.5), stallMs: STALL_MS, ready: deps.healthy } : undefined,
     backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
-    counters: { sent: ctx.counter('sent'), dropped: ctx.counter('dropped'), retries: ctx.counter('retries'), rejected, failed: ctx.counter('failed') },
+    counters,
   });
 
   let closing = false;
@@ -211,17 +289,44 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     if (!batcher.push(ref)) arena.rollback(ref);
   };
   const push = (json: EncodedEntry): void => queue(arena.append(json));
+  /** Encodes a record that the byte paths did not take, counting what the encoder did with it. */
+  const encode = (record: ConsoleRecord): void => {
+    const { split, jsonTooDeep } = encoder;
+    encoder.encode(record, push);
+    if (encoder.split !== split) splitCounter.add(encoder.split - split);
+    if (encoder.jsonTooDeep !== jsonTooDeep) {
+      if (tooDeepCounter.value === 0) log.warn(`a JSON line nested deeper than ${MAX_JSON_DEPTH} levels was sent as textPayload (Cloud Logging cannot take it as jsonPayload); counted as json_too_deep`);
+      tooDeepCounter.add(encoder.jsonTooDeep - jsonTooDeep);
+    }
+  };
+  let lastEncodeError = '';
+  /**
+   * A line whose encoding threw (it never should): it goes as plain text; if even that throws, it
+   * is counted as dropped. Either way the lines after it go on, and it is reported once per reason.
+   */
+  const encodeFailure = (record: ConsoleRecord, err: unknown): void => {
+    encodeFailed.add(1);
+    let outcome = 'sent as text';
+    try {
+      encoder.encodeText(record, push);
+    } catch {
+      dropped.add(1);
+      outcome = 'dropped';
+    }
+    const reason = reasonOf(err);
+    if (reason !== lastEncodeError) log.warn(`a line of ${record.text.length} characters could not be encoded (${reason}); ${outcome}, counted as encode_failed`);
+    lastEncodeError = reason;
+  };
   const write = (record: ConsoleRecord): void => {
     // uk's own messages during shutdown (already on stderr) cannot be shipped any more.
     if (closing && record.source === 'kernel') return;
-    const ref = encoder.writePlain(record, arena);
-    if (ref >= 0) {
-      queue(ref);
-      return;
+    try {
+      const ref = encoder.writePlain(record, arena);
+      if (ref >= 0) queue(ref);
+      else encode(record);
+    } catch (err) {
+      encodeFailure(record, err);
     }
-    const before = encoder.split;
-    encoder.encode(record, push);
-    if (encoder.split !== before) splitCounter.add(encoder.split - before);
   };
   const driver: LoggingDriver = {
     name: 'gcp',
@@ -233,9 +338,26 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     // are the same bytes either way.
     writeLines(block, source) {
       for (let i = 0; i < block.count; i++) {
-        const ref = encoder.writeLine(block, i, source, arena);
-        if (ref >= 0) queue(ref);
-        else write({ text: lineText(block, i), time: block.time, source });
+        let ref = -1;
+        try {
+          ref = encoder.writeLine(block, i, source, arena);
+        } catch {
+          // The record path below encodes the line again, and catches what throws there.
+        }
+        if (ref >= 0) {
+          queue(ref);
+          continue;
+        }
+        let text: string;
+        try {
+          text = lineText(block, i);
+        } catch (err) {
+          encodeFailed.add(1);
+          dropped.add(1);
+          log.warn(`a line could not be read as text (${reasonOf(err)}); dropped, counted as encode_failed`);
+          continue;
+        }
+        write({ text, time: block.time, source });
       }
     },
     flush: () => batcher.flush(),

@@ -19,7 +19,6 @@ import { TimestampFormatter } from './entries.js';
 
 export const MAX_SERIES_PER_REQUEST = 200;
 export const MIN_POINT_SPACING_MS = 10_000;
-export const CREATE_TIMEOUT_MS = 30_000;
 const SUMMARY_TYPE = 'type.googleapis.com/google.monitoring.v3.CreateTimeSeriesSummary';
 
 export interface MetricPoint {
@@ -92,7 +91,7 @@ export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptio
     const series = batch.map(
       (p) => `{"metric":${JSON.stringify({ type: p.type, labels: p.labels })},"resource":${resourceJson},"points":[{"interval":{"endTime":"${ts.format(p.endTime)}"},"value":{"doubleValue":${Number.isFinite(p.value) ? p.value : 0}}}]}`,
     );
-    const call: ApiCall = { url, body: `{"timeSeries":[${series.join(',')}]}`, timeoutMs: CREATE_TIMEOUT_MS, what: 'timeSeries.create' };
+    const call: ApiCall = { url, body: `{"timeSeries":[${series.join(',')}]}`, timeoutMs: o.requestTimeoutMs, what: 'timeSeries.create' };
     let result;
     try {
       result = await deps.api.post(call);

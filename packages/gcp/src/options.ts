@@ -8,7 +8,7 @@
  */
 import { OptionsReader, ukError, type Env, type OptionsInput, type RecordSource, type Tuple } from '@uk/core';
 
-export const GCP_OPTION_KEYS = ['logging', 'metrics'] as const;
+export const GCP_OPTION_KEYS = ['logging', 'metrics', 'request_timeout'] as const;
 export const LOGGING_OPTION_KEYS = ['log_id', 'flush_interval', 'buffer_size', 'severity', 'json_payload', 'special_fields', 'backpressure', 'endpoint'] as const;
 export const METRICS_OPTION_KEYS = ['interval', 'disk', 'endpoint'] as const;
 export const DISK_OPTION_KEYS = ['include_readonly'] as const;
@@ -36,6 +36,13 @@ export const DEFAULT_BUFFER_SIZE = 32 * 1024 * 1024;
 export const MIN_BUFFER_SIZE = 64 * 1024;
 export const DEFAULT_METRICS_INTERVAL_S = 60;
 export const MIN_METRICS_INTERVAL_S = 60;
+/** How long an `entries.write` request may take by default, ms (a 10 MB request on a slow link). */
+export const DEFAULT_LOGGING_TIMEOUT_MS = 60_000;
+/** How long a `timeSeries.create` request may take by default, ms. */
+export const DEFAULT_MONITORING_TIMEOUT_MS = 30_000;
+/** `request_timeout` bounds, ms. */
+export const MIN_REQUEST_TIMEOUT_MS = 100;
+export const MAX_REQUEST_TIMEOUT_MS = 600_000;
 /** The Nanos klib's message for an interval below the minimum. */
 export const INVALID_INTERVAL_MESSAGE = 'GCP: invalid metrics interval (minimum allowed value 60 seconds)';
 
@@ -53,6 +60,8 @@ export interface LoggingOptions {
   readonly backpressure: boolean;
   /** Base URL of the Logging API (no version). */
   readonly endpoint: string;
+  /** How long one `entries.write` request may take before it is abandoned (and sent again). */
+  readonly requestTimeoutMs: number;
 }
 
 export interface MetricsOptions {
@@ -61,6 +70,8 @@ export interface MetricsOptions {
   readonly disk: { readonly includeReadonly: boolean } | undefined;
   /** Base URL of the Monitoring API (no version). */
   readonly endpoint: string;
+  /** How long one `timeSeries.create` request may take before it is abandoned (and sent again). */
+  readonly requestTimeoutMs: number;
 }
 
 export interface GcpOptions {
@@ -168,7 +179,7 @@ function readSeverities(reader: OptionsReader, tuple: Tuple | undefined): Record
   return severity;
 }
 
-function readLogging(reader: OptionsReader, tuple: Tuple, env: Env): LoggingOptions {
+function readLogging(reader: OptionsReader, tuple: Tuple, env: Env, requestTimeoutMs: number | undefined): LoggingOptions {
   reader.allowKeys(LOGGING_OPTION_KEYS, tuple);
   const logId = reader.read(() => tuple.string('log_id'), undefined);
   if (logId !== undefined && !LOG_ID.test(logId)) {
@@ -184,10 +195,11 @@ function readLogging(reader: OptionsReader, tuple: Tuple, env: Env): LoggingOpti
     specialFields: reader.read(() => tuple.bool('special_fields', true), true),
     backpressure: reader.read(() => tuple.bool('backpressure', true), true),
     endpoint: endpointOf(tuple, 'endpoint', env, 'CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING', DEFAULT_LOGGING_ENDPOINT, reader),
+    requestTimeoutMs: requestTimeoutMs ?? DEFAULT_LOGGING_TIMEOUT_MS,
   };
 }
 
-function readMetrics(reader: OptionsReader, tuple: Tuple, env: Env): MetricsOptions {
+function readMetrics(reader: OptionsReader, tuple: Tuple, env: Env, requestTimeoutMs: number | undefined): MetricsOptions {
   reader.allowKeys(METRICS_OPTION_KEYS, tuple);
   let intervalS = DEFAULT_METRICS_INTERVAL_S;
   const raw = tuple.get('interval');
@@ -211,6 +223,7 @@ function readMetrics(reader: OptionsReader, tuple: Tuple, env: Env): MetricsOpti
     intervalMs: intervalS * 1000,
     disk,
     endpoint: endpointOf(tuple, 'endpoint', env, 'CLOUDSDK_API_ENDPOINT_OVERRIDES_MONITORING', DEFAULT_MONITORING_ENDPOINT, reader),
+    requestTimeoutMs: requestTimeoutMs ?? DEFAULT_MONITORING_TIMEOUT_MS,
   };
 }
 
@@ -220,8 +233,10 @@ export function readGcpOptions({ config, env }: Pick<OptionsInput, 'config' | 'e
   reader.allowKeys(GCP_OPTION_KEYS);
   const loggingTuple = reader.read((t) => t.tuple('logging'), undefined);
   const metricsTuple = reader.read((t) => t.tuple('metrics'), undefined);
-  const logging = loggingTuple ? readLogging(reader, loggingTuple, env) : undefined;
-  const metrics = metricsTuple ? readMetrics(reader, metricsTuple, env) : undefined;
+  // One timeout for both APIs; unset, each keeps its own default.
+  const requestTimeoutMs = reader.read((t) => (t.get('request_timeout') === undefined ? undefined : readSeconds(t, 'request_timeout', 0, MIN_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS)), undefined);
+  const logging = loggingTuple ? readLogging(reader, loggingTuple, env, requestTimeoutMs) : undefined;
+  const metrics = metricsTuple ? readMetrics(reader, metricsTuple, env, requestTimeoutMs) : undefined;
   const metadataUrl = reader.read(() => metadataUrlOf(env), `http://${DEFAULT_METADATA_HOST}`);
   reader.done();
   return { logging, metrics, metadataUrl };

@@ -27,11 +27,11 @@ function tempDir(t: Test): string {
 }
 
 /** Runs `uk run` with a config holding `gcp`; `during` runs while the program runs (gets the child). */
-async function runUk(t: Test, e: GcpEmulators, gcp: unknown, programArgs: string[], options: { during?: (child: ReturnType<typeof spawn>, stderr: () => string) => Promise<void>; env?: Record<string, string>; uk?: Record<string, unknown>; serial?: boolean } = {}): Promise<Run> {
+async function runUk(t: Test, e: GcpEmulators, gcp: unknown, programArgs: string[], options: { during?: (child: ReturnType<typeof spawn>, stderr: () => string) => Promise<void>; env?: Record<string, string>; uk?: Record<string, unknown>; serial?: boolean; ukArgs?: string[] } = {}): Promise<Run> {
   const dir = tempDir(t);
   const config = join(dir, 'config.json');
   writeFileSync(config, JSON.stringify({ Klibs: ['tls', 'gcp'], ManifestPassthrough: { gcp, consoles: [options.serial ? '+serial' : '-serial'], ...(options.uk ? { uk: options.uk } : {}) } }));
-  const child = spawn(process.execPath, [UK, 'run', '-c', config, '--', process.execPath, EMIT, ...programArgs], { env: { ...process.env, ...e.env, ...options.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [UK, 'run', ...(options.ukArgs ?? []), '-c', config, '--', process.execPath, EMIT, ...programArgs], { env: { ...process.env, ...e.env, ...options.env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -122,6 +122,44 @@ t.test('bytes as the program wrote them: invalid UTF-8 becomes U+FFFD, the rest 
     ],
   );
   t.same(e.logging.problems, [], 'every request matched the official schema');
+});
+
+/** The counters uk prints at exit with --verbose: `uk: stats gcp: sent=10 dropped=0 …`. */
+function statsOf(stderr: string, group: string): Record<string, number> {
+  const line = stderr.split('\n').find((l) => l.startsWith(`uk: stats ${group}: `)) ?? '';
+  return Object.fromEntries([...line.matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1] as string, Number(m[2])]));
+}
+
+t.test('pathological lines in the middle: every good line stored once, the deep ones as text, the refused one counted', async (t) => {
+  const e = await emulators(t);
+  // An entry the service cannot take fails the whole request it is in (as a request it cannot decode).
+  e.logging.rejectEntries({ match: (x) => x.textPayload === 'poison', wholeRequest: true, message: 'cannot decode', times: Infinity });
+  const deep = (n: number) => `${'{"a":'.repeat(n - 1)}{"v":1}${'}'.repeat(n - 1)}`;
+  const pathological = [deep(5000), deep(1500), 'poison', deep(100_000), '{"a":[}', deep(32), deep(33)];
+  const N = 20_000;
+  const good = numbered(N);
+  const lines = [...good.slice(0, N / 2), ...pathological, ...good.slice(N / 2)];
+  const file = linesFile(t, lines.map((text) => ({ text })));
+  const run = await runUk(t, e, { logging: { log_id: 'bad-lines', flush_interval: 0.05 } }, ['--lines', file], { ukArgs: ['--verbose'] });
+  t.equal(run.code, 0, run.stderr.slice(-2000));
+  t.notMatch(run.stderr, /Maximum call stack|RangeError/);
+  const expected = [...good.slice(0, N / 2), deep(5000), deep(1500), deep(100_000), '{"a":[}', JSON.parse(deep(32)) as Record<string, unknown>, deep(33), ...good.slice(N / 2)];
+  const stored = programLines(e);
+  t.equal(stored.length, expected.length, 'every line but the refused one');
+  t.ok(stored.every((line, i) => (typeof line === 'string' ? line === expected[i] : JSON.stringify(line) === JSON.stringify(expected[i]))), 'each good line once, in order; the deep and invalid ones as their exact text');
+  t.equal(e.logging.duplicates, 0, 'nothing stored was sent again');
+  const entries = programEntries(e);
+  t.ok(entries.filter((x) => x.textPayload?.startsWith('{"a":{"a":')).length >= 4, 'the deep lines as textPayload (the 100,000-level one split)');
+  t.same(e.logging.problems, [], 'every request was one the service reads (the poison is refused by rule)');
+  const stats = statsOf(run.stderr, 'gcp');
+  t.equal(stats.json_too_deep, 4, '33, 1,500, 5,000 and 100,000 levels');
+  t.equal(stats.rejected, 1, 'the poison entry');
+  t.equal(stats.dropped, 0);
+  t.equal(stats.failed, 0);
+  t.equal(stats.sent, e.logging.count, 'sent = stored (entries, uk\'s own included)');
+  // Written = stored + counted: the program wrote lines.length lines.
+  t.equal(stored.length + (stats.rejected ?? NaN) + (stats.dropped ?? NaN), lines.length);
+  t.match(run.stderr, /gcp: entries\.write refused 1 entry of a batch of \d+ \(entries\.write: HTTP 400 INVALID_ARGUMENT: entries\[0\]: cannot decode\); the rest were stored/);
 });
 
 t.test('each fault loses nothing: 401, 429, 503, resets, lost answers and partial errors', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { ConsoleRecord } from '@uk/core';
-import { DEFAULT_SEVERITY, EntryEncoder, MAX_ENTRY_BYTES, splitForJson, TimestampFormatter, type EntryEncoderOptions } from '../src/index.js';
+import { DEFAULT_SEVERITY, EntryEncoder, MAX_ENTRY_BYTES, MAX_JSON_DEPTH, nestedDeeperThan, splitForJson, TimestampFormatter, type EntryEncoderOptions } from '../src/index.js';
 import { EntryArena, entryPosition, entrySize, POSITION_SPAN } from '../src/arena.js';
 import { quote } from '../src/entries.js';
 
@@ -61,6 +61,56 @@ t.test('JSON lines become jsonPayload with the structured logging fields lifted 
   t.same(encode({ text: '{"severity":"error","x":1}' }, { specialFields: false })[0]?.jsonPayload, { severity: 'error', x: 1 }, 'special_fields off');
   t.same(encode({ text: '{"x":1}' }, { jsonPayload: false })[0]?.textPayload, '{"x":1}', 'json_payload off');
   for (const text of ['{not json}', '[1,2]', '{"a":1} trailing', '{']) t.same(encode({ text })[0]?.textPayload, text, `${text} stays text`);
+});
+
+/** A JSON object line `levels` deep (1 level is `{"v":1}`), built as text. */
+const deepObject = (levels: number): string => `${'{"a":'.repeat(levels - 1)}{"v":1}${'}'.repeat(levels - 1)}`;
+
+t.test('nestedDeeperThan counts objects and arrays, the root as level 1, without recursion', async (t) => {
+  t.equal(nestedDeeperThan({}, 1), false);
+  t.equal(nestedDeeperThan({ a: {} }, 1), true);
+  t.equal(nestedDeeperThan({ a: [1, 'x', null] }, 2), false);
+  t.equal(nestedDeeperThan({ a: [{}] }, 2), true, 'an object in an array is a level');
+  t.equal(nestedDeeperThan({ wide: Array.from({ length: 1000 }, () => ({ b: 1 })) }, 3), false, 'width does not count');
+  t.equal(nestedDeeperThan(JSON.parse(deepObject(32)), 32), false);
+  t.equal(nestedDeeperThan(JSON.parse(deepObject(33)), 32), true);
+  for (const levels of [5000, 100_000]) {
+    t.equal(nestedDeeperThan(JSON.parse(deepObject(levels)), MAX_JSON_DEPTH), true, `${levels} object levels`);
+    t.equal(nestedDeeperThan(JSON.parse(`{"a":${'['.repeat(levels)}${']'.repeat(levels)}}`), MAX_JSON_DEPTH), true, `${levels} array levels`);
+  }
+  t.equal(MAX_JSON_DEPTH, 32);
+});
+
+t.test('a JSON line nested deeper than MAX_JSON_DEPTH is sent as text, counted, never thrown', async (t) => {
+  const encoder = new EntryEncoder(options);
+  const insertIds: string[] = [];
+  const emit = encoder.encode.bind(encoder);
+  encoder.encode = (record, out) => emit(record, (json) => {
+    insertIds.push((JSON.parse(json) as { insertId: string }).insertId);
+    out(json);
+  });
+  t.same(encode({ text: deepObject(32) }, {}, encoder)[0]?.jsonPayload, JSON.parse(deepObject(32)), '32 levels: jsonPayload');
+  t.equal(encoder.jsonTooDeep, 0);
+  const [deeper] = encode({ text: deepObject(33) }, {}, encoder);
+  t.equal(deeper?.textPayload, deepObject(33), '33 levels: the line as text');
+  t.equal(deeper?.jsonPayload, undefined);
+  t.equal(encoder.jsonTooDeep, 1);
+  const arrays = `{"a":${'['.repeat(32)}${']'.repeat(32)}}`;
+  t.equal(encode({ text: arrays }, {}, encoder)[0]?.textPayload, arrays, 'arrays count as levels');
+  t.equal(encoder.jsonTooDeep, 2);
+  for (const levels of [1500, 5000, 100_000]) {
+    const text = deepObject(levels);
+    const parts = encode({ text }, {}, encoder);
+    t.equal(parts.map((p) => p.textPayload).join(''), text, `${levels} levels: the exact line as text`);
+    t.ok(parts.every((p) => p.jsonPayload === undefined));
+    if (text.length * 6 > MAX_ENTRY_BYTES) t.ok(parts.length >= 2 && parts.every((p) => p.split !== undefined), `${levels} levels: ${text.length} characters, split`);
+  }
+  t.equal(encoder.jsonTooDeep, 5);
+  for (const text of ['{"a":[}', '{"a":1,}', `{${'"a":{'.repeat(5000)}`, '{"unterminated":"']) {
+    t.equal(encode({ text }, {}, encoder)[0]?.textPayload, text, `invalid JSON stays text: ${text.slice(0, 20)}`);
+  }
+  t.equal(encoder.jsonTooDeep, 5, 'invalid JSON is not "too deep"');
+  t.same(insertIds, insertIds.map((_, i) => `run1${i.toString(36).padStart(10, '0')}`), 'consecutive insertIds: none skipped or reused by the fallback');
 });
 
 t.test('a line too long for one entry is split, never lost', async (t) => {

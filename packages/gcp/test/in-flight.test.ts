@@ -18,6 +18,7 @@ const options: LoggingOptions = {
   specialFields: false,
   backpressure: false,
   endpoint: 'http://logging.invalid',
+  requestTimeoutMs: 60_000,
 };
 
 interface Posted {

@@ -86,16 +86,21 @@ t.test('401: a new token is fetched and the batch sent again; 429, 503 and reset
   t.notMatch(stderr.text, /ya29\./, 'no token in any message');
 });
 
-t.test('a request refused as a whole is dropped, counted and reported', async (t) => {
+t.test('a request refused as a whole: split until the refused entry stands alone, which is counted and reported', async (t) => {
   const e = await emulators(t);
   const { kernel, stop, counter, stderr } = await bootKernel(t, e, { logging: { flush_interval: 0.05 } });
   e.logging.faults.add({ kind: 'error', status: 400, type: 'INVALID_ARGUMENT', message: 'nope' });
   writeLines(kernel, ['lost']);
-  t.ok(await eventually(() => counter('failed') === 1));
-  writeLines(kernel, ['kept']);
+  t.ok(await eventually(() => counter('rejected') === 1));
+  // Once more, for a batch of three: the halves go on their own (the refusal was for that request only).
+  e.logging.faults.add({ kind: 'error', status: 400, type: 'INVALID_ARGUMENT', message: 'nope' });
+  writeLines(kernel, ['kept 1', 'kept 2', 'kept 3']);
+  t.ok(await eventually(() => program(e.logging.lines()).length === 3));
   await stop();
-  t.same(program(e.logging.lines()).filter((l) => l === 'kept' || l === 'lost'), ['kept']);
-  t.match(stderr.text, /gcp: dropped 1 log entries \(refused: entries.write: HTTP 400 INVALID_ARGUMENT: nope/);
+  t.same(program(e.logging.lines()).filter((l) => l === 'lost' || String(l).startsWith('kept')), ['kept 1', 'kept 2', 'kept 3']);
+  t.equal(counter('rejected'), 1);
+  t.equal(counter('failed'), 0);
+  t.match(stderr.text, /gcp: entries\.write refused the only entry of a batch \(entries\.write: HTTP 400 INVALID_ARGUMENT: nope\)/);
 });
 
 t.test('metadata down at boot: lines wait in the buffer, then go; a full buffer drops and reports', async (t) => {

@@ -68,6 +68,7 @@ const baseOptions: LoggingOptions = {
   specialFields: true,
   backpressure: false,
   endpoint: 'http://logging.invalid',
+  requestTimeoutMs: 60_000,
 };
 
 /** A logging driver outside a kernel: a manual clock, and an API that keeps each request body. */

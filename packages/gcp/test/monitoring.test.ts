@@ -38,7 +38,7 @@ t.test('series per request, spacing of points, lost answers', async (t) => {
   } as unknown as KlibContext<unknown>;
   const metadata = new MetadataClient(http, `http://${e.metadata.host}`);
   const api = new GoogleApi(http, new TokenSource(() => metadata.token(), new Timers(clock)));
-  const options: MetricsOptions = { intervalMs: 60_000, disk: { includeReadonly: false }, endpoint: e.monitoring.url };
+  const options: MetricsOptions = { intervalMs: 60_000, disk: { includeReadonly: false }, endpoint: e.monitoring.url, requestTimeoutMs: 30_000 };
   let resolveReady!: (info: { projectId: string; zone: string; instanceId: string; hostname: string }) => void;
   const ready = new Promise<{ projectId: string; zone: string; instanceId: string; hostname: string }>((resolve) => (resolveReady = resolve));
   const reporter = createMetricsReporter(ctx, options, { api, ready, readMemory: async () => MEMORY, mountsPath: mounts, statfs });

@@ -25,8 +25,9 @@ t.test('defaults, as the Nanos klib: logging and metrics only when their tuples 
     specialFields: true,
     backpressure: true,
     endpoint: 'https://logging.googleapis.com',
+    requestTimeoutMs: 60_000,
   });
-  t.same(o.metrics, { intervalMs: 60_000, disk: undefined, endpoint: 'https://monitoring.googleapis.com' });
+  t.same(o.metrics, { intervalMs: 60_000, disk: undefined, endpoint: 'https://monitoring.googleapis.com', requestTimeoutMs: 30_000 });
   t.equal(o.metadataUrl, 'http://169.254.169.254');
   const none = read({});
   t.equal(none.logging, undefined);
@@ -48,6 +49,7 @@ t.test('every option, as JSON numbers, booleans or strings', async (t) => {
       endpoint: 'https://logging.example.com/',
     },
     metrics: { interval: 300, endpoint: 'http://127.0.0.1:9/' },
+    request_timeout: '2.5',
   });
   t.same(o.logging, {
     logId: 'app/web.1',
@@ -58,8 +60,19 @@ t.test('every option, as JSON numbers, booleans or strings', async (t) => {
     specialFields: false,
     backpressure: false,
     endpoint: 'https://logging.example.com',
+    requestTimeoutMs: 2500,
   });
-  t.same(o.metrics, { intervalMs: 300_000, disk: undefined, endpoint: 'http://127.0.0.1:9' });
+  t.same(o.metrics, { intervalMs: 300_000, disk: undefined, endpoint: 'http://127.0.0.1:9', requestTimeoutMs: 2500 });
+});
+
+t.test('request_timeout: seconds from 0.1 to 600, for both APIs, the path named when wrong', async (t) => {
+  t.equal(read({ logging: {}, request_timeout: 5 }).logging?.requestTimeoutMs, 5000);
+  t.equal(read({ metrics: {}, request_timeout: '0.1' }).metrics?.requestTimeoutMs, 100);
+  t.equal(read({ logging: {}, request_timeout: 600 }).logging?.requestTimeoutMs, 600_000);
+  for (const bad of [0, '0.05', 601, 'soon', '-1', { x: 1 }]) {
+    const [message] = problems({ logging: {}, request_timeout: bad });
+    t.match(message, /^gcp\.request_timeout: expected a number of seconds from 0\.1 to 600, got /, `${JSON.stringify(bad)}: ${message}`);
+  }
 });
 
 t.test('metrics interval: below 60 fails with the Nanos message', async (t) => {

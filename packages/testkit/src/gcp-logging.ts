@@ -10,6 +10,14 @@
  * - each entry: a log name `projects/PROJECT/logs/LOG_ID` (LOG_ID URL-encoded, at most 511
  *   characters) for this project, a `gce_instance` resource whose labels are this instance's, at
  *   most 256 KiB (262,144 bytes of JSON), a timestamp at most a day ahead;
+ * - nesting: protobuf's limits, which apply before any entry is looked at, so a request that
+ *   breaks them is refused as a whole (400 INVALID_ARGUMENT, nothing stored, `partialSuccess` or
+ *   not): JSON objects nested more than 100 deep in the body (Google's JSON front end, protobuf's
+ *   JsonStreamParser: "Message too deep. Max recursion depth reached for key …"), and messages
+ *   nested more than 100 deep once decoded (protobuf's default recursion limit; a jsonPayload is
+ *   a Struct, three messages per object level and two per array level, so 33 object levels are
+ *   the most a jsonPayload can hold). See NESTING below; the wording of the second refusal is
+ *   the emulator's, the service documents neither;
  * - `partialSuccess`: valid entries are stored and the others reported one by one in
  *   `WriteLogEntriesPartialErrors` under the status of a failed entry; without it, one bad entry
  *   fails the whole request and nothing is stored.
@@ -17,7 +25,8 @@
  * Stored entries are de-duplicated on (log name, timestamp, insertId) as Cloud Logging does, so a
  * client that resends after a lost answer does not show twice. `sorted()` lists them as a query
  * would (by timestamp, then insertId); `lines()` also joins split entries back together.
- * Faults: `faults` (injected errors, 429, resets, delays, 401), `loseAnswers`, `rejectEntries()`.
+ * Faults: `faults` (injected errors, 429, resets, delays, 401), `loseAnswers`, `rejectEntries()`
+ * (one entry refused, or with `wholeRequest` the whole request because of it).
  */
 import { googleError, GRPC_STATUS, GcpApiEmulator, jsonReply, type GcpApiEmulatorOptions } from './gcp-api.js';
 import { parseRfc3339, ProtoSchema, type SchemaProblem } from './gcp-schema.js';
@@ -28,7 +37,71 @@ export const LOGGING_LIMITS = Object.freeze({
   maxEntryBytes: 262_144,
   maxFutureMs: 24 * 3600_000,
   maxLogIdLength: 511,
+  /** JSON objects nested in a request body (protobuf's JsonStreamParser, kDefaultMaxRecursionDepth). */
+  maxJsonObjectDepth: 100,
+  /** Messages nested in a decoded request (CodedInputStream's default recursion limit; protobufjs' too). */
+  maxMessageDepth: 100,
 });
+
+/**
+ * Why a request's nesting is more than protobuf decodes, or undefined. Counted as the service's
+ * parsers count: the request body is JSON object level 1 and each entry level 2 (arrays are not
+ * counted by the JSON parser); once decoded, the request is message 0, a LogEntry 1, its
+ * jsonPayload Struct 2, then each object level adds a map entry, a Value and a Struct, each array
+ * level a Value and a ListValue. The walk keeps its own stack, so any depth is safe.
+ */
+export function nestingProblem(entries: readonly unknown[]): string | undefined {
+  let deepest: { index: number; depth: number } | undefined;
+  // One stack for every entry, as parallel arrays: a value, the message depth of the Value
+  // holding it, its JSON object depth, and the key it is under (for the front end's message).
+  const values: unknown[] = [];
+  const messageDepths: number[] = [];
+  const objectDepths: number[] = [];
+  const keys: string[] = [];
+  for (let index = 0; index < entries.length; index++) {
+    const entry = entries[index] as Record<string, unknown> | null;
+    const payload = typeof entry === 'object' && entry !== null ? entry.jsonPayload : undefined;
+    if (typeof payload !== 'object' || payload === null) continue;
+    values.push(payload);
+    messageDepths.push(1);
+    objectDepths.push(2);
+    keys.push('jsonPayload');
+    while (values.length > 0) {
+      const value = values.pop();
+      const messageDepth = messageDepths.pop() as number;
+      const objectDepth = objectDepths.pop() as number;
+      const key = keys.pop() as string;
+      const container = typeof value === 'object' && value !== null;
+      // The Value at messageDepth; a Struct or ListValue in it one further. Recorded, not
+      // returned: the JSON front end's refusal comes first, wherever it is.
+      const depth = container ? messageDepth + 1 : messageDepth;
+      if (depth > LOGGING_LIMITS.maxMessageDepth && (!deepest || deepest.index === index)) deepest = { index, depth: Math.max(deepest?.depth ?? 0, depth) };
+      if (!container) continue;
+      const isArray = Array.isArray(value);
+      const objects = isArray ? objectDepth : objectDepth + 1;
+      if (objects > LOGGING_LIMITS.maxJsonObjectDepth) return `Message too deep. Max recursion depth reached for key '${key}'`;
+      // The Values inside: one further for a list, two for a Struct (its map entry between).
+      const childDepth = messageDepth + (isArray ? 2 : 3);
+      if (isArray) {
+        for (const item of value as unknown[]) {
+          values.push(item);
+          messageDepths.push(childDepth);
+          objectDepths.push(objects);
+          keys.push('');
+        }
+        continue;
+      }
+      for (const k in value) {
+        values.push((value as Record<string, unknown>)[k]);
+        messageDepths.push(childDepth);
+        objectDepths.push(objects);
+        keys.push(k);
+      }
+    }
+  }
+  if (!deepest) return undefined;
+  return `Request message too deep: entries[${deepest.index}].jsonPayload nests protobuf messages ${deepest.depth} deep (a Struct takes 3 per object level, 2 per array level); at most ${LOGGING_LIMITS.maxMessageDepth} are decoded`;
+}
 
 const LOGGING_SCOPE = 'https://www.googleapis.com/auth/logging.write';
 const GCE_LABELS = ['project_id', 'instance_id', 'zone'];
@@ -60,8 +133,13 @@ export interface EntryRejection {
   /** gRPC code (default 3, INVALID_ARGUMENT). */
   readonly code?: number;
   readonly message?: string;
-  /** How many entries it applies to (default 1). */
+  /** How many entries it applies to (default 1; Infinity for every match). */
   times?: number;
+  /**
+   * The entry fails the whole request, as an entry the service cannot decode does: 400, nothing
+   * stored, `partialSuccess` or not (default false: the entry alone is refused).
+   */
+  readonly wholeRequest?: boolean;
 }
 
 export interface GcpLoggingEmulatorOptions extends GcpApiEmulatorOptions {
@@ -106,6 +184,8 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
   duplicates = 0;
   /** Entries refused one by one. */
   refusedEntries = 0;
+  /** Requests refused as a whole because of an entry (`rejectEntries` with `wholeRequest`). */
+  refusedRequests = 0;
   /** Every problem found in requests (for assertions), newest last. */
   readonly problems: SchemaProblem[] = [];
 
@@ -173,6 +253,14 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
     const request = body as Record<string, unknown>;
     const entries = Array.isArray(request?.entries) ? (request.entries as Record<string, unknown>[]) : [];
     const items = entries.length;
+    // Before anything else: a request nested deeper than protobuf decodes is not read at all.
+    const tooDeep = nestingProblem(entries);
+    if (tooDeep) {
+      this.problems.push({ path: 'entries', message: tooDeep });
+      return { reply: googleError(400, tooDeep), items };
+    }
+    const poison = this.#wholeRequestRejection(entries);
+    if (poison) return { reply: googleError(GRPC_STATUS[poison.code]?.http ?? 400, poison.message, undefined, GRPC_STATUS[poison.code]?.name), items };
     const problems = this.#schemaProblems(request, entries);
     // Problems inside one entry are that entry's; anything else fails the whole request.
     const entryErrors = new Map<number, { code: number; message: string }>();
@@ -242,11 +330,31 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
     const size = entrySize(entry);
     if (size > LOGGING_LIMITS.maxEntryBytes) return { code: 3, message: `Log entry with size ${size} bytes exceeds maximum size of ${LOGGING_LIMITS.maxEntryBytes} bytes` };
     if (this.#rejections.length === 0) return undefined;
-    const rule = this.#rejections.find((r) => !r.match || r.match(entry));
-    if (!rule) return undefined;
+    const rule = this.#rejections.find((r) => !r.wholeRequest && (!r.match || r.match(entry)));
+    return rule ? this.#take(rule, 'injected per-entry error') : undefined;
+  }
+
+  /** The first entry a `wholeRequest` rule matches fails the request: its error, or undefined. */
+  #wholeRequestRejection(entries: readonly Record<string, unknown>[]): { code: number; message: string } | undefined {
+    if (!this.#rejections.some((r) => r.wholeRequest)) return undefined;
+    for (let index = 0; index < entries.length; index++) {
+      const entry = entries[index];
+      if (typeof entry !== 'object' || entry === null) continue;
+      const rule = this.#rejections.find((r) => r.wholeRequest && (!r.match || r.match(entry)));
+      if (rule) {
+        const error = this.#take(rule, 'injected error');
+        this.refusedRequests++;
+        return { code: error.code, message: `entries[${index}]: ${error.message}` };
+      }
+    }
+    return undefined;
+  }
+
+  /** Uses up one application of `rule`; its error. */
+  #take(rule: EntryRejection, fallback: string): { code: number; message: string } {
     rule.times = (rule.times ?? 1) - 1;
     if (rule.times <= 0) this.#rejections.splice(this.#rejections.indexOf(rule), 1);
-    return { code: rule.code ?? 3, message: rule.message ?? 'injected per-entry error' };
+    return { code: rule.code ?? 3, message: rule.message ?? fallback };
   }
 
   #schemaProblems(request: Record<string, unknown>, entries: readonly unknown[]): SchemaProblem[] {

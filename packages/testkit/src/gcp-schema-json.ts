@@ -128,9 +128,20 @@ function scalar(type: string): JsonConverter {
   return (value, path, problems) => bad(value, path, problems, `a ${type}`);
 }
 
+/**
+ * Levels of JSON objects and arrays in a Struct or Value the walk goes into: a bound on its
+ * recursion, far above what protobuf decodes (100 nested messages, three per object level), so
+ * that a body nested 100,000 deep is a problem reported, not a stack overflow.
+ */
+export const MAX_VALUE_LEVELS = 100;
+
 /** google.protobuf.Value's JSON (any JSON value) as protobufjs' object. */
-function jsonValue(json: unknown, path: string, problems: SchemaProblem[]): Record<string, unknown> {
+function jsonValue(json: unknown, path: string, problems: SchemaProblem[], level = 0): Record<string, unknown> {
   if (json === null) return { nullValue: 0 };
+  if (level > MAX_VALUE_LEVELS && typeof json === 'object') {
+    problems.push({ path, message: `Message too deep: '${path}' nests JSON objects or arrays more than ${MAX_VALUE_LEVELS} levels` });
+    return { nullValue: 0 };
+  }
   switch (typeof json) {
     case 'number':
       if (!Number.isFinite(json)) problems.push({ path, message: `Invalid value at '${path}': a Value number must be finite` });
@@ -140,16 +151,16 @@ function jsonValue(json: unknown, path: string, problems: SchemaProblem[]): Reco
     case 'boolean':
       return { boolValue: json };
     case 'object':
-      if (Array.isArray(json)) return { listValue: { values: json.map((v, i) => jsonValue(v, `${path}[${i}]`, problems)) } };
-      return { structValue: structOf(json as Record<string, unknown>, path, problems) };
+      if (Array.isArray(json)) return { listValue: { values: json.map((v, i) => jsonValue(v, `${path}[${i}]`, problems, level + 1)) } };
+      return { structValue: structOf(json as Record<string, unknown>, path, problems, level + 1) };
     default:
       problems.push({ path, message: `Invalid value at '${path}': ${typeof json} is not JSON` });
       return { nullValue: 0 };
   }
 }
 
-function structOf(json: Record<string, unknown>, path: string, problems: SchemaProblem[]): Record<string, unknown> {
-  return { fields: Object.fromEntries(Object.entries(json).map(([k, v]) => [k, jsonValue(v, `${path}.${k}`, problems)])) };
+function structOf(json: Record<string, unknown>, path: string, problems: SchemaProblem[], level = 0): Record<string, unknown> {
+  return { fields: Object.fromEntries(Object.entries(json).map(([k, v]) => [k, jsonValue(v, `${path}.${k}`, problems, level)])) };
 }
 
 interface CompiledField {

@@ -93,8 +93,20 @@ export class ProtoSchema {
     throw new RangeError(`${service}.${method} has no HTTP rule`);
   }
 
-  /** Every problem of `json` as a `typeName` (a fully qualified message name). */
+  /**
+   * Every problem of `json` as a `typeName` (a fully qualified message name). Never throws for
+   * bad input: a body too deep for a walk (a call stack overflow) is a problem like any other.
+   */
   check(typeName: string, json: unknown, path = ''): SchemaProblem[] {
+    try {
+      return this.#check(typeName, json, path);
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      return [{ path, message: `Message too deep: ${err.message}` }];
+    }
+  }
+
+  #check(typeName: string, json: unknown, path: string): SchemaProblem[] {
     const type = this.type(typeName);
     const problems: SchemaProblem[] = [];
     const converted = this.#json.message(type)(json, path, problems) as Record<string, unknown> | undefined;

@@ -156,3 +156,21 @@ t.test('every kind of field: well-known types, scalars and their ranges, maps, l
     problems.forEach((p, i) => t.match(p.message, (expected[i] as [string, RegExp])[1], `${label}: ${p.path || 'body'}`));
   }
 });
+
+t.test('a Struct nested 100,000 deep is a problem reported, never a stack overflow', async (t) => {
+  let objects: Record<string, unknown> = { v: 1 };
+  for (let i = 0; i < 100_000; i++) objects = { a: objects };
+  let arrays: unknown = [1];
+  for (let i = 0; i < 100_000; i++) arrays = [arrays];
+  const logging = ProtoSchema.load('logging');
+  for (const [what, payload] of [['objects', objects], ['arrays', { k: arrays }]] as const) {
+    const problems = logging.check('google.logging.v2.WriteLogEntriesRequest', { entries: [{ textPayload: 'fine' }, { jsonPayload: payload }] });
+    t.equal(problems.length, 1, what);
+    t.match(problems[0]?.message, /^Message too deep: 'entries\[1\]\.jsonPayload[.a-z[\]0-9]*' nests JSON objects or arrays more than 100 levels$/, what);
+  }
+  const deepest = logging.check('google.logging.v2.WriteLogEntriesRequest', { entries: [{ jsonPayload: JSON.parse(`${'{"a":'.repeat(32)}{"v":1}${'}'.repeat(32)}`) as unknown }] });
+  t.same(deepest, [], 'the 33 levels protobuf decodes pass the schema');
+  const monitoring = ProtoSchema.load('monitoring');
+  const series = monitoring.check('google.monitoring.v3.CreateTimeSeriesRequest', { name: 'projects/p', timeSeries: [{ metadata: { systemLabels: objects } }] });
+  t.match(series[0]?.message, /^Message too deep/, 'Cloud Monitoring bodies too');
+});
