@@ -53,9 +53,11 @@ interface Case {
   readonly json?: boolean;
   /** syslog: reach rsyslogd through a TcpFaultProxy. */
   readonly viaProxy?: boolean;
-  /** Extra uk options. */
-  readonly args?: readonly string[];
+  /** Extra uk options for a klib. */
+  args?(kind: KlibName): string[];
   readonly extraKlibs?: readonly string[];
+  /** The klib's buffer_size (cloudwatch and gcp: under logging, syslog: in its tuple). */
+  readonly bufferSize?: string;
   /** uk is killed (and the test fails) after this long. */
   readonly timeoutMs: number;
   /** Before uk starts. */
@@ -120,7 +122,7 @@ const CASES: readonly Case[] = [
     klibs: KLIBS,
     phases: [2000, 2000],
     // syslog: uk's own retries counter (printed every second) is how the failed attempts are seen.
-    args: ['--stats-interval', '1'],
+    args: (kind) => (kind.startsWith('syslog') ? ['--stats-interval', '1'] : []),
     timeoutMs: 240_000,
     before: async (b) => {
       if (b.kind === 'cloudwatch' || b.kind === 'gcp') faultsOf(b).faults.add(serverError(b), { match: faultsOf(b).operation, times: Infinity });
@@ -276,11 +278,14 @@ const CASES: readonly Case[] = [
     klibs: KLIBS,
     phases: [60_000],
     viaProxy: true,
+    // The smallest buffer cloudwatch allows: backpressure pauses the program again and again, so
+    // it is likely to exit while uk holds its pipe unread.
+    bufferSize: '2m',
     timeoutMs: 120_000,
     // Every write is answered late (syslog: the proxy forwards each chunk late); the program dumps
     // 60,000 lines and exits at once.
     before: (b) => {
-      if (b.kind === 'cloudwatch' || b.kind === 'gcp') faultsOf(b).faults.add({ kind: 'delay', ms: 300 }, { match: faultsOf(b).operation, times: Infinity });
+      if (b.kind === 'cloudwatch' || b.kind === 'gcp') faultsOf(b).faults.add({ kind: 'delay', ms: 1000 }, { match: faultsOf(b).operation, times: Infinity });
       else proxyOf(b).readDelayMs = 20;
     },
   },
@@ -307,7 +312,7 @@ const only = (process.env.FAULT_MATRIX_ONLY ?? '').split(',').filter(Boolean);
 const selected = CASES.flatMap((c) => c.klibs.map((kind) => ({ c, kind, name: `${c.name}: ${kind}` }))).filter((r) => only.length === 0 || only.some((w) => r.name.includes(w)));
 
 async function runOne(t: Test, c: Case, kind: KlibName): Promise<void> {
-  const b = await startBackend(t, kind, { viaProxy: c.viaProxy ?? false });
+  const b = await startBackend(t, kind, { viaProxy: c.viaProxy ?? false, ...(c.bufferSize !== undefined ? { bufferSize: c.bufferSize } : {}) });
   const dir = tempDir(t);
   const config = writeConfig(dir, { Klibs: [...b.klibs, ...(c.extraKlibs ?? [])], ManifestPassthrough: { ...b.tuples, consoles: ['-serial'], uk: { shutdown_timeout: SHUTDOWN_S } } });
   const program = writeLinesProgram(dir, { phases: c.phases, json: c.json ?? false });
@@ -319,7 +324,7 @@ async function runOne(t: Test, c: Case, kind: KlibName): Promise<void> {
     config,
     program,
     env: b.env(dir),
-    args: [...(c.args ?? [])],
+    args: c.args?.(kind) ?? [],
     timeoutMs: c.timeoutMs,
     ...(c.during ? { during: (run: UkRun) => (c.during as NonNullable<Case['during']>)(b, { t, dir, run, notes }) } : {}),
   });
@@ -331,6 +336,8 @@ async function runOne(t: Test, c: Case, kind: KlibName): Promise<void> {
   t.ok(outcome.stats[b.kind.startsWith('syslog') ? 'syslog' : b.kind], 'uk printed the klib\'s counters');
   checkInvariant(t, acc);
   c.check?.(t, { b, acc, outcome, notes });
+  // What uk said, to see why (its own messages name every failure and the counters).
+  if (!t.passing()) t.comment(`uk's stderr (without the periodic stats):\n${outcome.stderr.split('\n').filter((l) => !l.startsWith('uk: stats ')).join('\n').slice(-6000)}\n${Object.entries(outcome.stats).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n')}`);
 }
 
 t.test('fault matrix', async (t) => {

@@ -109,7 +109,7 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
         log,
         resendWindowMs: o.resendWindowMs,
         retainBytes: Math.floor(o.bufferSize / 2),
-        counters: { reconnects: ctx.counter('reconnects'), resent: ctx.counter('resent'), dropped },
+        counters: { reconnects: ctx.counter('reconnects'), resent: ctx.counter('resent'), dropped, unconfirmed: ctx.counter('unconfirmed') },
       });
       send = (batch) => stream.send(encodeBatch(batch, formatter, true).buffer, batch.length);
       closeOutput = (deadlineMs) => stream.close(deadlineMs);
@@ -128,7 +128,9 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       flushIntervalMs: SERVER_FLUSH_MS,
       send,
       backpressure,
-      backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
+      // Records are retried with the kernel's delivery backoff cap (30 s): a server back after an
+      // outage gets the waiting lines within 30 s.
+      backoff: { initial: 1000, max: 30_000, factor: 2, jitter: 0.5 },
       counters: { sent, dropped, retries },
     });
     serverBatcher = batcher;

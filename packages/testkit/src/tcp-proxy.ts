@@ -31,6 +31,10 @@ export interface TcpFaultProxyOptions {
 interface Pair {
   readonly client: Socket;
   upstream: Socket | undefined;
+  /** Resolves once every chunk read so far has been forwarded (the client's FIN waits for it). */
+  forwarded: Promise<void>;
+  /** Reset by the proxy: nothing more is forwarded. */
+  reset: boolean;
 }
 
 export class TcpFaultProxy {
@@ -54,7 +58,9 @@ export class TcpFaultProxy {
 
   private constructor(options: TcpFaultProxyOptions) {
     this.target = options.target;
-    this.#server = createServer((client) => this.#accept(client));
+    // Half-open: the client's FIN is passed on once everything before it was forwarded, and the
+    // server's FIN goes back to the client (a syslog server closes after reading to the end).
+    this.#server = createServer({ allowHalfOpen: true }, (client) => this.#accept(client));
   }
 
   static async start(options: TcpFaultProxyOptions): Promise<TcpFaultProxy> {
@@ -116,7 +122,9 @@ export class TcpFaultProxy {
   }
 
   #reset(pair: Pair): void {
-    if (!this.#pairs.delete(pair)) return;
+    if (pair.reset) return;
+    pair.reset = true;
+    this.#pairs.delete(pair);
     this.resets++;
     pair.client.resetAndDestroy();
     if (pair.upstream && !pair.upstream.destroyed) pair.upstream.resetAndDestroy();
@@ -125,12 +133,13 @@ export class TcpFaultProxy {
 
   #accept(client: Socket): void {
     this.accepted++;
-    const pair: Pair = { client, upstream: undefined };
+    const pair: Pair = { client, upstream: undefined, forwarded: Promise.resolve(), reset: false };
     this.#pairs.add(pair);
     client.on('error', () => this.#reset(pair));
     client.on('close', () => {
       this.#pairs.delete(pair);
-      pair.upstream?.destroy();
+      // Closed without its FIN reaching us (destroyed): pass on what was read, then end.
+      void pair.forwarded.then(() => pair.upstream?.end());
     });
     if (this.mode === 'reset') {
       this.#reset(pair);
@@ -143,11 +152,11 @@ export class TcpFaultProxy {
       return;
     }
     client.pause();
-    const upstream = connect({ host: this.target.host, port: this.target.port, noDelay: true });
+    const upstream = connect({ host: this.target.host, port: this.target.port, noDelay: true, allowHalfOpen: true });
     pair.upstream = upstream;
     let connected = false;
     upstream.on('error', () => {
-      if (!connected && this.#pairs.has(pair)) this.upstreamFailures++;
+      if (!connected && !pair.reset) this.upstreamFailures++;
       this.#reset(pair);
     });
     upstream.on('connect', () => {
@@ -158,7 +167,7 @@ export class TcpFaultProxy {
     // The server's half-close (after reading to the end) goes back to the client as a FIN.
     upstream.on('data', (chunk: Buffer) => client.write(chunk));
     upstream.on('end', () => client.end());
-    client.on('end', () => upstream.end());
+    client.on('end', () => void pair.forwarded.then(() => upstream.end()));
     client.on('data', (chunk: Buffer) => this.#forward(pair, upstream, chunk));
     this.#wake();
   }
@@ -183,12 +192,17 @@ export class TcpFaultProxy {
       return;
     }
     pair.client.pause();
-    const timer = setTimeout(() => {
-      if (!this.#pairs.has(pair)) return;
-      this.bytesForwarded += chunk.length;
-      upstream.write(chunk, () => pair.client.resume());
-      this.#wake();
-    }, this.readDelayMs);
-    timer.unref();
+    pair.forwarded = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        if (pair.reset) return resolve();
+        this.bytesForwarded += chunk.length;
+        upstream.write(chunk, () => {
+          pair.client.resume();
+          resolve();
+        });
+        this.#wake();
+      }, this.readDelayMs);
+      timer.unref();
+    });
   }
 }

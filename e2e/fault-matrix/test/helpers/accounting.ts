@@ -28,6 +28,8 @@ export interface Stored {
   readonly total: number;
   /** Stored numbers that were never written (must be none). */
   readonly unknown: number;
+  /** The first ranges of written lines not stored, for messages: `12-40, 97`. */
+  readonly missingRanges: string;
 }
 
 /** Matches what a backend stored back to the `written` numbered lines. */
@@ -49,7 +51,15 @@ export function audit(stored: Iterable<string | Record<string, unknown>>, writte
       distinct++;
     }
   }
-  return { distinct, total, unknown };
+  const ranges: string[] = [];
+  for (let i = 0; i < written && ranges.length < 6; i++) {
+    if (seen[i] === 1) continue;
+    let j = i;
+    while (j + 1 < written && seen[j + 1] === 0) j++;
+    ranges.push(i === j ? String(i) : `${i}-${j}`);
+    i = j;
+  }
+  return { distinct, total, unknown, missingRanges: ranges.join(', ') };
 }
 
 /** A klib's loss counters, named alike for every klib. */
@@ -70,7 +80,7 @@ export function checkInvariant(t: Test, a: Accounting): void {
   const missing = a.written - a.distinct;
   const lost = a.dropped + a.rejected;
   const duplicates = a.total - a.distinct;
-  const numbers = `written ${a.written}, stored ${a.distinct} distinct (${a.total} in all), dropped ${a.dropped}, rejected ${a.rejected}, unconfirmed ${a.unconfirmed}, resent ${a.resent}, uk messages ${a.ukLines}`;
+  const numbers = `written ${a.written}, stored ${a.distinct} distinct (${a.total} in all), dropped ${a.dropped}, rejected ${a.rejected}, unconfirmed ${a.unconfirmed}, resent ${a.resent}, uk messages ${a.ukLines}${missing > 0 ? `; missing lines ${a.missingRanges}` : ''}`;
   t.equal(a.unknown, 0, 'no stored line that the program did not write');
   t.ok(missing >= 0 && missing <= lost + a.unconfirmed, `every line not stored was counted: missing ${missing} <= dropped + rejected + unconfirmed ${lost + a.unconfirmed} (${numbers})`);
   t.ok(lost - missing <= a.ukLines, `nothing counted lost that arrived: dropped + rejected - missing ${lost - missing} <= uk's own messages ${a.ukLines} (${numbers})`);
@@ -105,7 +115,7 @@ export function renderTable(rows: readonly Row[]): string {
   const widths = COLUMNS.map((_, i) => Math.max(...cells.map((c) => (c[i] as string).length)));
   const line = (c: string[]) => `| ${c.map((v, i) => (i < 2 ? v.padEnd(widths[i] as number) : v.padStart(widths[i] as number))).join(' | ')} |`;
   const [head, ...body] = cells as string[][];
-  return [line(head as string[]), `|${widths.map((w, i) => (i < 2 ? `-${'-'.repeat(w)}-` : `-${'-'.repeat(w - 1)}:-`)).join('|')}|`, ...body.map(line)].join('\n');
+  return [line(head as string[]), `|${widths.map((w, i) => (i < 2 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...body.map(line)].join('\n');
 }
 
 /** Prints the table into the TAP output and, with FAULT_MATRIX_REPORT set, writes it to that file. */

@@ -67,7 +67,8 @@ export type Backend = CloudWatchBackend | GcpBackend | SyslogBackend;
 
 const n = (stats: Record<string, number> | undefined, name: string): number => stats?.[name] ?? 0;
 
-export async function startBackend(t: Test, kind: KlibName, options: { viaProxy?: boolean } = {}): Promise<Backend> {
+export async function startBackend(t: Test, kind: KlibName, options: { viaProxy?: boolean; bufferSize?: string } = {}): Promise<Backend> {
+  const buffer = options.bufferSize !== undefined ? { buffer_size: options.bufferSize } : {};
   switch (kind) {
     case 'cloudwatch': {
       const aws = await awsEmulators(t);
@@ -75,7 +76,7 @@ export async function startBackend(t: Test, kind: KlibName, options: { viaProxy?
         kind,
         aws,
         klibs: ['tls', 'cloudwatch'],
-        tuples: { cloudwatch: { logging: { log_group: LOG_GROUP, log_stream: LOG_STREAM, flush_interval: '0.1' } } },
+        tuples: { cloudwatch: { logging: { log_group: LOG_GROUP, log_stream: LOG_STREAM, flush_interval: '0.1', ...buffer } } },
         env: (dir) => ukEnv(dir, aws),
         stored: () => [...aws.cloudwatch.groups.values()].flatMap((g) => [...g.streams.values()].flatMap((s) => s.events.map((e) => e.message))),
         counted: ({ cloudwatch: s }) => ({ dropped: n(s, 'events_dropped'), rejected: n(s, 'events_rejected'), unconfirmed: n(s, 'events_unconfirmed'), resent: n(s, 'events_resent') }),
@@ -88,7 +89,7 @@ export async function startBackend(t: Test, kind: KlibName, options: { viaProxy?
         kind,
         gcp,
         klibs: ['tls', 'gcp'],
-        tuples: { gcp: { logging: { log_id: 'fault-matrix', flush_interval: 0.1 } } },
+        tuples: { gcp: { logging: { log_id: 'fault-matrix', flush_interval: 0.1, ...buffer } } },
         env: (dir) => cleanEnv(dir, gcp.env),
         stored: () => gcp.logging.entries().map((e) => e.textPayload ?? e.jsonPayload ?? ''),
         counted: ({ gcp: s }) => ({ dropped: n(s, 'dropped'), rejected: n(s, 'rejected'), unconfirmed: n(s, 'unconfirmed'), resent: n(s, 'resent') }),
@@ -105,7 +106,7 @@ export async function startBackend(t: Test, kind: KlibName, options: { viaProxy?
         t.teardown(() => p.close());
         proxy = p;
       }
-      const tuples: Record<string, unknown> = { syslog: { server: '127.0.0.1', server_port: proxy?.port ?? rsyslog.port, transport: input } };
+      const tuples: Record<string, unknown> = { syslog: { server: '127.0.0.1', server_port: proxy?.port ?? rsyslog.port, transport: input, ...buffer } };
       if (input === 'tls') tuples.tls = { ca_file: testPki().caFile };
       return {
         kind,
