@@ -69,7 +69,10 @@ interface Written {
   readonly at: number;
 }
 
-/** Old writes (no longer resendable) are merged into buckets of about this size: the count stays exact to a bucket. */
+/**
+ * Old writes (no longer resendable) are merged into buckets of at most this size, or a
+ * sixteenth of `unreadBytes` if smaller: the count of what may be unread stays within a bucket.
+ */
 const BUCKET_BYTES = 256 * 1024;
 
 /**
@@ -110,6 +113,7 @@ export class StreamOutput {
   /** Bytes of the entries of #written that still hold their buffer. */
   #retainedBytes = 0;
   readonly #unreadBytes: number;
+  readonly #bucketBytes: number;
   /** From a lost connection: to write first on the next one. */
   #resend: Retained[] = [];
   #reconnectTimer: TimerHandle | undefined;
@@ -122,6 +126,7 @@ export class StreamOutput {
   constructor(options: StreamOutputOptions) {
     this.#o = options;
     this.#unreadBytes = options.unreadBytes ?? socketBufferBytes();
+    this.#bucketBytes = Math.min(BUCKET_BYTES, Math.floor(this.#unreadBytes / 16));
   }
 
   get connected(): boolean {
@@ -301,7 +306,7 @@ export class StreamOutput {
       w.buffer = undefined;
       this.#retainedBytes -= w.bytes;
       const before = this.#written[first - 1];
-      if (before && before.bytes + w.bytes <= BUCKET_BYTES) {
+      if (before && before.bytes + w.bytes <= this.#bucketBytes) {
         before.bytes += w.bytes;
         before.messages += w.messages;
         this.#written.splice(first, 1);
@@ -326,7 +331,7 @@ export class StreamOutput {
     const n = this.#written.length;
     const last = this.#written[n - 1];
     const before = this.#written[n - 2];
-    if (last && before && before.bytes + last.bytes <= BUCKET_BYTES) {
+    if (last && before && before.bytes + last.bytes <= this.#bucketBytes) {
       before.bytes += last.bytes;
       before.messages += last.messages;
       this.#written.pop();
