@@ -51,7 +51,7 @@ t.test('throttling, 5xx, resets and slow answers lose nothing and duplicate noth
   await phase(4, () => faults.add({ kind: 'delay', ms: 1500 }, { match: 'PutLogEvents' }));
   const result = await run.done;
   t.equal(result.code, 0, result.stderr);
-  t.same(faults.applied, { error: 3, throttle: 3, reset: 2, delay: 1, 'expired-token': 0 }, 'every fault was hit');
+  t.same(faults.applied, { error: 3, throttle: 3, reset: 2, delay: 1, 'expired-token': 0, hang: 0, slow: 0, 'lose-answer': 0 }, 'every fault was hit');
   sameLines(t, programLines(delivered), expectedLines(5, 2000), 'every line once, in order');
   t.match(result.stderr, /cloudwatch: send failed, retrying in [\d.]+ s \(\d+ events waiting\): PutLogEvents: ThrottlingException: Rate exceeded \(HTTP 400\)/);
   t.match(result.stderr, /cloudwatch: delivering again after \d+ failed attempt\(s\)/);

@@ -109,7 +109,7 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
         log,
         resendWindowMs: o.resendWindowMs,
         retainBytes: Math.floor(o.bufferSize / 2),
-        counters: { reconnects: ctx.counter('reconnects'), resent: ctx.counter('resent'), dropped },
+        counters: { reconnects: ctx.counter('reconnects'), resent: ctx.counter('resent'), dropped, unconfirmed: ctx.counter('unconfirmed') },
       });
       send = (batch) => stream.send(encodeBatch(batch, formatter, true).buffer, batch.length);
       closeOutput = (deadlineMs) => stream.close(deadlineMs);

@@ -22,7 +22,19 @@
  * Peer close is noticed at once ('end', 'error', 'close'), and at shutdown the connection is
  * ended and the server's own close awaited: a syslog server closes only after reading to the end,
  * so that is the one acknowledgement plain syslog offers.
+ *
+ * Accounting: a message is never lost without being counted. Whatever may not have been read
+ * when uk learns it never will be (a reset, a write cut short, the shutdown deadline passing
+ * before the server closed) is either written again (`resent`: the server may see it twice) or,
+ * when it cannot be (older than the resend window, `resend_window: 0`, shutdown), counted as
+ * `unconfirmed`: given up with its fate unknown, it may or may not have arrived. How much may be
+ * unread is bounded by the socket buffers: the last `unreadBytes` written on a connection (our
+ * send buffer and the server's receive buffer at their largest, tcp_wmem + tcp_rmem); anything
+ * written before that must have been read by the server to make room. A batch whose write fails
+ * half-way is kept and written again first on the next connection (so `send` only rejects, for the
+ * Batcher to retry, when nothing of the batch was written: no connection).
  */
+import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { Backoff, type Counter, type KlibLog, type SecureTransport, type Timers, type TimerHandle } from '@uk/core';
 
@@ -37,7 +49,9 @@ export interface StreamOutputOptions {
   /** Most bytes kept for resending. */
   readonly retainBytes: number;
   readonly connectTimeoutMs?: number;
-  readonly counters: { reconnects: Counter; resent: Counter; dropped: Counter };
+  /** Bytes that may still be unread when a connection is lost (default: `socketBufferBytes()`). */
+  readonly unreadBytes?: number;
+  readonly counters: { reconnects: Counter; resent: Counter; dropped: Counter; unconfirmed: Counter };
 }
 
 interface Retained {
@@ -45,6 +59,38 @@ interface Retained {
   readonly messages: number;
   /** Monotonic time the write completed. */
   readonly at: number;
+}
+
+/** A write on the current connection: its buffer while it may be resent, its size and messages always. */
+interface Written {
+  buffer: Buffer | undefined;
+  bytes: number;
+  messages: number;
+  readonly at: number;
+}
+
+/**
+ * Old writes (no longer resendable) are merged into buckets of at most this size, or a
+ * sixteenth of `unreadBytes` if smaller: the count of what may be unread stays within a bucket.
+ */
+const BUCKET_BYTES = 256 * 1024;
+
+/**
+ * The most bytes that can sit unread between a write and the server's reads: our send buffer and
+ * the server's receive buffer at their largest (Linux's tcp_wmem and tcp_rmem maxima, read here as
+ * the estimate for both ends), 16 MiB when they cannot be read.
+ */
+export function socketBufferBytes(readProc: (path: string) => string = (path) => readFileSync(path, 'utf8')): number {
+  try {
+    const max = (path: string): number => {
+      const value = Number(readProc(path).trim().split(/\s+/)[2]);
+      if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`${path}: unexpected content`);
+      return value;
+    };
+    return max('/proc/sys/net/ipv4/tcp_wmem') + max('/proc/sys/net/ipv4/tcp_rmem');
+  } catch {
+    return 16 * 1024 * 1024;
+  }
 }
 
 class ConnectionLost extends Error {
@@ -61,13 +107,17 @@ export class StreamOutput {
   #connecting: Promise<Socket> | undefined;
   #everConnected = false;
   #closing = false;
-  /** Written on the current connection, not yet old enough to forget. */
-  #retained: Retained[] = [];
+  /** Written on the current connection, as far back as may be unread (`unreadBytes`); the newest keep their buffer for resending. */
+  #written: Written[] = [];
+  #writtenBytes = 0;
+  /** Bytes of the entries of #written that still hold their buffer. */
   #retainedBytes = 0;
+  readonly #unreadBytes: number;
+  readonly #bucketBytes: number;
   /** From a lost connection: to write first on the next one. */
   #resend: Retained[] = [];
   #reconnectTimer: TimerHandle | undefined;
-  readonly #reconnectBackoff = new Backoff({ initial: 1000, max: 60_000, jitter: 0.5 });
+  readonly #reconnectBackoff = new Backoff({ initial: 1000, max: 30_000, jitter: 0.5 });
   /** True while a batch is being sent (the Batcher then drives reconnection itself). */
   #busy = false;
   /** Time the last TCP connect took, ms: an upper bound of the round trip. */
@@ -75,6 +125,8 @@ export class StreamOutput {
 
   constructor(options: StreamOutputOptions) {
     this.#o = options;
+    this.#unreadBytes = options.unreadBytes ?? socketBufferBytes();
+    this.#bucketBytes = Math.min(BUCKET_BYTES, Math.floor(this.#unreadBytes / 16));
   }
 
   get connected(): boolean {
@@ -138,8 +190,7 @@ export class StreamOutput {
     this.#reconnectTimer?.cancel();
     this.#reconnectTimer = undefined;
     this.#socket = socket;
-    this.#retained = [];
-    this.#retainedBytes = 0;
+    this.#forgetWritten();
     // The server never sends anything; read anyway so that its FIN (or TLS close) is seen.
     socket.on('data', () => {});
     socket.once('end', () => this.#lost(socket, 'the server closed the connection', true));
@@ -158,30 +209,55 @@ export class StreamOutput {
       }
       this.#o.counters.resent.add(messages);
       this.#o.log.info(`connected again; wrote the last ${messages} message(s) of the lost connection again (the server may see some twice)`);
-      for (const r of resend) this.#retain({ ...r, at: this.#o.timers.clock.monotonic() });
+      for (const r of resend) this.#record(r.buffer, r.messages);
     }
     return socket;
   }
 
   /** How far back to resend after a clean close (see the top of this file). */
   get cleanCloseWindowMs(): number {
-    return Math.min(this.#o.resendWindowMs, Math.max(200, 4 * this.#connectMs));
+    return Math.max(200, 4 * this.#connectMs);
   }
 
-  /** The connection went away: keep what may not have been read, and come back. */
+  /** The connection went away: keep what may not have been read, count what cannot be resent, and come back. */
   #lost(socket: Socket, why: string, clean: boolean): void {
     if (this.#socket !== socket) return;
     this.#socket = undefined;
     socket.destroy();
     if (this.#closing) return;
-    const window = clean ? this.cleanCloseWindowMs : this.#o.resendWindowMs;
-    const cutoff = this.#o.timers.clock.monotonic() - window;
-    const recent = this.#o.resendWindowMs > 0 ? this.#retained.filter((r) => r.at >= cutoff) : [];
-    this.#resend.push(...recent);
-    this.#retained = [];
-    this.#retainedBytes = 0;
-    this.#o.log.warn(`lost the connection to ${this.#o.host}:${this.#o.port} (${why})${recent.length > 0 ? `; will write the last ${recent.reduce((n, r) => n + r.messages, 0)} message(s) again` : ''}`);
+    const { resend, unconfirmed } = this.#atRisk(clean);
+    this.#resend.push(...resend);
+    const resending = resend.reduce((n, r) => n + r.messages, 0);
+    this.#o.log.warn(
+      `lost the connection to ${this.#o.host}:${this.#o.port} (${why})${resending > 0 ? `; will write the last ${resending} message(s) again` : ''}${unconfirmed > 0 ? `; ${unconfirmed} earlier message(s) may not have been read and cannot be written again (counted as unconfirmed)` : ''}`,
+    );
     this.#scheduleReconnect();
+  }
+
+  /**
+   * What of the current connection's writes may not have been read, and forgets them: after a
+   * clean close only the last `cleanCloseWindowMs`, after a reset (or at shutdown) everything
+   * within `unreadBytes`. Those still held (within the resend window) are returned for resending;
+   * the others are counted as unconfirmed here.
+   */
+  #atRisk(clean: boolean): { resend: Retained[]; unconfirmed: number } {
+    const cutoff = clean ? this.#o.timers.clock.monotonic() - this.cleanCloseWindowMs : -Infinity;
+    const resend: Retained[] = [];
+    let unconfirmed = 0;
+    for (const w of this.#written) {
+      if (w.at < cutoff) continue;
+      if (w.buffer && this.#o.resendWindowMs > 0) resend.push({ buffer: w.buffer, messages: w.messages, at: w.at });
+      else unconfirmed += w.messages;
+    }
+    this.#forgetWritten();
+    if (unconfirmed > 0) this.#o.counters.unconfirmed.add(unconfirmed);
+    return { resend, unconfirmed };
+  }
+
+  #forgetWritten(): void {
+    this.#written = [];
+    this.#writtenBytes = 0;
+    this.#retainedBytes = 0;
   }
 
   /**
@@ -210,31 +286,88 @@ export class StreamOutput {
     });
   }
 
-  #retain(entry: Retained): void {
-    if (this.#o.resendWindowMs === 0) return;
-    this.#retained.push(entry);
-    this.#retainedBytes += entry.buffer.length;
-    const cutoff = entry.at - this.#o.resendWindowMs;
+  /**
+   * Notes a completed write on the current connection. The newest writes keep their buffer
+   * (within the resend window and `retainBytes`); older ones keep only their size and messages,
+   * merged into buckets, as far back as `unreadBytes`.
+   */
+  #record(buffer: Buffer, messages: number): void {
+    const at = this.#o.timers.clock.monotonic();
+    const keep = this.#o.resendWindowMs > 0;
+    this.#written.push({ buffer: keep ? buffer : undefined, bytes: buffer.length, messages, at });
+    this.#writtenBytes += buffer.length;
+    if (keep) this.#retainedBytes += buffer.length;
+    const cutoff = at - this.#o.resendWindowMs;
+    // The oldest buffers go first (always keeping the newest), by age or by the byte budget.
+    let first = this.#written.findIndex((w) => w.buffer !== undefined);
+    while (first !== -1 && first < this.#written.length - 1) {
+      const w = this.#written[first] as Written;
+      if (w.at >= cutoff && this.#retainedBytes <= this.#o.retainBytes) break;
+      w.buffer = undefined;
+      this.#retainedBytes -= w.bytes;
+      const before = this.#written[first - 1];
+      if (before && before.bytes + w.bytes <= this.#bucketBytes) {
+        before.bytes += w.bytes;
+        before.messages += w.messages;
+        this.#written.splice(first, 1);
+      } else {
+        first++;
+      }
+    }
+    if (!keep) this.#mergeTail();
+    // Anything written before the last unreadBytes has been read by the server.
     let drop = 0;
-    while (drop < this.#retained.length - 1) {
-      const oldest = this.#retained[drop] as Retained;
-      if (oldest.at >= cutoff && this.#retainedBytes <= this.#o.retainBytes) break;
-      this.#retainedBytes -= oldest.buffer.length;
+    while (drop < this.#written.length - 1 && this.#writtenBytes - (this.#written[drop] as Written).bytes >= this.#unreadBytes) {
+      const w = this.#written[drop] as Written;
+      this.#writtenBytes -= w.bytes;
+      if (w.buffer) this.#retainedBytes -= w.bytes;
       drop++;
     }
-    if (drop > 0) this.#retained.splice(0, drop);
+    if (drop > 0) this.#written.splice(0, drop);
   }
 
-  /** Sends one encoded batch (the Batcher's `send`); rejects so the Batcher retries it. */
+  /** Without resending, the newest entry joins the one before when both fit in a bucket. */
+  #mergeTail(): void {
+    const n = this.#written.length;
+    const last = this.#written[n - 1];
+    const before = this.#written[n - 2];
+    if (last && before && before.bytes + last.bytes <= this.#bucketBytes) {
+      before.bytes += last.bytes;
+      before.messages += last.messages;
+      this.#written.pop();
+    }
+  }
+
+  /** A batch whose fate is unknown (its write was cut short, or the connection went as it completed): resent first on the next connection, or counted as unconfirmed. */
+  #unknownFate(buffer: Buffer, messages: number): void {
+    if (this.#o.resendWindowMs > 0) this.#resend.push({ buffer, messages, at: this.#o.timers.clock.monotonic() });
+    else this.#o.counters.unconfirmed.add(messages);
+    this.#scheduleReconnect();
+  }
+
+  /**
+   * Sends one encoded batch (the Batcher's `send`). Rejects, so that the Batcher retries it, only
+   * when nothing of it was written (no connection); a write cut short keeps the batch for the
+   * next connection instead (see the top of this file).
+   */
   async send(buffer: Buffer, messages: number): Promise<void> {
     this.#busy = true;
     try {
       const socket = await this.ensure();
-      await this.#write(socket, buffer);
-      const entry = { buffer, messages, at: this.#o.timers.clock.monotonic() };
+      try {
+        await this.#write(socket, buffer);
+      } catch (err) {
+        // After shutdown began the Batcher has given up on this batch and counted it.
+        if (this.#closing) throw err;
+        // Part of it may have reached the server: the connection is lost (#lost keeps what was
+        // written before), and this batch goes after that, first thing on the next connection.
+        this.#lost(socket, (err as NodeJS.ErrnoException).code ?? (err as Error).message, false);
+        this.#unknownFate(buffer, messages);
+        return;
+      }
       // Lost in the same instant the write completed: it belongs with what must be resent.
-      if (this.#socket === socket) this.#retain(entry);
-      else if (this.#o.resendWindowMs > 0) this.#resend.push(entry);
+      if (this.#socket === socket) this.#record(buffer, messages);
+      else if (!this.#closing) this.#unknownFate(buffer, messages);
     } finally {
       this.#busy = false;
     }
@@ -258,25 +391,36 @@ export class StreamOutput {
     }
     this.#closing = true;
     if (this.#resend.length > 0) {
+      // Written once on a connection that was lost: they may or may not have been read.
       const left = this.resendPending;
       this.#resend = [];
-      this.#o.counters.dropped.add(left);
-      this.#o.log.error(`shutdown: ${left} message(s) of a lost connection could not be written again`);
+      this.#o.counters.unconfirmed.add(left);
+      this.#o.log.error(`shutdown: ${left} message(s) of a lost connection could not be written again (counted as unconfirmed: the server may or may not have read them)`);
     }
     const socket = this.#socket;
     if (!socket) return;
-    await new Promise<void>((resolve) => {
+    // The server closes after reading to the end ('end' comes first); anything else (a reset, the
+    // deadline) leaves what may be unread unconfirmed.
+    const confirmed = await new Promise<boolean>((resolve) => {
+      let ended = false;
       const timer = this.#o.timers.oneShot(Math.max(0, end - clock.monotonic()), () => {
         socket.destroy();
-        resolve();
+        resolve(false);
       });
+      socket.once('end', () => (ended = true));
       socket.once('close', () => {
         timer.cancel();
-        resolve();
+        resolve(ended);
       });
       socket.end();
     });
     this.#socket = undefined;
+    if (!confirmed) {
+      const { resend, unconfirmed } = this.#atRisk(false);
+      const left = unconfirmed + resend.reduce((n, r) => n + r.messages, 0);
+      if (resend.length > 0) this.#o.counters.unconfirmed.add(left - unconfirmed);
+      if (left > 0) this.#o.log.error(`shutdown: the server did not close the connection in time; ${left} message(s) may not have been read (counted as unconfirmed)`);
+    }
   }
 }
 

@@ -2,7 +2,7 @@
  * UDP output (RFC 5426): one datagram per message, as Nanos sends them. The server name is
  * resolved before the first send and again after a send fails; while it cannot be resolved the
  * send fails, and the Batcher keeps the records (bounded) and retries with its backoff
- * (1 s doubling to 60 s, as Nanos backs off DNS failures).
+ * (1 s doubling to 30 s, the delivery backoff cap for records).
  *
  * The socket is connected to the server and only the last datagram of a batch carries a
  * callback: Node then sends the others synchronously without a completion round trip, several

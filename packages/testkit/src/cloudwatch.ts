@@ -35,7 +35,7 @@ import { isAscii } from 'node:buffer';
 import { createHash, randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '@uk/core';
 import { CredentialStore } from './credentials.js';
-import { Faults } from './faults.js';
+import { answerAfterFault, Faults, untilClosed } from './faults.js';
 import { bodyText, delay, LoopbackServer, type IncomingRequest, type LoopbackServerOptions, type Reply } from './loopback-server.js';
 import { ServiceModel, type ValidationProblem } from './model.js';
 import { verifySigV4 } from './sigv4.js';
@@ -253,10 +253,23 @@ export class CloudWatchEmulator extends LoopbackServer {
     const record = (status: number, error?: ServiceError): void => {
       this.requests.push({ service: service ?? 'unknown', operation, status, errorType: error?.type, errorMessage: error?.message, accessKeyId, bodyBytes: request.body.length, at: this.clock.now() });
     };
+    const fault = this.faults.take(operation, request.body);
+    // `slow` and `lose-answer` act once the request has been carried out (or refused).
+    const answer = async (status: number, error: ServiceError | undefined, reply: Reply): Promise<Reply | 'reset'> => {
+      const out = await answerAfterFault(fault, request, reply);
+      if (out === 'reset') record(0, new ServiceError(0, 'AnswerLost', fault?.kind === 'slow' ? `carried out (${status}); the client gave up before the late answer` : `carried out (${status}); the connection was reset instead of answering`));
+      else record(status, error);
+      return out;
+    };
     try {
-      const fault = this.faults.take(operation);
       if (fault?.kind === 'reset') {
         record(0, new ServiceError(0, 'ConnectionReset', 'connection reset by fault injection'));
+        return 'reset';
+      }
+      if (fault?.kind === 'hang') {
+        // Accepted, never answered: the client's timeout (or the server closing) ends it.
+        await untilClosed(request.socket);
+        record(0, new ServiceError(0, 'Hung', 'never answered (fault injection); the client gave up'));
         return 'reset';
       }
       if (fault?.kind === 'delay') {
@@ -295,16 +308,14 @@ export class CloudWatchEmulator extends LoopbackServer {
         throw new ServiceError(400, 'SerializationException', 'the body must be a JSON object');
       }
       const output = service === 'logs' ? this.#logs(operation, input as Record<string, unknown>, asciiStrings) : this.#putMetricData(input as Record<string, unknown>, request.body.length);
-      record(200);
-      return {
+      return await answer(200, undefined, {
         status: 200,
         headers: { 'content-type': contentType, 'x-amzn-requestid': randomUUID() },
         body: output === undefined ? '' : JSON.stringify(output),
-      };
+      });
     } catch (err) {
       if (!(err instanceof ServiceError)) throw err;
-      record(err.status, err);
-      return this.#errorReply(service, err);
+      return answer(err.status, err, this.#errorReply(service, err));
     }
   }
 

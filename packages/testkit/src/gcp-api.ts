@@ -1,11 +1,12 @@
 /**
  * What the Cloud Logging and Cloud Monitoring emulators share: Google's JSON error shape
  * (`{ error: { code, message, status, details } }`), bearer-token checks against the
- * GcpTokenStore, injected faults, and "lost answers" (the request is carried out, then the
- * connection is reset before the answer, as when a client times out on a slow answer).
+ * GcpTokenStore, injected faults (see faults.ts: errors, 429, 401, resets, delays, hung requests,
+ * answers later than the client waits, lost answers), and `loseAnswers` (the request is carried
+ * out, then the connection is reset before the answer, as when a client times out on a slow answer).
  */
 import { systemClock, type Clock } from '@uk/core';
-import { Faults } from './faults.js';
+import { answerAfterFault, Faults, untilClosed } from './faults.js';
 import { GcpTokenStore } from './gcp-tokens.js';
 import { bodyText, delay, LoopbackServer, type IncomingRequest, type LoopbackServerOptions, type Reply } from './loopback-server.js';
 
@@ -89,12 +90,21 @@ export abstract class GcpApiEmulator extends LoopbackServer {
   protected async handle(request: IncomingRequest): Promise<Reply | 'reset'> {
     const path = request.url.split('?')[0] as string;
     const record = (status: number | 'reset', items = 0): void => void this.requests.push({ method: request.method, path, status, bytes: request.body.length, items });
-    const fault = this.faults.take(this.rpcName);
+    const fault = this.faults.take(this.rpcName, request.body);
     if (fault) {
       switch (fault.kind) {
         case 'reset':
           record('reset');
           return 'reset';
+        case 'hang':
+          // Accepted, never answered, nothing stored: the client's timeout (or the server closing) ends it.
+          await untilClosed(request.socket);
+          record('reset');
+          return 'reset';
+        case 'slow':
+        case 'lose-answer':
+          // Carried out below; the answer is late or lost.
+          break;
         case 'delay':
           await delay(fault.ms);
           if (request.socket.destroyed) {
@@ -137,8 +147,9 @@ export abstract class GcpApiEmulator extends LoopbackServer {
       record('reset', items);
       return 'reset';
     }
-    record(reply.status, items);
-    return reply;
+    const out = await answerAfterFault(fault, request, reply);
+    record(out === 'reset' ? 'reset' : reply.status, items);
+    return out;
   }
 
   /** Parses a JSON request body, or the error Google gives for one that is not. */

@@ -11,7 +11,8 @@ import { ImdsEmulator, type ImdsOptions } from './imds.js';
 
 export { ManualClock } from '@uk/core/testing';
 export { CredentialStore, type CredentialState, type IssuedCredentials, type IssueOptions } from './credentials.js';
-export { Faults, type Fault, type FaultRule } from './faults.js';
+export { Faults, untilClosed, type AppliedFault, type Fault, type FaultKind, type FaultRule } from './faults.js';
+export { TcpFaultProxy, type ProxyMode, type TcpFaultProxyOptions } from './tcp-proxy.js';
 export { LoopbackServer, type DownMode, type IncomingRequest, type LoopbackServerOptions, type Reply } from './loopback-server.js';
 export { ServiceModel, type ModelFile, type ModelName, type Operation, type ProblemKind, type Shape, type ValidationProblem } from './model.js';
 export { MAX_CLOCK_SKEW_MS, verifySigV4, type AuthFailure, type AuthSuccess, type SignedRequest } from './sigv4.js';

@@ -182,7 +182,7 @@ t.test('faults: throttling, 5xx, resets, delays, expired tokens, deleted streams
   t.equal((await put(emulator.url, credentials, event())).status, 200);
   t.ok(performance.now() - started >= 290, 'answered late');
   t.equal(emulator.messages('g', 's').length, 1, 'only the delayed request stored its event');
-  t.same(emulator.faults.applied, { error: 2, throttle: 1, reset: 1, delay: 1, 'expired-token': 1 });
+  t.same(emulator.faults.applied, { error: 2, throttle: 1, reset: 1, delay: 1, 'expired-token': 1, hang: 0, slow: 0, 'lose-answer': 0 });
   emulator.deleteLogStream('g', 's');
   t.equal((await put(emulator.url, credentials, event())).errorType, 'ResourceNotFoundException');
   t.same(emulator.requests.map((r) => r.errorType ?? r.status), ['ThrottlingException', 'ServiceUnavailableException', 'ServiceUnavailableException', 'ExpiredTokenException', 'ConnectionReset', 200, 'ResourceNotFoundException'], 'every request is recorded');

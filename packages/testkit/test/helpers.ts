@@ -34,6 +34,8 @@ export interface CallOptions {
   /** Change the request after signing (to test that tampering is caught). */
   readonly tamper?: (request: { headers: Record<string, string>; body: string }) => void;
   readonly signingDate?: Date;
+  /** Gives up on the request (a client timeout). */
+  readonly signal?: AbortSignal;
 }
 
 export interface CallResult {
@@ -76,7 +78,7 @@ export async function call(baseUrl: string, options: CallOptions): Promise<CallR
   const request = { headers: { ...(signed.headers as Record<string, string>) }, body };
   options.tamper?.(request);
   delete request.headers.host;
-  const response = await fetch(`${baseUrl}/`, { method: 'POST', headers: request.headers, body: request.body });
+  const response = await fetch(`${baseUrl}/`, { method: 'POST', headers: request.headers, body: request.body, ...(options.signal ? { signal: options.signal } : {}) });
   const text = await response.text();
   let json: Record<string, unknown> = {};
   try {
