@@ -280,7 +280,6 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     flushIntervalMs: o.flushIntervalMs,
     send,
     backpressure: o.backpressure ? { highWaterBytes: Math.floor(o.bufferSize * 0.75), lowWaterBytes: Math.floor(o.bufferSize * 0.5), stallMs: STALL_MS, ready: deps.healthy } : undefined,
-    backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
     counters,
   });
 

@@ -134,7 +134,6 @@ export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptio
     flushIntervalMs: 100,
     canJoin: (batch, next) => !batch.some((p) => p.key === next.key),
     send,
-    backoff: { initial: 1000, max: 60_000, factor: 2, jitter: 0.5 },
     counters: {
       sent: ctx.counter('metrics_sent'),
       dropped: ctx.counter('metrics_dropped'),
