@@ -26,7 +26,7 @@ for (let p = 0; p < ${phases}; p++) {
 const expectedLines = (phases: number, perPhase: number) => Array.from({ length: phases * perPhase }, (_, n) => `phase ${Math.floor(n / perPhase)} line ${n % perPhase}`);
 const programLines = (delivered: { message: string }[]) => delivered.map((d) => d.message).filter((m) => !m.startsWith('uk: '));
 
-async function until(predicate: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+async function until(predicate: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!predicate()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

@@ -122,7 +122,7 @@ export function secretsOf(aws: AwsEmulators): string[] {
 /** Resolves when `file` exists or after `timeoutMs` (bounded polling), for programs to wait on. */
 export const WAIT_FOR_FILE = `
 import { existsSync } from 'node:fs';
-export async function waitFor(file, timeoutMs = 20000) {
+export async function waitFor(file, timeoutMs = 60000) {
   const end = Date.now() + timeoutMs;
   while (!existsSync(file)) {
     if (Date.now() > end) { process.stderr.write('app: gave up waiting for ' + file + '\\n'); process.exit(3); }

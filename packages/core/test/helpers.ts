@@ -43,7 +43,7 @@ export function klibEvents(reset = false): string[] {
 }
 
 /** Waits (boundedly) until `condition` holds. */
-export async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+export async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

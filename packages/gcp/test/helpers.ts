@@ -42,7 +42,7 @@ export function writeLines(kernel: Kernel, lines: readonly string[], source: 'st
 }
 
 /** Waits (real time, bounded) until `check` holds. */
-export async function eventually(check: () => boolean, timeoutMs = 10_000): Promise<boolean> {
+export async function eventually(check: () => boolean, timeoutMs = 60_000): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (check()) return true;

@@ -39,9 +39,16 @@ function recordingLog(): KlibLog & { lines: string[] } {
   return { lines, debug: add, info: add, warn: add, error: add };
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400 && !check(); i++) await sleep(5);
-  if (!check()) throw new Error(`timed out waiting for ${what}`);
+/**
+ * Waits for an event (the sender thread ready, datagrams arrived), polling; the outer limit is
+ * generous because a worker thread starts slowly under the TypeScript loader on a loaded machine.
+ */
+async function until(check: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
 }
 
 t.test('under load the sender thread sends every datagram, in order, and close waits for the last one', async (t) => {

@@ -163,7 +163,7 @@ export class Rsyslog {
   }
 
   /** Waits until `predicate` holds for the messages, or `timeoutMs` passes; returns the messages. */
-  async waitFor(predicate: (messages: Parsed[]) => boolean, timeoutMs = 10_000): Promise<Parsed[]> {
+  async waitFor(predicate: (messages: Parsed[]) => boolean, timeoutMs = 60_000): Promise<Parsed[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const messages = this.messages();
