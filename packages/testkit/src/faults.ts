@@ -4,6 +4,7 @@
  * is counted (`seen`) and every fault applied is logged (`log`), so a test can wait for an event
  * ("the seventh failed attempt") instead of a time (`until`).
  */
+import { ConditionWaiters } from './waiters.js';
 import type { Socket } from 'node:net';
 import type { IncomingRequest, Reply } from './loopback-server.js';
 
@@ -53,7 +54,7 @@ export interface AppliedFault {
 
 export class Faults {
   #rules: FaultRule[] = [];
-  #waiters: (() => void)[] = [];
+  readonly #waiters = new ConditionWaiters();
   /** How many times each fault kind was applied. */
   readonly applied: Record<FaultKind, number> = { error: 0, throttle: 0, reset: 0, delay: 0, 'expired-token': 0, hang: 0, slow: 0, 'lose-answer': 0 };
   /** Requests asked about, by name (operation or path), whether or not a fault applied. */
@@ -103,25 +104,11 @@ export class Faults {
    * `timeoutMs` (default 60 s) naming `what`.
    */
   until(predicate: () => boolean, options: { timeoutMs?: number; what?: string } = {}): Promise<void> {
-    if (predicate()) return Promise.resolve();
-    const timeoutMs = options.timeoutMs ?? 60_000;
-    return new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (!predicate()) return;
-        clearTimeout(timer);
-        this.#waiters = this.#waiters.filter((w) => w !== check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== check);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${options.what ?? 'a fault condition'} (applied: ${JSON.stringify(this.applied)})`));
-      }, timeoutMs);
-      this.#waiters.push(check);
-    });
+    return this.#waiters.until(predicate, options.what ?? 'a fault condition', () => `applied: ${JSON.stringify(this.applied)}`, options.timeoutMs);
   }
 
   #wake(): void {
-    for (const check of [...this.#waiters]) check();
+    this.#waiters.wake();
   }
 }
 

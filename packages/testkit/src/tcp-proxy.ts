@@ -16,6 +16,7 @@
  * When the server cannot be reached the client connection is reset. Every event is counted
  * (`accepted`, `resets`, `upstreamFailures`, `bytesForwarded`), and `until` waits for one.
  */
+import { ConditionWaiters } from './waiters.js';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
@@ -54,7 +55,7 @@ export class TcpFaultProxy {
   readonly #server: Server;
   readonly #pairs = new Set<Pair>();
   #cutAt: number | undefined;
-  #waiters: (() => void)[] = [];
+  readonly #waiters = new ConditionWaiters();
 
   private constructor(options: TcpFaultProxyOptions) {
     this.target = options.target;
@@ -91,21 +92,7 @@ export class TcpFaultProxy {
 
   /** Resolves once `predicate` holds, checked now and after every event; rejects after `timeoutMs`. */
   until(predicate: () => boolean, options: { timeoutMs?: number; what?: string } = {}): Promise<void> {
-    if (predicate()) return Promise.resolve();
-    const timeoutMs = options.timeoutMs ?? 60_000;
-    return new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (!predicate()) return;
-        clearTimeout(timer);
-        this.#waiters = this.#waiters.filter((w) => w !== check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== check);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${options.what ?? 'a proxy event'} (accepted ${this.accepted}, resets ${this.resets}, upstream failures ${this.upstreamFailures})`));
-      }, timeoutMs);
-      this.#waiters.push(check);
-    });
+    return this.#waiters.until(predicate, options.what ?? 'a proxy event', () => `accepted ${this.accepted}, resets ${this.resets}, upstream failures ${this.upstreamFailures}`, options.timeoutMs);
   }
 
   async close(): Promise<void> {
@@ -118,7 +105,7 @@ export class TcpFaultProxy {
   }
 
   #wake(): void {
-    for (const check of [...this.#waiters]) check();
+    this.#waiters.wake();
   }
 
   #reset(pair: Pair): void {
