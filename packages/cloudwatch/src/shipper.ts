@@ -123,6 +123,7 @@ export class CloudWatchShipper {
         canOverlap: canOverlapBlocks,
         trimFull: trimFullBlocks,
         send: (batch) => this.#sendLogs(batch),
+        ready: () => this.#ready,
         // Pause the program's output while CloudWatch works but is behind, and while the first
         // setup attempt runs (at most 5 s: a program that prints a burst at once would otherwise
         // overflow the buffer before the first call); never once setup failed or while sends fail
@@ -151,6 +152,7 @@ export class CloudWatchShipper {
         maxBatchBytes: SAMPLES_PER_CALL * 1024,
         flushIntervalMs: 10,
         send: (batch) => this.#sendMetrics(batch),
+        ready: () => this.#ready,
         counters: {
           sent: ctx.counter('metric_samples_sent'),
           dropped: ctx.counter('metric_samples_dropped'),

@@ -93,6 +93,12 @@ export interface BatcherOptions<T> {
   send(batch: T[]): Promise<SendOutcome | void>;
   /** Retry backoff; default `DELIVERY_BACKOFF` (1 s doubling to 30 s, 50% jitter). */
   readonly backoff?: BackoffOptions;
+  /**
+   * False while the destination is not set up yet (a klib's `send` then waits for it before it
+   * sends anything): a batch still in `send` at the close deadline then never left, and counts as
+   * dropped rather than unconfirmed. Default: always ready.
+   */
+  ready?(): boolean;
   /** Attempts of one batch whose outcome is unknown before it is given up as unconfirmed (default 3). */
   readonly maxUncertainAttempts?: number;
   /**
@@ -465,10 +471,12 @@ export class Batcher<T> implements RecordHolder {
     const o = this.#o;
     let acknowledged = 0;
     let unconfirmed = this.#carriedCount;
+    // A send still waiting for the destination's setup has not gone out.
+    const mayBeOut = o.ready?.() ?? true;
     for (const f of this.#flights) {
       // Sent and acknowledged, waiting only for an earlier batch to leave the queue: not lost.
       if (f.state === 'done') acknowledged += f.taken.count;
-      else if (f.state === 'sending' || f.uncertain > 0) unconfirmed += f.taken.count;
+      else if ((f.state === 'sending' && mayBeOut) || f.uncertain > 0) unconfirmed += f.taken.count;
     }
     const left = this.pending - acknowledged;
     // Without an unconfirmed counter the klib counts them all as dropped.

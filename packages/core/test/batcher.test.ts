@@ -487,3 +487,25 @@ t.test('abandon(): exiting at once gives up and counts every record, through the
   t.equal(s.batcher.push('late'), false, 'nothing taken after');
   t.equal(s.heap.abandon('again'), 0, 'only once');
 });
+
+t.test('at the deadline, a batch whose send still waits for the destination to be set up counts as dropped', async (t) => {
+  let setUp = false;
+  const s = withUncertainCounters({ ready: () => setUp });
+  s.script.push(() => new Promise(() => {})); // waits for a setup that never finishes
+  s.batcher.push('a');
+  s.batcher.push('b');
+  const closed = s.batcher.close(2000);
+  await s.clock.advanceAsync(2000);
+  await closed;
+  t.equal(counters(s).dropped, 2, 'never went out');
+  t.equal(counters(s).unconfirmed, 0);
+  // Once set up, the same situation means the request may be out.
+  setUp = true;
+  const s2 = withUncertainCounters({ ready: () => setUp });
+  s2.script.push(() => new Promise(() => {}));
+  s2.batcher.push('a');
+  const closed2 = s2.batcher.close(2000);
+  await s2.clock.advanceAsync(2000);
+  await closed2;
+  t.equal(counters(s2).unconfirmed, 1, 'out with no answer');
+});

@@ -342,6 +342,6 @@ t.test('init timeout on the real clock with a small uk.klib_init_timeout', async
   const started = Date.now();
   const report = await kernel.boot();
   const elapsed = Date.now() - started;
-  t.ok(elapsed >= 900 && elapsed < 5000, `gave up after about a second (${elapsed} ms)`);
+  t.ok(elapsed >= 900 && elapsed < 30_000, `gave up after the 1 s init timeout, not waiting for the klib (${elapsed} ms)`);
   assertUkError(t, report.klibs[0]?.error, 'UK_ERR_KLIB_INIT_TIMEOUT', 'klib hangs did not finish init within 1000 ms');
 });

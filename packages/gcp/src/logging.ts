@@ -238,6 +238,9 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     return refused;
   };
 
+  // Set up (project, zone, token known): a send no longer waits before it goes out.
+  let isReady = false;
+  void deps.ready.then(() => (isReady = true));
   const arena = new EntryArena();
   const send = async (batch: number[]): Promise<{ rejected: number }> => {
     const info = await deps.ready;
@@ -279,6 +282,7 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     maxInFlight: REQUESTS_IN_FLIGHT,
     flushIntervalMs: o.flushIntervalMs,
     send,
+    ready: () => isReady,
     backpressure: o.backpressure ? { highWaterBytes: Math.floor(o.bufferSize * 0.75), lowWaterBytes: Math.floor(o.bufferSize * 0.5), stallMs: STALL_MS, ready: deps.healthy } : undefined,
     counters,
   });

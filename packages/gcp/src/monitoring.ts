@@ -122,6 +122,9 @@ export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptio
     throw error;
   };
 
+  // Set up (project, zone, token known): a send no longer waits before it goes out.
+  let isReady = false;
+  void deps.ready.then(() => (isReady = true));
   const batcher = new Batcher<MetricPoint>({
     name: 'gcp',
     noun: 'metric points',
@@ -134,6 +137,7 @@ export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptio
     flushIntervalMs: 100,
     canJoin: (batch, next) => !batch.some((p) => p.key === next.key),
     send,
+    ready: () => isReady,
     counters: {
       sent: ctx.counter('metrics_sent'),
       dropped: ctx.counter('metrics_dropped'),

@@ -207,16 +207,15 @@ t.test('tokens are refreshed before they expire, and after a 401', async (t) => 
 t.test('metadata server down at boot, then up: the buffered lines are delivered; the program is not held up', async (t) => {
   const e = await emulators(t);
   await e.metadata.down();
-  const started = Date.now();
   const run = await runUk(t, e, { logging: {} }, ['--count', '500', '--wait-signal'], {
     serial: true,
     during: async (child, stderr) => {
-      t.ok(await eventually(() => stderr().includes('ready')), 'the program ran at once');
-      t.ok(Date.now() - started < 5000);
-      t.ok(await eventually(() => stderr().includes('setup failed, retrying in 2 s'), 10_000), 'reported once the backoff grew');
+      // The metadata server stays down until after this: the program ran without waiting for setup.
+      t.ok(await eventually(() => stderr().includes('ready')), 'the program ran while setup could not finish');
+      t.ok(await eventually(() => stderr().includes('setup failed, retrying in 2 s')), 'reported once the backoff grew');
       t.equal(e.logging.count, 0);
       await e.metadata.up();
-      t.ok(await eventually(() => e.logging.count >= 500, 15_000));
+      t.ok(await eventually(() => e.logging.count >= 500));
       child.kill('SIGTERM');
     },
   });
@@ -229,8 +228,10 @@ t.test('SIGTERM: the program stops and everything it wrote is delivered before u
   const e = await emulators(t);
   // 5,000 entries stay below one request (TARGET_REQUEST_BYTES), so only the shutdown sends them.
   const run = await runUk(t, e, { logging: { flush_interval: 30 } }, ['--count', '5000', '--wait-signal'], {
+    // The serial console shows the program's 'ready' on uk's stderr: the event to wait for.
+    serial: true,
     during: async (child, stderr) => {
-      await eventually(() => stderr().includes('ready'));
+      t.ok(await eventually(() => stderr().includes('ready')), 'the program wrote everything');
       t.equal(e.logging.count, 0, 'a long flush interval: nothing sent yet');
       child.kill('SIGTERM');
     },
