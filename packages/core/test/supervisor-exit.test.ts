@@ -92,8 +92,11 @@ t.test('a second signal during shutdown exits at once, saying how many records w
   });
   t.equal(result.code, 130, result.err);
   t.match(result.err, /uk: SIGINT during shutdown: exiting without waiting for the flush; 101 record\(s\) not sent/);
-  t.match(result.err, /uk: slow_sink: SIGINT during shutdown: dropped 0 lines that could not be sent; 101 more were sent without an answer/);
+  // How the 101 lines split between the batch out (no answer) and those behind it depends on how
+  // fast they arrived: the first batch leaves 10 ms after its first line.
+  t.match(result.err, /uk: slow_sink: SIGINT during shutdown: dropped \d+ lines that could not be sent; \d+ more were sent without an answer/);
   const c = statsOf(result.err, 'slow_sink');
-  t.equal(c.unconfirmed, 101, 'the batch out with no answer is counted as unconfirmed');
+  t.ok(c.unconfirmed! >= 1, 'the batch out with no answer is counted as unconfirmed');
+  t.equal(c.dropped! + c.unconfirmed!, 101, 'every line given up is counted: dropped (never sent) or unconfirmed');
   t.equal(c.sent, 0);
 });
