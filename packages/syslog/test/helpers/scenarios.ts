@@ -89,7 +89,9 @@ export async function unreachableServerIsBounded(t: Test, input: Input, port: nu
   const config = writeConfig(dir, { Klibs: input === 'tls' ? ['tls', 'syslog'] : ['syslog'], ManifestPassthrough: tuples });
   const result = await runUk(config, [EMIT, '--count', '20']);
   t.equal(result.code, 0, 'the program ran and its exit code is kept');
-  t.ok(result.ms < 5000, `uk exited within the 2 s shutdown deadline (took ${result.ms} ms)`);
+  // Bounded, not hanging on the retries: the deadline message below says the 2 s deadline ended
+  // it. The wall-clock bound is only an outer limit (start-up on a loaded 2-CPU machine took 8 s).
+  t.ok(result.ms < 30_000, `uk exited by the 2 s shutdown deadline, not waiting on retries (took ${result.ms} ms)`);
   t.match(result.stderr, /send failed, retrying in \d\.\d s \(\d+ messages waiting\): connect ECONNREFUSED/);
   t.match(result.stderr, /shutdown deadline passed: dropped \d+ messages that could not be sent/);
   t.equal(result.stats.sent, 0);
