@@ -2,7 +2,8 @@
 # The README's test command, and what CI runs (.ci/run): everything a fresh Debian/Ubuntu machine
 # needs, then every package's tests.
 #   1. system packages: the syslog klib's tests talk to a real rsyslogd over UDP, TCP and TLS
-#      (rsyslog, rsyslog-gnutls) with certificates made by certtool (gnutls-bin); installed with
+#      (rsyslog, rsyslog-gnutls) with certificates made by certtool (gnutls-bin), and other tests make
+#      theirs with openssl; installed with
 #      apt-get (as root, or through sudo) only when missing;
 #   2. node packages: npm ci;
 #   3. the tests, through nx in dependency order (each package is built first). On a terminal,
@@ -14,6 +15,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 missing=()
 command -v rsyslogd >/dev/null 2>&1 || missing+=(rsyslog)
 command -v certtool >/dev/null 2>&1 || missing+=(gnutls-bin)
+# testkit's makePki and the tls and cloudwatch tests make their certificates with openssl.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if ! dpkg-query -W -f='${Status}' rsyslog-gnutls 2>/dev/null | grep -q 'install ok installed'; then missing+=(rsyslog-gnutls); fi
 if ((${#missing[@]} > 0)); then
   if ! command -v apt-get >/dev/null 2>&1; then
