@@ -3,9 +3,11 @@
  * within one deadline; report what did not finish instead of waiting for it forever.
  */
 import { reasonOf } from './errors.js';
+import type { CloseOptions } from './delivery.js';
 import type { Timers } from './timers.js';
 
-export type ShutdownHook = () => Promise<void> | void;
+/** A shutdown hook gets the kernel's one deadline and a signal aborted when uk must exit at once. */
+export type ShutdownHook = (close: Required<CloseOptions>) => Promise<void> | void;
 
 export interface ShutdownReport {
   readonly elapsedMs: number;
@@ -43,10 +45,12 @@ export class Shutdown {
     const start = this.#timers.clock.monotonic();
     const pending = new Set<string>();
     const failed: { name: string; reason: string }[] = [];
+    const abort = new AbortController();
+    const close = { deadline: start + deadlineMs, signal: abort.signal };
     const all = [...this.#hooks].reverse().map(async ({ name, hook }) => {
       pending.add(name);
       try {
-        await hook();
+        await hook(close);
       } catch (err) {
         failed.push({ name, reason: reasonOf(err) });
       } finally {
@@ -57,6 +61,7 @@ export class Shutdown {
     const deadline = new Promise<void>((resolve) => (timer = this.#timers.oneShot(deadlineMs, resolve, { keepAlive: true })));
     await Promise.race([Promise.all(all), deadline]);
     timer?.cancel();
+    abort.abort();
     return { elapsedMs: this.#timers.clock.monotonic() - start, unfinished: [...pending], failed };
   }
 }
