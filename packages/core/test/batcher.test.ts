@@ -1,5 +1,6 @@
 import t from 'tap';
 import { Batcher, DELIVERY_BACKOFF, type BatcherOptions } from '../src/batcher.js';
+import { drop, retry, type SendResult } from '../src/delivery.js';
 import { Heap } from '../src/heap.js';
 import { Stats } from '../src/stats.js';
 import { ManualClock, Timers } from '../src/timers.js';
@@ -36,14 +37,21 @@ function setup(overrides: Partial<BatcherOptions<string>> = {}, heapBytes = 1000
     flushIntervalMs: 1000,
     send: async (batch) => {
       const step = script.shift();
-      if (step) await step(batch);
+      const result = step ? await step(batch) : undefined;
+      // A step may answer with a result; anything but delivered means the batch was not stored.
+      if (isResult(result) && result.outcome !== 'delivered') return result;
       sent.push([...batch]);
+      return isResult(result) ? result : undefined;
     },
     backoff: { initial: 1000, max: 8000, factor: 2 },
     counters: { sent: stats.counter('test', 'sent'), dropped: stats.counter('test', 'dropped'), retries: stats.counter('test', 'retries'), rejected: stats.counter('test', 'rejected') },
     ...overrides,
   });
   return { batcher, clock, sent, logs, stats, heap, script };
+}
+
+function isResult(value: unknown): value is SendResult {
+  return typeof value === 'object' && value !== null && 'outcome' in value;
 }
 
 const counters = (s: Setup) => s.stats.snapshot().test as Record<string, number>;
@@ -92,9 +100,9 @@ t.test('a failed send is retried with backoff, keeping order and losing nothing'
   t.match(s.logs.join('\n'), /delivering again after 2 failed attempt/);
 });
 
-t.test('an error marked retryable: false drops the batch and counts it', async (t) => {
+t.test('a drop result drops the batch and counts it once, as dropped', async (t) => {
   const s = setup();
-  s.script.push(() => Promise.reject(Object.assign(new Error('InvalidParameterException'), { retryable: false })));
+  s.script.push(() => Promise.resolve(drop('InvalidParameterException')));
   s.batcher.push('bad');
   s.batcher.push('ok');
   await s.batcher.flush();
@@ -147,7 +155,7 @@ t.test('countOf: an item that stands for several records counts as them everywhe
   await s.batcher.flush();
   t.same(s.sent.at(-1), ['2:c']);
   t.equal(counters(s).sent, 6, 'sent counts records');
-  s.script.push(() => Promise.reject(Object.assign(new Error('refused'), { retryable: false })));
+  s.script.push(() => Promise.resolve(drop('refused')));
   s.batcher.push('3:d');
   await s.batcher.flush();
   t.equal(counters(s).dropped, 3, 'a refused item drops the records it stands for');
@@ -288,13 +296,15 @@ t.test('backpressure: pause at the high mark, read on at the low one', async (t)
 });
 
 t.test('backpressure never holds the program while the destination fails or is not ready', async (t) => {
-  let ready = false;
-  const s = setup({ maxBatchItems: 1, backpressure: { highWaterBytes: 10, lowWaterBytes: 5, ready: () => ready } }, 100);
+  const ready = readySignal();
+  const s = setup({ maxBatchItems: 1, ready, backpressure: { highWaterBytes: 10, lowWaterBytes: 5 } }, 100);
   s.script.push(() => Promise.reject(new Error('ECONNREFUSED')));
   s.batcher.push('0123456789');
   s.batcher.push('0123456789');
-  t.equal(s.batcher.shouldPause(), false, 'not ready: read on (the buffer fills, then drops)');
-  ready = true;
+  t.equal(s.batcher.shouldPause(), true, 'not ready yet but healthy (setup under way): hold the program');
+  ready.healthy = false;
+  t.equal(s.batcher.shouldPause(), false, 'setup failing: read on (the buffer fills, then drops)');
+  ready.set();
   await s.clock.advanceAsync(0);
   t.equal(s.batcher.shouldPause(), false, 'the last send failed: read on');
 });
@@ -488,24 +498,174 @@ t.test('abandon(): exiting at once gives up and counts every record, through the
   t.equal(s.heap.abandon('again'), 0, 'only once');
 });
 
-t.test('at the deadline, a batch whose send still waits for the destination to be set up counts as dropped', async (t) => {
-  let setUp = false;
-  const s = withUncertainCounters({ ready: () => setUp });
-  s.script.push(() => new Promise(() => {})); // waits for a setup that never finishes
+t.test('a ready signal: nothing is sent before; at the deadline what waited for it counts as dropped', async (t) => {
+  const ready = readySignal();
+  const s = withUncertainCounters({ ready });
   s.batcher.push('a');
   s.batcher.push('b');
+  await s.clock.advanceAsync(5000);
+  t.same(s.sent, [], 'not ready: the interval passed, nothing went out');
   const closed = s.batcher.close(2000);
   await s.clock.advanceAsync(2000);
   await closed;
   t.equal(counters(s).dropped, 2, 'never went out');
   t.equal(counters(s).unconfirmed, 0);
-  // Once set up, the same situation means the request may be out.
-  setUp = true;
-  const s2 = withUncertainCounters({ ready: () => setUp });
-  s2.script.push(() => new Promise(() => {}));
+  t.match(s.logs.join('\n'), /shutdown deadline passed: dropped 2 lines that could not be sent/);
+
+  const later = readySignal();
+  const s2 = withUncertainCounters({ ready: later });
   s2.batcher.push('a');
+  s2.batcher.push('b');
+  await s2.clock.advanceAsync(5000);
+  later.set();
+  await s2.clock.advanceAsync(0);
+  t.same(s2.sent, [['a', 'b']], 'once ready, what waited goes at once');
+  // Out with no answer at the deadline: the destination may have it.
+  s2.script.push(() => new Promise(() => {}));
+  s2.batcher.push('c');
   const closed2 = s2.batcher.close(2000);
   await s2.clock.advanceAsync(2000);
   await closed2;
   t.equal(counters(s2).unconfirmed, 1, 'out with no answer');
+  t.equal(counters(s2).sent, 2);
+});
+/** Flushes, moving the manual clock on until the flush is done (retries wait on it). */
+async function flushed(s: Setup): Promise<void> {
+  let done = false;
+  const flushing = s.batcher.flush().then(() => (done = true));
+  for (let i = 0; i < 1000 && !done; i++) await s.clock.advanceAsync(100);
+  await flushing;
+}
+
+/** A ReadySignal the test controls. */
+function readySignal() {
+  let resolve!: () => void;
+  const whenReady = new Promise<void>((r) => (resolve = r));
+  const signal = {
+    ready: false,
+    healthy: true,
+    isReady: () => signal.ready,
+    isHealthy: () => signal.healthy,
+    whenReady: () => whenReady,
+    set() {
+      signal.ready = true;
+      resolve();
+    },
+  };
+  return signal;
+}
+
+t.test('a thrown error is a retry, never a loss (even one that looks final)', async (t) => {
+  const s = setup();
+  s.script.push(() => Promise.reject(Object.assign(new Error('InvalidParameterException'), { retryable: false })));
+  s.batcher.push('a');
+  await flushed(s);
+  t.same(s.sent, [['a']], 'sent on the second attempt');
+  t.equal(counters(s).retries, 1);
+  t.equal(counters(s).dropped, 0);
+});
+
+t.test('retry with items: the rest counted stored (or rejected), only the named items go again', async (t) => {
+  const s = withUncertainCounters({ maxBatchItems: 10 });
+  s.script.push(() => Promise.resolve(retry('RESOURCE_EXHAUSTED on 2 entries', { items: [1, 3], rejected: 1 })));
+  for (const r of ['a', 'b', 'c', 'd', 'e']) s.batcher.push(r);
+  await s.clock.advanceAsync(1000);
+  const c = counters(s);
+  t.equal(c.sent, 2, 'a, c, e answered for: one of them refused, two stored');
+  t.equal(c.rejected, 1);
+  t.equal(c.retries, 1);
+  await flushed(s);
+  t.same(s.sent, [['b', 'd']], 'only b and d sent again');
+  t.equal(counters(s).sent, 4);
+  t.equal(counters(s).resent, 0, 'a refused entry sent again is no duplicate');
+  t.equal(s.heap.allocated, 0);
+});
+
+t.test('retry with items, refused again and again: given up as rejected after maxPartialAttempts', async (t) => {
+  const s = withUncertainCounters({ maxBatchItems: 10, maxPartialAttempts: 2, backoff: { initial: 10, max: 10 } });
+  for (let i = 0; i < 3; i++) s.script.push(() => Promise.resolve(retry('UNAVAILABLE', { items: [0] })));
+  s.batcher.push('a');
+  s.batcher.push('b');
+  await flushed(s);
+  const c = counters(s);
+  t.equal(c.sent, 1, 'b stored at the first attempt');
+  t.equal(c.rejected, 1, 'a given up after two partial attempts');
+  t.equal(c.sent! + c.rejected! + c.dropped!, 2, 'written = stored + counted');
+  t.match(s.logs.join('\n'), /gave up 1 lines the destination refused 3 times for a passing reason \(UNAVAILABLE\); counted as rejected/);
+});
+
+t.test('retry afterMs: the destination\'s own wait is used (within the backoff cap)', async (t) => {
+  const s = setup();
+  s.script.push(() => Promise.resolve(retry('429 Too Many Requests', { afterMs: 5000 })));
+  s.batcher.push('a');
+  await s.clock.advanceAsync(1000);
+  await s.clock.advanceAsync(4999);
+  t.same(s.sent, [], 'still waiting the 5 s asked for');
+  await s.clock.advanceAsync(1);
+  t.same(s.sent, [['a']]);
+  const capped = setup();
+  capped.script.push(() => Promise.resolve(retry('slow down', { afterMs: 3_600_000 })));
+  capped.batcher.push('a');
+  await capped.clock.advanceAsync(1000 + 8000);
+  t.same(capped.sent, [['a']], 'an hour asked for, the 8 s cap applied');
+});
+
+t.test('an uncertain retry result is counted as resent, like an uncertain error', async (t) => {
+  const s = withUncertainCounters();
+  s.script.push(() => Promise.resolve(retry('timeout after the request went out', { uncertain: true })));
+  s.batcher.push('a');
+  await flushed(s);
+  t.same(s.sent, [['a']]);
+  t.equal(counters(s).resent, 1);
+  t.equal(counters(s).sent, 1);
+});
+
+t.test('release runs exactly once per item, whatever its fate', async (t) => {
+  const released: string[] = [];
+  const s = withUncertainCounters({ maxBatchItems: 2, release: (item) => released.push(item) }, 6);
+  s.script.push(() => Promise.resolve(drop('bad request')));
+  s.batcher.push('aa');
+  s.batcher.push('bb');
+  t.equal(s.batcher.push('cccc'), false, 'no room');
+  t.same(released, ['cccc'], 'refused at push: released at once');
+  await s.clock.advanceAsync(0);
+  t.same(released, ['cccc', 'aa', 'bb'], 'dropped batch released when it left the queue');
+  s.batcher.push('dd');
+  await flushed(s);
+  t.same(released, ['cccc', 'aa', 'bb', 'dd'], 'stored: released');
+  s.script.push(() => new Promise(() => {}));
+  s.batcher.push('ee');
+  s.batcher.push('ff');
+  s.batcher.push('gg');
+  const closed = s.batcher.close(1000);
+  t.equal(s.batcher.push('hh'), false, 'after close');
+  await s.clock.advanceAsync(1000);
+  await closed;
+  t.same([...released].sort(), ['aa', 'bb', 'cccc', 'dd', 'ee', 'ff', 'gg', 'hh'], 'given up at the deadline: released too');
+  t.equal(released.length, 8, 'never twice');
+});
+
+t.test('close({ deadline, signal }): the kernel\'s deadline is absolute, and an abort cuts it short', async (t) => {
+  const s = withUncertainCounters();
+  s.script.push(() => new Promise(() => {}));
+  s.batcher.push('a');
+  await s.clock.advanceAsync(500);
+  const abort = new AbortController();
+  const closed = s.batcher.close({ deadline: s.clock.monotonic() + 60_000, signal: abort.signal });
+  await s.clock.advanceAsync(100);
+  abort.abort();
+  await closed;
+  t.equal(counters(s).unconfirmed, 1, 'out with no answer when cut short');
+  t.match(s.logs.join('\n'), /shutdown cut short: dropped 0 lines/);
+  const d = withUncertainCounters();
+  d.script.push(() => new Promise(() => {}));
+  d.batcher.push('a');
+  await d.clock.advanceAsync(0);
+  const closing = d.batcher.close({ deadline: d.clock.monotonic() + 700 });
+  let done = false;
+  void closing.then(() => (done = true));
+  await d.clock.advanceAsync(699);
+  t.equal(done, false);
+  await d.clock.advanceAsync(1);
+  t.equal(done, true, 'ends at the deadline given');
 });
