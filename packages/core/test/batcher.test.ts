@@ -622,7 +622,7 @@ t.test('an uncertain retry result is counted as resent, like an uncertain error'
 
 t.test('release runs exactly once per item, whatever its fate', async (t) => {
   const released: string[] = [];
-  const s = withUncertainCounters({ maxBatchItems: 2, release: (item) => released.push(item) }, 6);
+  const s = withUncertainCounters({ maxBatchItems: 2, release: (items) => released.push(...items) }, 6);
   s.script.push(() => Promise.resolve(drop('bad request')));
   s.batcher.push('aa');
   s.batcher.push('bb');

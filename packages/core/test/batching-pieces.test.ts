@@ -10,7 +10,7 @@ import { ManualClock, Timers } from '../src/timers.js';
 
 function queueOf(items: string[], heapBytes = 1_000_000, released: string[] = []) {
   const heap = new Heap('q', heapBytes);
-  const q = new RecordQueue<string>(heap, { sizeOf: (s) => s.length, countOf: (s) => (s.startsWith('x') ? 2 : 1), release: (s) => released.push(s) });
+  const q = new RecordQueue<string>(heap, { sizeOf: (s) => s.length, countOf: (s) => (s.startsWith('x') ? 2 : 1), release: (items) => released.push(...items) });
   for (const item of items) q.push(item, item.length, q.countOf(item));
   return { q, heap, released };
 }

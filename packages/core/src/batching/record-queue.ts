@@ -3,7 +3,8 @@
  * heap, and the records each item stands for. Items are addressed by absolute position (the
  * number of items pushed before them), so positions held elsewhere (batches in flight) stay valid
  * when the front of the array is compacted away. The `release` hook runs exactly once per item:
- * when it leaves the queue, when the queue is cleared, or when it could not be queued at all.
+ * when it leaves the queue, when the queue is cleared, or when it could not be queued at all. It
+ * gets runs of consecutive items (a klib whose items are slices of one buffer frees a run at once).
  */
 import type { Heap } from '../heap.js';
 
@@ -11,7 +12,8 @@ export interface QueueItems<T> {
   sizeOf(item: T): number;
   /** Records an item stands for (default 1). */
   countOf?(item: T): number;
-  release?(item: T): void;
+  /** The items are done with (sent, refused or given up): each item is in exactly one call, runs in queue order. */
+  release?(items: readonly T[]): void;
 }
 
 /** Compact the array once this many items have left it, and they are at least half of it. */
@@ -71,7 +73,7 @@ export class RecordQueue<T> {
   /** Takes the item's bytes from the heap and queues it; false (item released) if the heap is full. */
   push(item: T, size: number, count: number): boolean {
     if (!this.#heap.allocate(size)) {
-      this.#items.release?.(item);
+      this.#items.release?.([item]);
       return false;
     }
     this.#array.push(item);
@@ -82,13 +84,14 @@ export class RecordQueue<T> {
 
   /** Refuses an item without queueing it (after shutdown): released, like any item. */
   refuse(item: T): void {
-    this.#items.release?.(item);
+    this.#items.release?.([item]);
   }
 
   /** The first `length` queued items leave the queue: their memory goes back, each is released. */
   shift(length: number, bytes: number, count: number): void {
     const release = this.#items.release;
-    if (release) for (let p = this.#head; p < this.#head + length; p++) release(this.at(p));
+    const from = this.#head - this.#offset;
+    if (release && length > 0) release(this.#array.slice(from, from + length));
     this.#head += length;
     this.#bytes -= bytes;
     this.#count -= count;
@@ -104,7 +107,7 @@ export class RecordQueue<T> {
   clear(): number {
     const count = this.#count;
     const release = this.#items.release;
-    if (release) for (let p = this.#head; p < this.end; p++) release(this.at(p));
+    if (release && this.#head < this.end) release(this.#array.slice(this.#head - this.#offset));
     this.#heap.free(this.#bytes);
     this.#offset = this.end;
     this.#head = this.#offset;
