@@ -46,7 +46,9 @@ export class Shutdown {
     const pending = new Set<string>();
     const failed: { name: string; reason: string }[] = [];
     const abort = new AbortController();
-    const close = { deadline: start + deadlineMs, signal: abort.signal };
+    // Hooks get a deadline a little before the kernel's own, so that what they give up on is
+    // counted and reported before the kernel stops waiting for them.
+    const close = { deadline: start + hookDeadline(deadlineMs), signal: abort.signal };
     const all = [...this.#hooks].reverse().map(async ({ name, hook }) => {
       pending.add(name);
       try {
@@ -64,4 +66,9 @@ export class Shutdown {
     abort.abort();
     return { elapsedMs: this.#timers.clock.monotonic() - start, unfinished: [...pending], failed };
   }
+}
+
+/** The part of the kernel's shutdown deadline its hooks may use: 90%, and at least 250 ms kept back when there is room. */
+export function hookDeadline(deadlineMs: number): number {
+  return Math.max(Math.min(50, deadlineMs), Math.min(deadlineMs - 250, Math.floor(deadlineMs * 0.9)));
 }

@@ -11,7 +11,7 @@
  *
  * Messages carry the HTTP status, Google's status and message, never the token or the body.
  */
-import type { HttpClient, HttpResponse } from '@uk/core';
+import { drop, reasonOf, retry, type HttpClient, type HttpResponse, type SendResult } from '@uk/core';
 import type { TokenSource } from './credentials.js';
 
 /** Google's error body: `{ error: { code, message, status, details } }`. */
@@ -155,3 +155,10 @@ export function isRetryableStatus(status: number): boolean {
 
 /** gRPC codes worth another try: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE. */
 export const RETRYABLE_CODES: ReadonlySet<number> = new Set([4, 8, 10, 13, 14]);
+
+/** What a failed call means: a passing failure is a retry (uncertain if it may have been stored), any other a drop. */
+export function resultOf(err: unknown): SendResult {
+  const reason = reasonOf(err);
+  if (err instanceof ApiError && !err.retryable) return drop(reason);
+  return retry(reason, { uncertain: err instanceof ApiError && err.uncertain });
+}

@@ -114,6 +114,12 @@ export class EntryArena {
   }
 
   /** Takes back the entry just added (the queue refused it). */
+  /** True if `ref` is the entry written last, which `rollback` can take back. */
+  isLast(ref: number): boolean {
+    const last = this.#chunks[this.#chunks.length - 1];
+    return last !== undefined && last.used >= entrySize(ref) && (entryPosition(ref) + entrySize(ref)) % POSITION_SPAN === this.#position;
+  }
+
   rollback(ref: number): void {
     const last = this.#chunks[this.#chunks.length - 1];
     const bytes = entrySize(ref);

@@ -8,20 +8,20 @@
  * It needs the `tls` klib for HTTPS (HttpClientService). Without a `gcp` tuple it loads and does
  * nothing, as in Nanos.
  */
-import { defineKlib, HttpClientService, tokens as coreTokens } from '@uk/core';
+import { defineKlib, HttpClientService, STALL_MS, tokens as coreTokens } from '@uk/core';
 import { GoogleApi } from './api.js';
 import { TokenSource } from './credentials.js';
-import { createLoggingDriver, STALL_MS, type LoggingDriver } from './logging.js';
+import { createLoggingDriver, type GcpDestination, type LoggingDriver } from './logging.js';
 import { MetadataClient } from './metadata.js';
 import { createMetricsReporter, type MetricsReporter } from './monitoring.js';
 import { readGcpOptions, type GcpOptions } from './options.js';
 import { GcpSetup } from './setup.js';
 
-export { ApiError, GoogleApi, isRetryableStatus, mayHaveBeenCarriedOut, parseGoogleError, RETRYABLE_CODES, type ApiCall, type GoogleError } from './api.js';
+export { ApiError, GoogleApi, resultOf, isRetryableStatus, mayHaveBeenCarriedOut, parseGoogleError, RETRYABLE_CODES, type ApiCall, type GoogleError } from './api.js';
 export { EXPIRY_MARGIN_MS, REFRESH_BEFORE_MS, TokenSource } from './credentials.js';
 export { EntryEncoder, MAX_ENTRY_BYTES, MAX_JSON_DEPTH, nestedDeeperThan, splitForJson, TimestampFormatter, type EncodedEntry, type EntryEncoderOptions } from './entries.js';
 export { DISK_STATES, MEMORY_STATES, memorySample, parseMounts, readDisks, readMemory, type DiskSample, type MemorySample, type MountEntry } from './host-metrics.js';
-export { createLoggingDriver, ENTRY_RETRIES, followUpBudget, logNameOf, partialErrorsOf, REQUESTS_IN_FLIGHT, STALL_MS, TARGET_REQUEST_BYTES, type LoggingDriver, type LoggingDriverDeps } from './logging.js';
+export { createLoggingDriver, ENTRY_RETRIES, followUpBudget, logNameOf, partialErrorsOf, REQUESTS_IN_FLIGHT, TARGET_REQUEST_BYTES, type GcpDestination, type LoggingDriver, type LoggingDriverDeps } from './logging.js';
 export { EntryArena, entryPosition, entrySize } from './arena.js';
 export { MetadataClient, MetadataError, type AccessToken, type InstanceInfo } from './metadata.js';
 export { createMetricsReporter, diskPoints, MAX_SERIES_PER_REQUEST, memoryPoints, MIN_POINT_SPACING_MS, type MetricPoint, type MetricsReporter } from './monitoring.js';
@@ -45,11 +45,6 @@ export {
 } from './options.js';
 export { GcpSetup, SETUP_BACKOFF } from './setup.js';
 
-/** Our flush deadline at shutdown: a bit under the kernel's, so we can report before it gives up. */
-export function flushDeadline(shutdownTimeoutMs: number): number {
-  return Math.max(50, Math.min(shutdownTimeoutMs - 250, Math.floor(shutdownTimeoutMs * 0.9)));
-}
-
 export default defineKlib<GcpOptions>({
   name: 'gcp',
   version: '0.1.0',
@@ -69,8 +64,16 @@ export default defineKlib<GcpOptions>({
     const setup = new GcpSetup({ metadata, tokens, timers: ctx.timers, log: ctx.log, needHostname: o.logging !== undefined && o.logging.logId === undefined, signal: ctx.signal });
     const api = new GoogleApi(http, tokens);
     const bootedAt = ctx.timers.clock.monotonic();
-    const healthy = (): boolean => setup.info !== undefined || (setup.failures === 0 && ctx.timers.clock.monotonic() - bootedAt < STALL_MS);
-    const deps = { api, ready: setup.ready, healthy };
+    const destination: GcpDestination = {
+      isReady: () => setup.info !== undefined,
+      whenReady: () => setup.ready.then(() => undefined),
+      // Setup under way without a failure for less than the stall limit: backpressure may hold.
+      isHealthy: () => setup.failures === 0 && ctx.timers.clock.monotonic() - bootedAt < STALL_MS,
+      get value() {
+        return setup.info;
+      },
+    };
+    const deps = { api, setup: destination };
 
     let driver: LoggingDriver | undefined;
     if (o.logging) {
@@ -80,9 +83,8 @@ export default defineKlib<GcpOptions>({
     let metrics: MetricsReporter | undefined;
     if (o.metrics) metrics = createMetricsReporter(ctx, o.metrics, deps);
     const unauthorised = ctx.counter('unauthorized');
-    ctx.onShutdown(async () => {
-      const deadline = flushDeadline(ctx.settings.shutdownTimeoutMs);
-      await Promise.all([driver?.close(deadline), metrics?.close(deadline)]);
+    ctx.onShutdown(async (close) => {
+      await Promise.all([driver?.close(close), metrics?.close(close)]);
       setup.stop();
       tokens.stop();
       unauthorised.add(api.unauthorised - unauthorised.value);

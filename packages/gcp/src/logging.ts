@@ -9,20 +9,22 @@
  *   dropped, and the rest of the read goes on;
  * - entries the API refuses one by one (WriteLogEntriesPartialErrors) are counted as rejected and
  *   not sent again, nor is anything the answer says was stored; entries refused for a passing
- *   reason (UNAVAILABLE, RESOURCE_EXHAUSTED, …) are sent again, alone, a few times;
+ *   reason (UNAVAILABLE, RESOURCE_EXHAUSTED, …) go back to the Batcher as a `retry` of just those
+ *   items (it sends them again after its backoff, ENTRY_RETRIES times at most);
  * - a request refused as a whole with 400 or 413 (no entry was stored) is split in halves, and
  *   the halves sent on their own, down to the entries that are refused alone (counted as
  *   rejected), within a bounded number of requests;
  * - 401 renews the token; 429, 5xx, resets and timeouts retry the batch (a resent entry carries
  *   the same insertId and timestamp, which Cloud Logging de-duplicates; timeouts and resets after
- *   the request went out are marked `uncertain` for the Batcher);
- * - a request refused as a whole for any other reason (404, …) is dropped, counted and reported.
+ *   the request went out are `uncertain` retries);
+ * - a request refused as a whole for any other reason (404, …) is a `drop`, counted and reported.
  *
- * Sends wait for setup (project, zone, instance, token); records meanwhile wait in the buffer.
+ * The Batcher sends nothing before setup (project, zone, instance, token) is done; records wait
+ * in the buffer meanwhile. What each answer means is decided in `resultOf` and `followUp`.
  */
-import { Batcher, lineText, reasonOf, type ConsoleDriver, type ConsoleRecord, type Counter, type KlibContext, type KlibLog, type Timers } from '@uk/core';
-import { ApiError, GoogleApi, RETRYABLE_CODES, type ApiCall } from './api.js';
-import { EntryArena, entryPosition, entrySize } from './arena.js';
+import { Batcher, delivered, lineText, reasonOf, retry, type CloseOptions, type ConsoleDriver, type ConsoleRecord, type KlibContext, type KlibLog, type ReadySignal, type SendResult } from '@uk/core';
+import { ApiError, GoogleApi, resultOf, RETRYABLE_CODES, type ApiCall } from './api.js';
+import { EntryArena, entryPosition, entrySize, POSITION_SPAN } from './arena.js';
 import { EntryEncoder, MAX_JSON_DEPTH, writeRequestHead, type EncodedEntry } from './entries.js';
 import type { InstanceInfo } from './metadata.js';
 import type { LoggingOptions, Severity } from './options.js';
@@ -37,9 +39,7 @@ import type { LoggingOptions, Severity } from './options.js';
 export const TARGET_REQUEST_BYTES = 2 * 1024 * 1024;
 /** Room for logName, resource and the JSON around the entries. */
 const REQUEST_HEAD_RESERVE = 4096;
-/** A send making no progress this long no longer holds the program back. */
-export const STALL_MS = 5000;
-/** Attempts after the first for entries refused for a passing reason, or whose request failed so. */
+/** Attempts after the first for entries refused for a passing reason (the Batcher's maxPartialAttempts). */
 export const ENTRY_RETRIES = 4;
 /** HTTP statuses of a request refused as a whole that splitting it can get past. */
 const SPLITTABLE_STATUSES: ReadonlySet<number> = new Set([400, 413]);
@@ -58,16 +58,16 @@ export interface LoggingDriver extends ConsoleDriver {
   /** The queue: each item is the reference of one entry in the arena (see arena.ts). */
   readonly batcher: Batcher<number>;
   readonly encoder: EntryEncoder;
-  /** Flushes and stops within `deadlineMs`. */
-  close(deadlineMs: number): Promise<void>;
+  /** Flushes and stops by the kernel's deadline. */
+  close(options: CloseOptions | number): Promise<void>;
 }
+
+/** Setup of the destination: the Batcher sends nothing before it is ready; `value` is what it found. */
+export type GcpDestination = ReadySignal & { readonly value: InstanceInfo | undefined };
 
 export interface LoggingDriverDeps {
   readonly api: GoogleApi;
-  /** Resolves once setup is done. */
-  readonly ready: Promise<InstanceInfo>;
-  /** Setup is done, or under way without a failure for less than STALL_MS (see flow.ts). */
-  readonly healthy: () => boolean;
+  readonly setup: GcpDestination;
 }
 
 /** `projects/PROJECT/logs/LOG_ID` with the log id URL-encoded (`/` becomes %2F). */
@@ -104,22 +104,11 @@ type WriteAnswer =
   /** Refused as a whole (nothing stored) for a reason that may lie in some of the entries. */
   | { readonly kind: 'refused'; readonly error: ApiError };
 
-/** Entries of a batch (indexes into it) still to be sent after the batch's first answer. */
-interface FollowUp {
-  readonly indexes: readonly number[];
-  /** Attempts these entries have had for a passing failure. */
-  readonly attempt: number;
-  /** Wait before sending (a backoff after a passing failure). */
-  readonly backoff: boolean;
-}
-
 export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions, deps: LoggingDriverDeps): LoggingDriver {
-  const timers: Timers = ctx.timers;
   const log: KlibLog = ctx.log;
   const encoder = new EntryEncoder({ severity: o.severity as Record<ConsoleRecord['source'], Severity>, jsonPayload: o.jsonPayload, specialFields: o.specialFields });
   const rejected = ctx.counter('rejected');
   const dropped = ctx.counter('dropped');
-  const resent: Counter = ctx.counter('resent');
   const splitCounter = ctx.counter('split');
   const tooDeepCounter = ctx.counter('json_too_deep');
   const encodeFailed = ctx.counter('encode_failed');
@@ -161,14 +150,13 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
   };
 
   /**
-   * After a first answer that was not "all stored": sends what is left of the batch, never
-   * anything stored already, and returns how many entries ended refused. Entries refused for
-   * good are counted; entries (or requests) failing for a passing reason are sent again, alone,
-   * with a backoff, up to ENTRY_RETRIES times; a request refused as a whole is halved until the
-   * refused entries stand alone. Bounded by followUpBudget requests: past it, what is left is
-   * counted as refused.
+   * After a first answer that was not "all stored": finds what is left to do, never sending
+   * anything stored already. Entries refused for good are counted as rejected; a request refused
+   * as a whole (400/413: nothing stored) is halved until the refused entries stand alone, within
+   * followUpBudget requests; entries (or halves) that failed for a passing reason go back to the
+   * Batcher as a retry of just those items, which it sends again after its backoff.
    */
-  const followUp = async (batch: readonly number[], slices: readonly Buffer[], first: WriteAnswer): Promise<number> => {
+  const followUp = async (batch: readonly number[], slices: readonly Buffer[], first: WriteAnswer): Promise<SendResult> => {
     const whole = slices.length === 1 ? (slices[0] as Buffer) : Buffer.concat(slices);
     const offsets: number[] = [];
     let at = 0;
@@ -183,48 +171,52 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
       refused += count;
       if (!reasons.includes(reason)) reasons.push(reason);
     };
+    const again: number[] = [];
+    let againReason = '';
+    let uncertain = false;
     // Last in, first out: the first half of a split goes before the second.
-    const work: FollowUp[] = [];
-    const settle = (part: FollowUp, answer: WriteAnswer): void => {
+    const halves: (readonly number[])[] = [];
+    const settle = (indexes: readonly number[], answer: WriteAnswer): void => {
       if (answer.kind === 'stored') return;
       if (answer.kind === 'refused') {
-        if (part.indexes.length === 1) {
+        if (indexes.length === 1) {
           refuse(1, reasonOf(answer.error));
           return;
         }
-        const half = Math.ceil(part.indexes.length / 2);
-        work.push({ indexes: part.indexes.slice(half), attempt: part.attempt, backoff: false });
-        work.push({ indexes: part.indexes.slice(0, half), attempt: part.attempt, backoff: false });
+        const half = Math.ceil(indexes.length / 2);
+        halves.push(indexes.slice(half), indexes.slice(0, half));
         return;
       }
-      const again: number[] = [];
       for (const [index, error] of answer.errors) {
-        const entry = part.indexes[index];
+        const entry = indexes[index];
         if (entry === undefined) continue;
-        if (RETRYABLE_CODES.has(error.code) && part.attempt < ENTRY_RETRIES) again.push(entry);
-        else refuse(1, `code ${error.code}${error.message ? `: ${error.message.slice(0, 200)}` : ''}`);
+        const reason = `code ${error.code}${error.message ? `: ${error.message.slice(0, 200)}` : ''}`;
+        if (RETRYABLE_CODES.has(error.code)) {
+          again.push(entry);
+          againReason ||= `entries.write refused entries for a passing reason (${reason})`;
+        } else refuse(1, reason);
       }
-      if (again.length > 0) work.push({ indexes: again, attempt: part.attempt + 1, backoff: true });
     };
-    settle({ indexes: batch.map((_, i) => i), attempt: 0, backoff: false }, first);
+    settle(batch.map((_, i) => i), first);
     let budget = followUpBudget(batch.length);
-    for (let part = work.pop(); part !== undefined; part = work.pop()) {
+    for (let part = halves.pop(); part !== undefined; part = halves.pop()) {
       if (budget-- <= 0) {
-        refuse(part.indexes.length, `gave up after ${followUpBudget(batch.length)} requests for this batch`);
+        refuse(part.length, `gave up after ${followUpBudget(batch.length)} requests for this batch`);
         continue;
       }
-      // At shutdown, under the flush deadline, do not sit out the full backoff.
-      if (part.backoff) await timers.sleep(ctx.signal.aborted ? 250 : 1000 * 2 ** (part.attempt - 1));
       let answer: WriteAnswer;
       try {
-        answer = await post(part.indexes.map(sliceOf), part.indexes.reduce((sum, i) => sum + entrySize(batch[i] as number), 0));
+        answer = await post(part.map(sliceOf), part.reduce((sum, i) => sum + entrySize(batch[i] as number), 0));
       } catch (err) {
-        // The request failed as a whole: none of these entries was stored (or, after a timeout,
-        // maybe all of them: a resend carries the same insertIds, which Cloud Logging de-duplicates).
-        if ((err as ApiError).retryable !== false && part.attempt < ENTRY_RETRIES) {
-          if ((err as ApiError).uncertain === true) resent.add(part.indexes.length);
-          work.push({ indexes: part.indexes, attempt: part.attempt + 1, backoff: true });
-        } else refuse(part.indexes.length, reasonOf(err));
+        // This part failed as a whole: a passing failure is sent again by the Batcher (after a
+        // timeout maybe stored already: a resend carries the same insertIds, which Cloud Logging
+        // de-duplicates); a final one is refused.
+        const result = resultOf(err);
+        if (result.outcome === 'retry') {
+          again.push(...part);
+          againReason ||= result.reason;
+          uncertain ||= result.uncertain;
+        } else refuse(part.length, reasonOf(err));
         continue;
       }
       settle(part, answer);
@@ -235,45 +227,55 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
       log.warn(`entries.write refused ${what} (${reason})${refused === batch.length ? '' : '; the rest were stored'}`);
     }
     lastRejection = refused > 0 ? reason : '';
-    return refused;
+    if (again.length === 0) return delivered(refused);
+    return retry(againReason, { items: again.sort((a, b) => a - b), rejected: refused, uncertain });
   };
 
-  // Set up (project, zone, token known): a send no longer waits before it goes out.
-  let isReady = false;
-  void deps.ready.then(() => (isReady = true));
   const arena = new EntryArena();
-  const send = async (batch: number[]): Promise<{ rejected: number }> => {
-    const info = await deps.ready;
-    head ??= Buffer.from(writeRequestHead(logNameOf(info.projectId, o.logId ?? info.hostname), { type: 'gce_instance', labels: { project_id: info.projectId, instance_id: info.instanceId, zone: info.zone } }));
-    // A batch is consecutive entries: where the first starts, and their bytes.
-    const start = entryPosition(batch[0] as number);
+  /**
+   * The bytes of a batch's entries, as slices of the arena. A batch is consecutive entries, except
+   * when the Batcher sends again only some entries of one (a partial success): one view per run.
+   */
+  const viewOf = (batch: readonly number[]): { slices: Buffer[]; bytes: number } => {
+    const slices: Buffer[] = [];
     let bytes = 0;
-    for (const ref of batch) bytes += entrySize(ref);
-    const slices = arena.view(start, bytes);
+    let runStart = entryPosition(batch[0] as number);
+    let runBytes = 0;
+    for (const ref of batch) {
+      const position = entryPosition(ref);
+      if (runBytes > 0 && position !== (runStart + runBytes) % POSITION_SPAN) {
+        slices.push(...arena.view(runStart, runBytes));
+        runStart = position;
+        runBytes = 0;
+      }
+      runBytes += entrySize(ref);
+      bytes += entrySize(ref);
+    }
+    slices.push(...arena.view(runStart, runBytes));
+    return { slices, bytes };
+  };
+  const send = async (batch: number[]): Promise<SendResult> => {
+    // The Batcher sends only once setup is done.
+    const info = deps.setup.value as InstanceInfo;
+    head ??= Buffer.from(writeRequestHead(logNameOf(info.projectId, o.logId ?? info.hostname), { type: 'gce_instance', labels: { project_id: info.projectId, instance_id: info.instanceId, zone: info.zone } }));
+    const { slices, bytes } = viewOf(batch);
     let first: WriteAnswer;
     try {
       first = await post(slices, bytes);
     } catch (err) {
-      // Nothing was stored (or, after a timeout, maybe everything): the Batcher sends the batch
-      // again, or drops it if refused for good; then its bytes are spent too.
-      if ((err as ApiError).retryable === false) arena.release(start, bytes);
-      throw err;
+      return resultOf(err);
     }
-    let refused = 0;
-    if (first.kind === 'stored') lastRejection = '';
-    else refused = await followUp(batch, slices, first);
-    arena.release(start, bytes);
-    return { rejected: refused };
+    if (first.kind !== 'stored') return followUp(batch, slices, first);
+    lastRejection = '';
+    return delivered();
   };
 
-  // `resent` and `unconfirmed` are for a Batcher that tells uncertain failures apart (a timeout
-  // after the request went out); passed as a variable so that one that does not still compiles.
-  const counters = { sent: ctx.counter('sent'), dropped, retries: ctx.counter('retries'), rejected, failed: ctx.counter('failed'), resent, unconfirmed: ctx.counter('unconfirmed') };
+  const counters = { sent: ctx.counter('sent'), dropped, retries: ctx.counter('retries'), rejected, resent: ctx.counter('resent'), unconfirmed: ctx.counter('unconfirmed') };
   const batcher = new Batcher<number>({
     name: 'gcp',
     noun: 'log entries',
     heap: ctx.heaps.create('gcp.logging', o.bufferSize),
-    timers,
+    timers: ctx.timers,
     log,
     sizeOf: entrySize,
     maxBatchItems: 100_000,
@@ -282,14 +284,25 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     maxInFlight: REQUESTS_IN_FLIGHT,
     flushIntervalMs: o.flushIntervalMs,
     send,
-    ready: () => isReady,
-    backpressure: o.backpressure ? { highWaterBytes: Math.floor(o.bufferSize * 0.75), lowWaterBytes: Math.floor(o.bufferSize * 0.5), stallMs: STALL_MS, ready: deps.healthy } : undefined,
+    ready: deps.setup,
+    maxPartialAttempts: ENTRY_RETRIES,
+    // Entries are consecutive in the arena. One refused at push is the last written: it is
+    // taken back, so that the next entry follows the one before it.
+    release: (refs) => {
+      const first = refs[0] as number;
+      if (refs.length === 1 && arena.isLast(first)) arena.rollback(first);
+      else {
+        const last = refs[refs.length - 1] as number;
+        arena.release(entryPosition(first), (entryPosition(last) + entrySize(last) - entryPosition(first) + POSITION_SPAN) % POSITION_SPAN);
+      }
+    },
+    backpressure: o.backpressure ? { highWaterBytes: Math.floor(o.bufferSize * 0.75), lowWaterBytes: Math.floor(o.bufferSize * 0.5) } : undefined,
     counters,
   });
 
   let closing = false;
   const queue = (ref: number): void => {
-    if (!batcher.push(ref)) arena.rollback(ref);
+    batcher.push(ref);
   };
   const push = (json: EncodedEntry): void => queue(arena.append(json));
   /** Encodes a record that the byte paths did not take, counting what the encoder did with it. */
@@ -364,9 +377,9 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
       }
     },
     flush: () => batcher.flush(),
-    async close(deadlineMs) {
+    async close(options) {
       closing = true;
-      await batcher.close(deadlineMs);
+      await batcher.close(options);
     },
   };
   if (o.backpressure) {

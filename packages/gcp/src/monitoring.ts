@@ -10,8 +10,9 @@
  * CreateTimeSeriesSummary counts the refused points and is not resent, except that when a resend
  * after a lost answer is refused only because the points are already there, they count as sent.
  */
-import { Batcher, reasonOf, type KlibContext, type TimerHandle } from '@uk/core';
-import { GoogleApi, type ApiCall } from './api.js';
+import { Batcher, delivered, reasonOf, type CloseOptions, type KlibContext, type SendResult, type TimerHandle } from '@uk/core';
+import { GoogleApi, resultOf, type ApiCall } from './api.js';
+import type { GcpDestination } from './logging.js';
 import { DISK_STATES, MEMORY_STATES, readDisks, readMemory, type DiskSample, type MemorySample, type StatfsFn } from './host-metrics.js';
 import type { InstanceInfo } from './metadata.js';
 import type { MetricsOptions } from './options.js';
@@ -56,7 +57,7 @@ export function diskPoints(disks: readonly DiskSample[], endTime: number): Metri
 
 export interface MetricsDeps {
   readonly api: GoogleApi;
-  readonly ready: Promise<InstanceInfo>;
+  readonly setup: GcpDestination;
   /** Sources, replaceable in tests. */
   readonly readMemory?: () => Promise<MemorySample>;
   readonly mountsPath?: string;
@@ -67,7 +68,7 @@ export interface MetricsReporter {
   readonly batcher: Batcher<MetricPoint>;
   /** Takes one sample now (also what the timer does). */
   sample(): Promise<void>;
-  close(deadlineMs: number): Promise<void>;
+  close(options: CloseOptions | number): Promise<void>;
 }
 
 export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptions, deps: MetricsDeps): MetricsReporter {
@@ -81,8 +82,9 @@ export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptio
   let ambiguous: MetricPoint[] | undefined;
   let lastProblem = '';
 
-  const send = async (batch: MetricPoint[]): Promise<{ rejected: number }> => {
-    const info = await deps.ready;
+  const send = async (batch: MetricPoint[]): Promise<SendResult> => {
+    // The Batcher sends only once setup is done.
+    const info = deps.setup.value as InstanceInfo;
     if (!url) {
       const base = `${o.endpoint}${/\/v3$/.test(o.endpoint) ? '' : '/v3'}`;
       url = `${base}/projects/${encodeURIComponent(info.projectId)}/timeSeries`;
@@ -97,7 +99,7 @@ export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptio
       result = await deps.api.post(call);
     } catch (err) {
       ambiguous = batch;
-      throw err;
+      return resultOf(err);
     }
     // The Batcher resends from the same head of its queue (in a new array).
     const resent = ambiguous !== undefined && ambiguous[0] === batch[0];
@@ -105,26 +107,23 @@ export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptio
     const { response } = result;
     if (response.statusCode >= 200 && response.statusCode < 300) {
       lastProblem = '';
-      return { rejected: 0 };
+      return delivered();
     }
     const error = GoogleApi.error(call, response);
     const summary = error.google?.details?.find((d) => d['@type'] === SUMMARY_TYPE) as { totalPointCount?: number; successPointCount?: number } | undefined;
     if (response.statusCode === 400 && summary) {
       if (resent) {
         log.debug(`timeSeries.create: a resent request was refused (${error.message}); its points were stored by the first attempt`);
-        return { rejected: 0 };
+        return delivered();
       }
       const refused = Math.max(0, Math.min(batch.length, (summary.totalPointCount ?? batch.length) - (summary.successPointCount ?? 0)));
       if (error.message !== lastProblem) log.warn(`${error.message}; ${refused} of ${batch.length} points refused, the rest stored`);
       lastProblem = error.message;
-      return { rejected: refused };
+      return delivered(refused);
     }
-    throw error;
+    return resultOf(error);
   };
 
-  // Set up (project, zone, token known): a send no longer waits before it goes out.
-  let isReady = false;
-  void deps.ready.then(() => (isReady = true));
   const batcher = new Batcher<MetricPoint>({
     name: 'gcp',
     noun: 'metric points',
@@ -137,13 +136,12 @@ export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptio
     flushIntervalMs: 100,
     canJoin: (batch, next) => !batch.some((p) => p.key === next.key),
     send,
-    ready: () => isReady,
+    ready: deps.setup,
     counters: {
       sent: ctx.counter('metrics_sent'),
       dropped: ctx.counter('metrics_dropped'),
       retries: ctx.counter('metrics_retries'),
       rejected: ctx.counter('metrics_rejected'),
-      failed: ctx.counter('metrics_failed'),
     },
   });
 
@@ -183,7 +181,7 @@ export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptio
 
   let timer: TimerHandle | undefined;
   let closed = false;
-  void deps.ready.then(() => {
+  void deps.setup.whenReady().then(() => {
     if (closed) return;
     void sample();
     timer = timers.periodic(o.intervalMs, () => void sample());
@@ -192,10 +190,10 @@ export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptio
   return {
     batcher,
     sample,
-    async close(deadlineMs) {
+    async close(options) {
       closed = true;
       timer?.cancel();
-      await batcher.close(deadlineMs);
+      await batcher.close(options);
     },
   };
 }

@@ -9,6 +9,7 @@ import { Heaps, Stats, Timers, type ConsoleRecord, type KlibContext, type LineBl
 import { createHttpClient } from '@uk/tls';
 import { ApiError, createLoggingDriver, DEFAULT_SEVERITY, followUpBudget, GoogleApi, MetadataClient, TokenSource, type LoggingOptions } from '../src/index.js';
 import { emulators, eventually, INSTANCE, PROJECT, ZONE } from './helpers.js';
+import { readyDestination } from './destination.js';
 
 const baseOptions: LoggingOptions = {
   logId: 'bad-lines',
@@ -39,8 +40,8 @@ async function harness(t: Test, options: Partial<LoggingOptions> = {}) {
   } as unknown as KlibContext<unknown>;
   const metadata = new MetadataClient(http, `http://${e.metadata.host}`);
   const api = new GoogleApi(http, new TokenSource(() => metadata.token(), timers));
-  const ready = Promise.resolve({ projectId: PROJECT, zone: ZONE, instanceId: INSTANCE, hostname: 'vm-1' });
-  const driver = createLoggingDriver(ctx, { ...baseOptions, endpoint: e.logging.url, ...options }, { api, ready, healthy: () => true });
+  const setup = readyDestination({ projectId: PROJECT, zone: ZONE, instanceId: INSTANCE, hostname: 'vm-1' });
+  const driver = createLoggingDriver(ctx, { ...baseOptions, endpoint: e.logging.url, ...options }, { api, setup });
   t.teardown(async () => {
     await driver.close(2000);
     http.close();
@@ -117,12 +118,13 @@ t.test('a request refused whatever its entries: bounded follow-up requests, then
   t.ok(e.logging.requests.length <= 1 + followUpBudget(1000), `${e.logging.requests.length} requests, at most 1 + ${followUpBudget(1000)}`);
 });
 
-t.test('a whole-request 404 is not split: dropped and counted as failed by the Batcher', async (t) => {
+t.test('a whole-request 404 is not split: a drop, counted once as dropped', async (t) => {
   const { e, driver, counter, write } = await harness(t);
   e.logging.faults.add({ kind: 'error', status: 404, type: 'NOT_FOUND', message: 'no such API' });
   write(good(10));
   await driver.batcher.flush();
-  t.equal(counter('failed'), 10);
+  t.equal(counter('dropped'), 10, 'counted once');
+  t.equal(counter('failed'), 0, 'not also as failed');
   t.equal(e.logging.requests.length, 1);
   write(['after']);
   await driver.batcher.flush();

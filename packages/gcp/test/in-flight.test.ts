@@ -7,6 +7,7 @@ import t from 'tap';
 import { ManualClock } from '@uk/core';
 import { createLoggingDriver, DEFAULT_SEVERITY, REQUESTS_IN_FLIGHT, type ApiCall, type GoogleApi, type LoggingOptions } from '../src/index.js';
 import { driverContext } from './helpers.js';
+import { readyDestination } from './destination.js';
 
 const options: LoggingOptions = {
   logId: 'flight',
@@ -55,8 +56,8 @@ function harness() {
       });
     },
   } as unknown as GoogleApi;
-  const ready = Promise.resolve({ projectId: 'p', hostname: 'h', zone: 'z', instanceId: '1' });
-  const driver = createLoggingDriver(ctx, options, { api, ready, healthy: () => true });
+  const setup = readyDestination({ projectId: 'p', hostname: 'h', zone: 'z', instanceId: '1' });
+  const driver = createLoggingDriver(ctx, options, { api, setup });
   const settle = () => clock.advanceAsync(0);
   return { clock, driver, posted, stored: () => stored.flatMap(texts), settle, mostOpen: () => mostOpen, counter };
 }

@@ -8,6 +8,7 @@ import t from 'tap';
 import { lineText, type LineBlock, type ProgramStream } from '@uk/core';
 import { createLoggingDriver, DEFAULT_SEVERITY, EntryArena, EntryEncoder, MAX_ENTRY_BYTES, type ApiCall, type GoogleApi, type LoggingOptions } from '../src/index.js';
 import { driverContext } from './helpers.js';
+import { readyDestination } from './destination.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0, 123);
 const b = (text: string): Buffer => Buffer.from(text);
@@ -83,8 +84,8 @@ function driverOf(options: Partial<LoggingOptions>) {
       return { response: { statusCode: 200, headers: {}, body: Buffer.alloc(0) }, reauthorised: false };
     },
   } as unknown as GoogleApi;
-  const ready = Promise.resolve({ projectId: 'p', hostname: 'h', zone: 'z', instanceId: '1' });
-  const driver = createLoggingDriver(ctx, { ...baseOptions, ...options }, { api, ready, healthy: () => true });
+  const setup = readyDestination({ projectId: 'p', hostname: 'h', zone: 'z', instanceId: '1' });
+  const driver = createLoggingDriver(ctx, { ...baseOptions, ...options }, { api, setup });
   return { driver, bodies, counter };
 }
 

@@ -7,6 +7,7 @@ import { startGcpEmulators } from '@uk/testkit';
 import { createHttpClient } from '@uk/tls';
 import { createMetricsReporter, GoogleApi, MetadataClient, TokenSource, type MemorySample, type MetricsOptions } from '../src/index.js';
 import { INSTANCE, PROJECT, ZONE } from './helpers.js';
+import { pendingDestination } from './destination.js';
 
 const MEMORY: MemorySample = { total: 1000, bytes: { buffered: 100, cached: 200, free: 300, slab: 50, used: 350 } };
 
@@ -39,9 +40,8 @@ t.test('series per request, spacing of points, lost answers', async (t) => {
   const metadata = new MetadataClient(http, `http://${e.metadata.host}`);
   const api = new GoogleApi(http, new TokenSource(() => metadata.token(), new Timers(clock)));
   const options: MetricsOptions = { intervalMs: 60_000, disk: { includeReadonly: false }, endpoint: e.monitoring.url, requestTimeoutMs: 30_000 };
-  let resolveReady!: (info: { projectId: string; zone: string; instanceId: string; hostname: string }) => void;
-  const ready = new Promise<{ projectId: string; zone: string; instanceId: string; hostname: string }>((resolve) => (resolveReady = resolve));
-  const reporter = createMetricsReporter(ctx, options, { api, ready, readMemory: async () => MEMORY, mountsPath: mounts, statfs });
+  const { destination: setup, resolve: resolveReady } = pendingDestination();
+  const reporter = createMetricsReporter(ctx, options, { api, setup, readMemory: async () => MEMORY, mountsPath: mounts, statfs });
   const counter = (name: string) => stats.snapshot().gcp?.[name] ?? 0;
   const settle = async (check: () => boolean) => {
     // Real HTTP needs real time; the Batcher's timers need the manual clock to move.

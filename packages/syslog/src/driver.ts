@@ -3,7 +3,7 @@
  * each through its own Batcher (the kernel's bounded, batching, retrying queue). `write()` only
  * queues; formatting happens per batch when it leaves.
  */
-import { Batcher, SecureTransportService, type ConsoleDriver, type ConsoleRecord, type KlibContext, type KlibLog } from '@uk/core';
+import { Batcher, delivered, prefixLog, reasonOf, retry, SecureTransportService, type CloseOptions, type ConsoleDriver, type ConsoleRecord, type KlibContext, type SendResult } from '@uk/core';
 import { FileOutput } from './file-output.js';
 import { encodeBatch, Rfc5424Formatter, splitUtf8 } from './format.js';
 import { appNameOf, type SyslogOptions } from './options.js';
@@ -18,21 +18,18 @@ const sizeOf = (record: ConsoleRecord): number => record.text.length + RECORD_OV
 export const SERVER_FLUSH_MS = 10;
 /** The file is written once a second, as in Nanos. */
 export const FILE_FLUSH_MS = 1000;
-/** A send making no progress this long no longer holds the program back. */
-export const STALL_MS = 5000;
-
-function prefixed(log: KlibLog, prefix: string): KlibLog {
-  return {
-    debug: (m) => log.debug(`${prefix}: ${m}`),
-    info: (m) => log.info(`${prefix}: ${m}`),
-    warn: (m) => log.warn(`${prefix}: ${m}`),
-    error: (m) => log.error(`${prefix}: ${m}`),
-  };
-}
-
-/** Our deadline for flushing at shutdown: a bit under the kernel's, so we report before it gives up. */
-export function flushDeadline(shutdownTimeoutMs: number): number {
-  return Math.max(50, Math.min(shutdownTimeoutMs - 250, Math.floor(shutdownTimeoutMs * 0.9)));
+/**
+ * Every failure of a syslog output is a passing one (a file that cannot be written now, a server
+ * away): the Batcher sends the batch again. The stream output counts its own resends after a
+ * broken connection (stream.ts).
+ */
+async function attempt(write: Promise<void>): Promise<SendResult> {
+  try {
+    await write;
+    return delivered();
+  } catch (err) {
+    return retry(reasonOf(err));
+  }
 }
 
 interface EarlyRecord extends ConsoleRecord {
@@ -40,18 +37,18 @@ interface EarlyRecord extends ConsoleRecord {
 }
 
 export interface SyslogDriver extends ConsoleDriver {
-  /** Flushes and closes everything within `deadlineMs`. */
-  close(deadlineMs: number): Promise<void>;
+  /** Flushes and closes everything by the kernel's deadline. */
+  close(options: CloseOptions): Promise<void>;
 }
 
 export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDriver {
   const o = ctx.options;
   const timers = ctx.timers;
-  const closers: ((deadlineMs: number) => Promise<void>)[] = [];
+  const closers: ((options: CloseOptions) => Promise<void>)[] = [];
   let fileBatcher: Batcher<ConsoleRecord> | undefined;
   let serverBatcher: Batcher<ConsoleRecord> | undefined;
   // Backpressure is the Batcher's (pause at half the buffer, read on at a quarter).
-  const backpressure = o.backpressure ? { stallMs: STALL_MS } : undefined;
+  const backpressure = o.backpressure ? {} : undefined;
 
   if (o.file) {
     const rotations = ctx.counter('rotations');
@@ -61,18 +58,18 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       noun: 'lines',
       heap: ctx.heaps.create('syslog.file', o.bufferSize),
       timers,
-      log: prefixed(ctx.log, `file ${o.file}`),
+      log: prefixLog(ctx.log, `file ${o.file}`),
       sizeOf,
       maxBatchItems: 100_000,
       maxBatchBytes: 1024 * 1024,
       flushIntervalMs: FILE_FLUSH_MS,
-      send: (batch: ConsoleRecord[]) => output.write(batch),
+      send: (batch: ConsoleRecord[]) => attempt(output.write(batch)),
       backpressure,
       counters: { sent: ctx.counter('file_written'), dropped: ctx.counter('file_dropped'), retries: ctx.counter('file_retries') },
     });
     fileBatcher = batcher;
-    closers.push(async (deadlineMs) => {
-      await batcher.close(deadlineMs);
+    closers.push(async (options) => {
+      await batcher.close(options);
       await output.close();
     });
   }
@@ -93,7 +90,7 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
     const dropped = ctx.counter('dropped');
     const retries = ctx.counter('retries');
     const where = `${o.transport}://${o.server}:${o.port}`;
-    const log = prefixed(ctx.log, where);
+    const log = prefixLog(ctx.log, where);
     let send: (batch: ConsoleRecord[]) => Promise<void>;
     let closeOutput: (deadlineMs: number) => Promise<void>;
     if (o.transport === 'udp') {
@@ -126,15 +123,14 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       maxBatchItems: o.transport === 'udp' ? 1024 : 8192,
       maxBatchBytes: o.transport === 'udp' ? 256 * 1024 : 1024 * 1024,
       flushIntervalMs: SERVER_FLUSH_MS,
-      send,
+      send: (batch) => attempt(send(batch)),
       backpressure,
       counters: { sent, dropped, retries },
     });
     serverBatcher = batcher;
-    closers.push(async (deadlineMs) => {
-      const end = timers.clock.monotonic() + deadlineMs;
-      await batcher.close(deadlineMs);
-      await closeOutput(Math.max(0, end - timers.clock.monotonic()));
+    closers.push(async (options) => {
+      await batcher.close(options);
+      await closeOutput(Math.max(0, options.deadline - timers.clock.monotonic()));
     });
   }
 
@@ -179,9 +175,9 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       // waiting once close() has reported them.
       await Promise.race([flushed, closedSignal]);
     },
-    close(deadlineMs) {
+    close(options) {
       closing = true;
-      closed ??= Promise.all(closers.map((close) => close(deadlineMs))).then(() => markClosed());
+      closed ??= Promise.all(closers.map((close) => close(options))).then(() => markClosed());
       return closed;
     },
   };

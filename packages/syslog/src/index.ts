@@ -7,10 +7,10 @@
  * klib's secure transport service.
  */
 import { defineKlib } from '@uk/core';
-import { createSyslogDriver, flushDeadline } from './driver.js';
+import { createSyslogDriver } from './driver.js';
 import { readSyslogOptions, syslogDependencies, type SyslogOptions } from './options.js';
 
-export { createSyslogDriver, flushDeadline, FILE_FLUSH_MS, SERVER_FLUSH_MS, type SyslogDriver } from './driver.js';
+export { createSyslogDriver, FILE_FLUSH_MS, SERVER_FLUSH_MS, type SyslogDriver } from './driver.js';
 export { encodeBatch, Rfc5424Formatter, splitUtf8, type EncodedBatch, type FormatterOptions } from './format.js';
 export { FileOutput, type FileOutputOptions } from './file-output.js';
 export {
@@ -43,7 +43,7 @@ export default defineKlib<SyslogOptions>({
   init(ctx) {
     const driver = createSyslogDriver(ctx);
     ctx.console.attach(driver);
-    ctx.onShutdown(() => driver.close(flushDeadline(ctx.settings.shutdownTimeoutMs)));
+    ctx.onShutdown((close) => driver.close(close));
     const o = ctx.options;
     const to = [o.server ? `${o.transport}://${o.server}:${o.port}` : '', o.file ?? ''].filter(Boolean).join(' and ');
     ctx.log.debug(`sending console output to ${to}`);
