@@ -21,6 +21,7 @@ export { serialDriver } from './serial.js';
 export { supervise, FORWARDED_SIGNALS, type SuperviseOptions, type SuperviseResult } from './supervisor.js';
 export { validateConfig, type ValidationResult } from './validate.js';
 export { delivered, drop, retry, STALL_MS, type CloseOptions, type Delivered, type Drop, type ReadySignal, type Retry, type SendResult } from './delivery.js';
+export { BackgroundSetup, SETUP_BACKOFF, type BackgroundSetupOptions } from './background-setup.js';
 export { Batcher, DELIVERY_BACKOFF, isUncertain, type BackpressureOptions, type BatcherOptions, type SendOutcome } from './batcher.js';
 export { CryptoService, HttpClientService, SecureTransportService, type CryptoPrimitives, type HttpClient, type HttpRequest, type HttpResponse, type SecureConnectOptions, type SecureTransport, type Sha256Hash } from './secure-transport.js';
 export { parseMeminfo, readMeminfo } from './meminfo.js';
