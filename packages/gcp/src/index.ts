@@ -11,7 +11,7 @@
 import { defineKlib, HttpClientService, tokens as coreTokens } from '@uk/core';
 import { GoogleApi } from './api.js';
 import { TokenSource } from './credentials.js';
-import { createLoggingDriver, STALL_MS, type LoggingDriver } from './logging.js';
+import { createLoggingDriver, type LoggingDriver } from './logging.js';
 import { MetadataClient } from './metadata.js';
 import { createMetricsReporter, type MetricsReporter } from './monitoring.js';
 import { readGcpOptions, type GcpOptions } from './options.js';
@@ -21,7 +21,7 @@ export { ApiError, GoogleApi, isRetryableStatus, mayHaveBeenCarriedOut, parseGoo
 export { EXPIRY_MARGIN_MS, REFRESH_BEFORE_MS, TokenSource } from './credentials.js';
 export { EntryEncoder, MAX_ENTRY_BYTES, MAX_JSON_DEPTH, nestedDeeperThan, splitForJson, TimestampFormatter, type EncodedEntry, type EntryEncoderOptions } from './entries.js';
 export { DISK_STATES, MEMORY_STATES, memorySample, parseMounts, readDisks, readMemory, type DiskSample, type MemorySample, type MountEntry } from './host-metrics.js';
-export { createLoggingDriver, ENTRY_RETRIES, followUpBudget, logNameOf, partialErrorsOf, REQUESTS_IN_FLIGHT, STALL_MS, TARGET_REQUEST_BYTES, type LoggingDriver, type LoggingDriverDeps } from './logging.js';
+export { createLoggingDriver, ENTRY_RETRIES, followUpBudget, logNameOf, partialErrorsOf, REQUESTS_IN_FLIGHT, TARGET_REQUEST_BYTES, type LoggingDriver, type LoggingDriverDeps } from './logging.js';
 export { EntryArena, entryPosition, entrySize } from './arena.js';
 export { MetadataClient, MetadataError, type AccessToken, type InstanceInfo } from './metadata.js';
 export { createMetricsReporter, diskPoints, MAX_SERIES_PER_REQUEST, memoryPoints, MIN_POINT_SPACING_MS, type MetricPoint, type MetricsReporter } from './monitoring.js';
@@ -43,7 +43,7 @@ export {
   type MetricsOptions,
   type Severity,
 } from './options.js';
-export { GcpSetup, SETUP_BACKOFF } from './setup.js';
+export { GcpSetup, type SetupOptions } from './setup.js';
 
 /** Our flush deadline at shutdown: a bit under the kernel's, so we can report before it gives up. */
 export function flushDeadline(shutdownTimeoutMs: number): number {
@@ -68,9 +68,7 @@ export default defineKlib<GcpOptions>({
     const tokens = new TokenSource(() => metadata.token(), ctx.timers, ctx.services.tryGet(coreTokens.SecretsService));
     const setup = new GcpSetup({ metadata, tokens, timers: ctx.timers, log: ctx.log, needHostname: o.logging !== undefined && o.logging.logId === undefined, signal: ctx.signal });
     const api = new GoogleApi(http, tokens);
-    const bootedAt = ctx.timers.clock.monotonic();
-    const healthy = (): boolean => setup.info !== undefined || (setup.failures === 0 && ctx.timers.clock.monotonic() - bootedAt < STALL_MS);
-    const deps = { api, ready: setup.ready, healthy };
+    const deps = { api, ready: setup.ready, healthy: () => setup.isHealthy() };
 
     let driver: LoggingDriver | undefined;
     if (o.logging) {

@@ -20,7 +20,7 @@
  *
  * Sends wait for setup (project, zone, instance, token); records meanwhile wait in the buffer.
  */
-import { Batcher, lineText, reasonOf, type ConsoleDriver, type ConsoleRecord, type Counter, type KlibContext, type KlibLog, type Timers } from '@uk/core';
+import { Batcher, lineText, reasonOf, STALL_MS, type ConsoleDriver, type ConsoleRecord, type Counter, type KlibContext, type KlibLog, type Timers } from '@uk/core';
 import { ApiError, GoogleApi, RETRYABLE_CODES, type ApiCall } from './api.js';
 import { EntryArena, entryPosition, entrySize } from './arena.js';
 import { EntryEncoder, MAX_JSON_DEPTH, writeRequestHead, type EncodedEntry } from './entries.js';
@@ -37,8 +37,6 @@ import type { LoggingOptions, Severity } from './options.js';
 export const TARGET_REQUEST_BYTES = 2 * 1024 * 1024;
 /** Room for logName, resource and the JSON around the entries. */
 const REQUEST_HEAD_RESERVE = 4096;
-/** A send making no progress this long no longer holds the program back. */
-export const STALL_MS = 5000;
 /** Attempts after the first for entries refused for a passing reason, or whose request failed so. */
 export const ENTRY_RETRIES = 4;
 /** HTTP statuses of a request refused as a whole that splitting it can get past. */

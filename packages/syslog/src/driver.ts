@@ -3,7 +3,7 @@
  * each through its own Batcher (the kernel's bounded, batching, retrying queue). `write()` only
  * queues; formatting happens per batch when it leaves.
  */
-import { Batcher, SecureTransportService, type ConsoleDriver, type ConsoleRecord, type KlibContext, type KlibLog } from '@uk/core';
+import { Batcher, SecureTransportService, STALL_MS, type ConsoleDriver, type ConsoleRecord, type KlibContext, type KlibLog } from '@uk/core';
 import { FileOutput } from './file-output.js';
 import { encodeBatch, Rfc5424Formatter, splitUtf8 } from './format.js';
 import { appNameOf, type SyslogOptions } from './options.js';
@@ -18,8 +18,6 @@ const sizeOf = (record: ConsoleRecord): number => record.text.length + RECORD_OV
 export const SERVER_FLUSH_MS = 10;
 /** The file is written once a second, as in Nanos. */
 export const FILE_FLUSH_MS = 1000;
-/** A send making no progress this long no longer holds the program back. */
-export const STALL_MS = 5000;
 
 function prefixed(log: KlibLog, prefix: string): KlibLog {
   return {
