@@ -25,8 +25,8 @@ export interface LogsDriverDeps {
 }
 
 export function createLogsDriver(ctx: KlibContext<CloudwatchOptions>, logging: LoggingOptions, deps: LogsDriverDeps): LogsDriver {
-  const split = ctx.counter('events_split');
   const empty = ctx.counter('empty_lines_skipped');
+  const split = ctx.counter('events_split');
   const encoder: EventBlockEncoder = new EventBlockEncoder(
     (block) => {
       if (!batcher.push(block)) encoder.release(block);
