@@ -123,7 +123,7 @@ t.test('metadata service down at boot: the program starts at once, lines are buf
   t.equal(result.code, 0, result.stderr);
   t.ok(result.firstStdoutMs !== undefined && result.firstStdoutMs < 8000, `the program was not held up (first output after ${result.firstStdoutMs?.toFixed(0)} ms)`);
   sameLines(t, programLines(delivered), expectedLines(2, 1000), 'the buffered lines, then the rest, in order');
-  t.match(result.stderr, /cloudwatch: setup succeeded after \d+ failed attempt\(s\)/);
+  t.match(result.stderr, /cloudwatch: setup done after \d+ failed attempt\(s\)/);
   t.equal(delivered[0]?.stream, aws.imds.hostname, 'the stream is the host name the metadata service gave');
   t.equal(aws.imds.v1Requests, 0);
 });

@@ -22,6 +22,7 @@ export { supervise, FORWARDED_SIGNALS, type SuperviseOptions, type SuperviseResu
 export { validateConfig, type ValidationResult } from './validate.js';
 export { prefixLog } from './klib-log.js';
 export { delivered, drop, retry, STALL_MS, type CloseOptions, type Delivered, type Drop, type ReadySignal, type Retry, type SendResult } from './delivery.js';
+export { BackgroundSetup, SETUP_BACKOFF, type BackgroundSetupOptions } from './background-setup.js';
 export { Batcher, DELIVERY_BACKOFF, isUncertain, type BackpressureOptions, type BatcherCounters, type BatcherOptions } from './batcher.js';
 export { CryptoService, HttpClientService, SecureTransportService, type CryptoPrimitives, type HttpClient, type HttpRequest, type HttpResponse, type SecureConnectOptions, type SecureTransport, type Sha256Hash } from './secure-transport.js';
 export { parseMeminfo, readMeminfo } from './meminfo.js';

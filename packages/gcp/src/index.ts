@@ -8,10 +8,10 @@
  * It needs the `tls` klib for HTTPS (HttpClientService). Without a `gcp` tuple it loads and does
  * nothing, as in Nanos.
  */
-import { defineKlib, HttpClientService, STALL_MS, tokens as coreTokens } from '@uk/core';
+import { defineKlib, HttpClientService, tokens as coreTokens } from '@uk/core';
 import { GoogleApi } from './api.js';
 import { TokenSource } from './credentials.js';
-import { createLoggingDriver, type GcpDestination, type LoggingDriver } from './logging.js';
+import { createLoggingDriver, type LoggingDriver } from './logging.js';
 import { MetadataClient } from './metadata.js';
 import { createMetricsReporter, type MetricsReporter } from './monitoring.js';
 import { readGcpOptions, type GcpOptions } from './options.js';
@@ -43,7 +43,7 @@ export {
   type MetricsOptions,
   type Severity,
 } from './options.js';
-export { GcpSetup, SETUP_BACKOFF } from './setup.js';
+export { GcpSetup, type SetupOptions } from './setup.js';
 
 export default defineKlib<GcpOptions>({
   name: 'gcp',
@@ -63,17 +63,8 @@ export default defineKlib<GcpOptions>({
     const tokens = new TokenSource(() => metadata.token(), ctx.timers, ctx.services.tryGet(coreTokens.SecretsService));
     const setup = new GcpSetup({ metadata, tokens, timers: ctx.timers, log: ctx.log, needHostname: o.logging !== undefined && o.logging.logId === undefined, signal: ctx.signal });
     const api = new GoogleApi(http, tokens);
-    const bootedAt = ctx.timers.clock.monotonic();
-    const destination: GcpDestination = {
-      isReady: () => setup.info !== undefined,
-      whenReady: () => setup.ready.then(() => undefined),
-      // Setup under way without a failure for less than the stall limit: backpressure may hold.
-      isHealthy: () => setup.failures === 0 && ctx.timers.clock.monotonic() - bootedAt < STALL_MS,
-      get value() {
-        return setup.info;
-      },
-    };
-    const deps = { api, setup: destination };
+    // The drivers' Batchers send nothing before setup is done (GcpSetup is their ReadySignal).
+    const deps = { api, setup };
 
     let driver: LoggingDriver | undefined;
     if (o.logging) {
