@@ -158,10 +158,16 @@ export class Shutdown {
     });
     startReady();
     if (close.signal.aborted) startTheRest();
-    await Promise.race([done, deadline, aborted]);
+    const finished = await Promise.race([done.then(() => true), deadline.then(() => false), aborted.then(() => false)]);
     timer?.cancel();
-    if (!close.signal.aborted) this.#abort.abort();
-    startTheRest();
+    if (!finished) {
+      // The deadline passed (or uk must exit): whatever still runs is told to stop now.
+      this.#abort.abort();
+      startTheRest();
+      // One turn of the event loop for what was started only now and ends at once (a flush with
+      // nothing pending): it is not reported as unfinished. Nothing longer is waited for.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     return { elapsedMs: this.#timers.clock.monotonic() - start, unfinished: [...unfinished].map((h) => h.name), failed };
   }
 }
