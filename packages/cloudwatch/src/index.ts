@@ -78,6 +78,7 @@ export default defineKlib<CloudwatchOptions>({
   version: '0.1.0',
   description: 'console output to CloudWatch Logs and memory metrics to CloudWatch, with instance credentials',
   dependencies: ['tls'],
+  core: '^0.1.0',
   options: readCloudwatchOptions,
   init(ctx) {
     const copied = shareAwsEnv(ctx.env);

@@ -1,21 +1,15 @@
 #!/usr/bin/env node
 /** The `uk` command. */
-import { readFileSync } from 'node:fs';
 import { isUkError, reasonOf, ukError } from './errors.js';
 import { HELP, parseCliArgs, type CliArgs } from './cli-args.js';
 import { loadOpsConfig, opsConfigFromJSON, type OpsConfig } from './config.js';
 import { Kernel } from './kernel.js';
 import { Secrets } from './redact.js';
-import { BUILTIN_KLIBS, resolveKlib } from './loader.js';
+import { BUILTIN_KLIBS, coreVersion, resolveKlib } from './loader.js';
 import { supervise } from './supervisor.js';
 import { validateConfig } from './validate.js';
 import { dependenciesOf } from './klib.js';
 import { klibGuard } from './klib-guard.js';
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /** The credentials the klibs register; also redacted from what uk prints outside the kernel log. */
 const secrets = new Secrets();
@@ -99,7 +93,7 @@ async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(HELP);
         return 0;
       case 'version':
-        process.stdout.write(`${version()}\n`);
+        process.stdout.write(`${coreVersion()}\n`);
         return 0;
       case 'validate':
         return await validate(args);

@@ -17,6 +17,7 @@ export const ErrorCodes = {
   UK_ERR_KLIB_NOT_FOUND: 'a Klibs entry cannot be resolved to a module',
   UK_ERR_KLIB_INVALID: 'a module does not export a klib made with defineKlib',
   UK_ERR_KLIB_NAME_MISMATCH: 'the klib a module declares is not the one the Klibs entry names',
+  UK_ERR_KLIB_CORE_RANGE: 'a klib states a range of @uk/core versions that the running core is not in',
   UK_ERR_KLIB_DUPLICATE: 'two Klibs entries load the same klib',
   UK_ERR_KLIB_MISSING_DEP: 'a klib depends on a klib that is not in Klibs',
   UK_ERR_KLIB_CYCLE: 'klib dependencies form a cycle',

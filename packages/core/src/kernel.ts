@@ -4,16 +4,17 @@
  */
 import { basename } from 'node:path';
 import type { OpsConfig } from './config.js';
-import { ConsoleDriverList, parseConsoleToggles } from './console.js';
+import { planBoot, readKernelSettingsLeniently, resolveEntries, type KernelSettings, type PlannedKlib } from './boot-plan.js';
+import { ConsoleDriverList } from './console.js';
 import { isUkError, reasonOf, ukError, type UkError } from './errors.js';
 import { describeSummary, FailureTally } from './failure-tally.js';
 import { Heaps } from './heap.js';
 import { KernelLog } from './kernel-log.js';
+import { initFailed, klibCrashed, missingDependencies } from './klib-errors.js';
 import { klibGuard, type KlibFailure, type KlibIdentity } from './klib-guard.js';
-import { dependenciesOf, type Env, type KlibContext, type KlibLog, type ProgramInfo } from './klib.js';
-import { orderKlibs, resolveKlib, type ResolvedKlib } from './loader.js';
-import { Tuple } from './manifest.js';
-import { OptionsReader } from './options.js';
+import type { Env, KlibContext, KlibLog, ProgramInfo } from './klib.js';
+import type { ResolvedKlib } from './loader.js';
+import type { Tuple } from './manifest.js';
 import { Secrets } from './redact.js';
 import { serialDriver } from './serial.js';
 import { Services } from './services.js';
@@ -23,57 +24,7 @@ import { systemClock, Timers, type Clock } from './timers.js';
 import * as tokens from './tokens.js';
 import type { Writable } from 'node:stream';
 
-/** Kernel settings from the manifest's `uk` tuple. */
-export interface KernelSettings {
-  /** How long shutdown may take to flush every driver, ms (`uk.shutdown_timeout`, seconds, default 10). */
-  readonly shutdownTimeoutMs: number;
-  /** Longest record; longer lines are split (`uk.max_record_size`, default 1m). */
-  readonly maxRecordBytes: number;
-  /** A partial line is delivered after this idle time, ms (`uk.partial_line_timeout`, default 100). */
-  readonly partialLineMs: number;
-  /** Default init timeout per klib, ms (`uk.klib_init_timeout`, seconds, default 10). */
-  readonly klibInitTimeoutMs: number;
-  /**
-   * When only the serial console is enabled, the program inherits uk's stdout/stderr instead of
-   * piping through uk (`uk.passthrough`, default true).
-   */
-  readonly passthrough: boolean;
-}
-
-/** Throws every problem of the `uk` tuple (uk validate). */
-export function readKernelSettings(manifest: Tuple): KernelSettings {
-  const { settings, reader } = readSettings(manifest);
-  reader.done();
-  return settings;
-}
-
-/**
- * The settings with the default in place of every bad value, and the problems found: uk still
- * runs the program with a bad `uk` tuple, and reports it at boot (exit 2 only with --strict).
- */
-export function readKernelSettingsLeniently(manifest: Tuple): { settings: KernelSettings; problems: UkError[] } {
-  let tuple: Tuple | undefined;
-  try {
-    tuple = manifest.tuple('uk');
-  } catch (err) {
-    return { settings: readSettings(Tuple.empty()).settings, problems: [toUkError(err, 'uk')] };
-  }
-  const { settings, reader } = readSettings(tuple ? manifest : Tuple.empty());
-  return { settings, problems: reader.problems };
-}
-
-function readSettings(manifest: Tuple): { settings: KernelSettings; reader: OptionsReader } {
-  const reader = new OptionsReader('uk', manifest.tuple('uk') ?? Tuple.empty('uk'));
-  reader.allowKeys(['shutdown_timeout', 'max_record_size', 'partial_line_timeout', 'klib_init_timeout', 'passthrough']);
-  const settings: KernelSettings = {
-    shutdownTimeoutMs: reader.read((t) => t.uint('shutdown_timeout', { default: 10, min: 1, max: 3600, what: 'a whole number of seconds' }), 10) * 1000,
-    maxRecordBytes: reader.read((t) => t.size('max_record_size', { default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }), 1024 * 1024),
-    partialLineMs: reader.read((t) => t.uint('partial_line_timeout', { default: 100, min: 1, max: 60000, what: 'a whole number of milliseconds' }), 100),
-    klibInitTimeoutMs: reader.read((t) => t.uint('klib_init_timeout', { default: 10, min: 1, max: 3600, what: 'a whole number of seconds' }), 10) * 1000,
-    passthrough: reader.read((t) => t.bool('passthrough', true), true),
-  };
-  return { settings, reader };
-}
+export { readKernelSettings, readKernelSettingsLeniently, type KernelSettings } from './boot-plan.js';
 
 export interface KernelOptions {
   readonly config: OpsConfig;
@@ -114,6 +65,9 @@ export function programEnv(base: NodeJS.ProcessEnv, configEnv: Env, programPath:
   return env;
 }
 
+/** Owner of the drivers that belong to no klib (not a klib name: those have no parentheses). */
+const KERNEL_OWNER = '(kernel)';
+
 /** How often further failures of a klib already disabled are summed up, ms. */
 const KLIB_FAILURE_SUMMARY_MS = 10_000;
 
@@ -145,17 +99,20 @@ export class Kernel {
   readonly #failedKlibs = new Map<string, FailedKlib>();
   /** Klibs whose init is running. */
   readonly #initing = new Set<string>();
+  /** Klibs whose init has been started (a failure before is one of their module's code). */
+  readonly #initStarted = new Set<string>();
+  /** Whether stop has logged what did not finish (a second stop only returns the report). */
+  #reported = false;
+  /** Whether uk was told to exit at once. */
+  #abandoned = false;
   /** Problems already written to the log when they happened (not written again at the end of boot). */
   readonly #logged = new WeakSet<UkError>();
-  /** Bad values of the `uk` tuple (defaults used instead), reported at boot. */
-  readonly #settingsProblems: UkError[];
 
   constructor(options: KernelOptions) {
     this.config = options.config;
     this.manifest = options.config.manifest;
-    const { settings, problems: settingsProblems } = readKernelSettingsLeniently(this.manifest);
-    this.settings = settings;
-    this.#settingsProblems = settingsProblems;
+    // The defaults in place of bad values; boot's plan reports the problems.
+    this.settings = readKernelSettingsLeniently(this.manifest).settings;
     this.timers = new Timers(options.clock ?? systemClock);
     this.shutdown = new Shutdown(this.timers);
     const clock = this.timers.clock;
@@ -167,10 +124,9 @@ export class Kernel {
     // A driver's failure is reported to every driver but itself, rate limited by the list.
     this.console.report = (driver, message) => this.log.error(message, driver);
     // A driver attached from a klib's code (its init, its timers) belongs to that klib.
-    this.console.ownerNow = () => {
-      const identity = klibGuard.current();
-      return identity && this.#ownIdentities.has(identity) ? identity.name : undefined;
-    };
+    this.console.ownerNow = () => this.#klibNow();
+    // And so does a shutdown hook registered from it, through the Shutdown service.
+    this.shutdown.ownerNow = () => this.#klibNow();
     const path = options.program?.path ?? options.config.program ?? '';
     this.env = Object.freeze(programEnv(options.baseEnv ?? process.env, options.config.env, path || undefined));
     this.program = { name: path ? basename(path) : '', path, args: options.program?.args ?? options.config.args, pid: undefined };
@@ -195,20 +151,23 @@ export class Kernel {
   }
 
   /** Resolves the Klibs entries, reporting every entry that cannot be resolved. */
-  async resolveAll(): Promise<{ resolved: ResolvedKlib[]; problems: UkError[] }> {
-    const resolved: ResolvedKlib[] = [];
-    const problems: UkError[] = [];
-    for (const entry of this.config.klibs) {
-      const identity = this.#newIdentity(entry);
-      try {
-        const item = await resolveKlib(entry, this.config.baseDir, { importTimeoutMs: this.settings.klibInitTimeoutMs, identity });
-        if (!this.#identities.has(item.klib.name)) this.#identities.set(item.klib.name, identity);
-        resolved.push(item);
-      } catch (err) {
-        problems.push(toUkError(err, entry));
-      }
-    }
-    return { resolved, problems };
+  resolveAll(): Promise<{ resolved: ResolvedKlib[]; problems: UkError[] }> {
+    return resolveEntries(this.config.klibs, this.config.baseDir, { importTimeoutMs: this.settings.klibInitTimeoutMs, ...this.#importIdentities() });
+  }
+
+  /** Each module is imported under an identity of its own, named after its klib once known. */
+  #importIdentities() {
+    return {
+      identity: (entry: string) => this.#newIdentity(entry),
+      onResolved: (item: ResolvedKlib, identity: KlibIdentity | undefined) => {
+        if (identity && !this.#identities.has(item.klib.name)) this.#identities.set(item.klib.name, identity);
+      },
+    };
+  }
+
+  #klibNow(): string | undefined {
+    const identity = klibGuard.current();
+    return identity && this.#ownIdentities.has(identity) ? identity.name : undefined;
   }
 
   #newIdentity(name: string): KlibIdentity {
@@ -242,15 +201,10 @@ export class Kernel {
     }
     const drivers = this.console.disableOwner(name);
     this.stats.counter('klibs', 'disabled').add();
-    const at = failure.at ? ` (at ${failure.at})` : '';
     const consequence = `klib ${name} is disabled${drivers.length > 0 ? ` (console driver${drivers.length === 1 ? '' : 's'} ${drivers.join(', ')}: no more lines, counted as dropped)` : ''}; the program keeps running`;
     const error = isUkError(failure.error) && failure.kind === 'process.exit'
       ? failure.error
-      : ukError('UK_ERR_KLIB_CRASHED', `klib ${name} failed${this.#initing.has(name) ? ' during init' : ''}: ${failure.kind}: ${reason}${at}`, {
-          where: name,
-          cause: failure.error,
-          fix: "a klib must catch the errors of its own timers, callbacks and promises; report it to the klib's author",
-        });
+      : klibCrashed(name, failure, this.#initing.has(name) ? 'init' : this.#initStarted.has(name) ? 'running' : 'import');
     const tally = new FailureTally(KLIB_FAILURE_SUMMARY_MS);
     tally.fail(reason, now);
     this.#failedKlibs.set(name, { error, tally });
@@ -263,15 +217,12 @@ export class Kernel {
    * (as Nanos boots without a klib that fails), so the program always runs.
    */
   async boot(): Promise<BootReport> {
-    const problems: UkError[] = [...this.#settingsProblems];
-    const { toggles, problems: toggleProblems } = parseConsoleToggles(this.#consolesVector(problems));
-    problems.push(...toggleProblems);
-    this.console.setToggles(toggles);
-
-    const { resolved, problems: resolveProblems } = await this.resolveAll();
-    problems.push(...resolveProblems);
-    const { order, problems: orderProblems } = orderKlibs(resolved, this.manifest);
-    problems.push(...orderProblems);
+    const plan = await planBoot(this.config, { env: this.env, ...this.#importIdentities() });
+    const problems = [...plan.problems];
+    this.console.setToggles(plan.toggles);
+    const order = plan.klibs;
+    // Shutdown closes the klibs in reverse: each after every klib that depends on it.
+    for (const planned of order) this.shutdown.dependencies(planned.item.klib.name, planned.dependencies);
 
     const reports: KlibReport[] = [];
     const failed = new Set<string>();
@@ -280,7 +231,8 @@ export class Kernel {
       reports.push(report);
       if (report.status === 'failed') {
         failed.add(report.name);
-        if (report.error) problems.push(report.error);
+        // A failure the plan foresaw is among its problems already.
+        if (report.error && !problems.includes(report.error)) problems.push(report.error);
       }
     }
     for (const { name, where } of this.console.unusedToggles()) {
@@ -294,43 +246,16 @@ export class Kernel {
     return { klibs: reports, problems };
   }
 
-  #consolesVector(problems: UkError[]) {
-    try {
-      return this.manifest.vector('consoles');
-    } catch (err) {
-      problems.push(toUkError(err, 'consoles'));
-      return undefined;
-    }
-  }
-
-  async #initOne(item: ResolvedKlib, failed: ReadonlySet<string>): Promise<KlibReport> {
+  async #initOne(planned: PlannedKlib, failed: ReadonlySet<string>): Promise<KlibReport> {
+    const { item } = planned;
     const { klib } = item;
     const started = this.timers.clock.monotonic();
     const report = (status: KlibStatus, error?: UkError): KlibReport => ({ name: klib.name, entry: item.entry, status, ms: this.timers.clock.monotonic() - started, ...(error ? { error } : {}) });
-    const configKey = klib.configKey ?? klib.name;
-    let config: Tuple | undefined;
-    try {
-      config = this.manifest.tuple(configKey);
-    } catch (err) {
-      return report('failed', toUkError(err, configKey));
-    }
-    const deadDeps = dependenciesOf(klib, config).filter((dep) => failed.has(dep));
-    if (deadDeps.length > 0) {
-      return report('failed', ukError('UK_ERR_KLIB_MISSING_DEP', `missing dependencies for ${klib.name} klib: ${deadDeps.join(', ')} failed to load`, { where: klib.name }));
-    }
-    if (!config) {
-      const mode = klib.whenUnconfigured ?? 'skip';
-      if (mode === 'skip') return report('skipped');
-      if (mode === 'fail') {
-        return report('failed', ukError('UK_ERR_KLIB_CONFIG_MISSING', `${klib.name}: configuration tuple "${configKey}" is missing from ManifestPassthrough`, { where: configKey, fix: `add "${configKey}": { … } to ManifestPassthrough` }));
-      }
-    }
-    let options: unknown;
-    try {
-      options = klib.options ? klib.options({ config: config ?? Tuple.empty(configKey), env: this.env, manifest: this.manifest, cloudConfig: this.config.cloudConfig }) : undefined;
-    } catch (err) {
-      return report('failed', toUkError(err, klib.name));
-    }
+    if (planned.action === 'fail') return report('failed', planned.error);
+    const deadDeps = planned.dependencies.filter((dep) => failed.has(dep));
+    if (deadDeps.length > 0) return report('failed', missingDependencies(klib.name, deadDeps.map((name) => ({ name, state: 'failed' }))));
+    if (planned.action === 'skip') return report('skipped');
+    const { config, options } = planned;
     const context = this.#context(klib.name, config, options);
     const timeoutMs = klib.initTimeoutMs ?? this.settings.klibInitTimeoutMs;
     let timer: { cancel(): void } | undefined;
@@ -341,6 +266,7 @@ export class Kernel {
       return report('failed', error);
     };
     this.#initing.add(klib.name);
+    this.#initStarted.add(klib.name);
     try {
       // In the klib's context, so that what init starts (timers, promises) is attributed to it.
       const init = klibGuard.run(this.#identity(klib.name), () => Promise.resolve(klib.init(context)));
@@ -352,7 +278,7 @@ export class Kernel {
       return crashed ? leaveOut(crashed.error) : report('loaded');
     } catch (err) {
       if (klibGuard.isExitError(err)) return leaveOut(err);
-      return leaveOut(ukError('UK_ERR_KLIB_INIT_FAILED', `klib ${klib.name} failed to start: ${reasonOf(err)}`, { where: klib.name, cause: err }));
+      return leaveOut(initFailed(klib.name, err));
     } finally {
       this.#initing.delete(klib.name);
       timer?.cancel();
@@ -392,8 +318,10 @@ export class Kernel {
   }
 
   /**
-   * Flushes every enabled driver and runs the klibs' shutdown hooks, within the deadline
-   * (`uk.shutdown_timeout`). Reports what did not finish.
+   * Closes everything within the deadline (`uk.shutdown_timeout`), last in first out: each klib's
+   * shutdown hooks and the flush of its console drivers start once every klib that depends on it
+   * has closed; klibs independent of each other close together; the serial console and whatever
+   * belongs to no klib close last. Reports what did not finish.
    */
   async stop(deadlineMs = this.settings.shutdownTimeoutMs): Promise<ShutdownReport> {
     this.console.reportPendingFailures();
@@ -402,19 +330,34 @@ export class Kernel {
       if (summary?.kind === 'summary') this.log.error(`klib ${name} failed ${describeSummary(summary)}`, { owner: name });
     }
     this.#abort.abort();
-    for (const driver of this.console.enabledDrivers) {
-      if (driver.flush) this.shutdown.register(`console driver ${driver.name}`, () => driver.flush!());
+    if (!this.shutdown.started) {
+      const ownerOf = new Map<string, string>();
+      for (const name of this.#identities.keys()) for (const driver of this.console.driversOf(name)) ownerOf.set(driver, name);
+      for (const driver of this.console.enabledDrivers) {
+        if (driver.flush) this.shutdown.register(`console driver ${driver.name}`, () => driver.flush!(), { owner: ownerOf.get(driver.name) ?? KERNEL_OWNER });
+      }
     }
     const report = await this.shutdown.run(deadlineMs);
+    if (this.#reported) return report;
+    this.#reported = true;
     for (const { name, reason } of report.failed) this.log.error(`shutdown: ${name} failed: ${reason}`);
     if (report.unfinished.length > 0) {
-      const err = ukError('UK_ERR_SHUTDOWN_TIMEOUT', `shutdown deadline of ${deadlineMs / 1000} s passed; still flushing: ${report.unfinished.join(', ')}`, { fix: 'raise uk.shutdown_timeout or check the destination' });
+      const cut = this.shutdown.signal.aborted && this.#abandoned ? 'uk had to exit at once' : `shutdown deadline of ${deadlineMs / 1000} s passed`;
+      const err = ukError('UK_ERR_SHUTDOWN_TIMEOUT', `${cut}; still flushing: ${report.unfinished.join(', ')}`, { fix: 'raise uk.shutdown_timeout or check the destination' });
       this.log.error(err.describe());
     }
     return report;
   }
-}
 
-function toUkError(err: unknown, where: string): UkError {
-  return isUkError(err) ? err : ukError('UK_ERR_KLIB_INIT_FAILED', `${where}: ${reasonOf(err)}`, { where, cause: err });
+  /**
+   * uk must exit at once (a second signal during shutdown): the shutdown signal every hook got is
+   * aborted, so klibs stop waiting; every holder of records gives up what it holds and counts it.
+   * Returns the number of records given up.
+   */
+  abandon(why: string): number {
+    this.#abandoned = true;
+    this.#abort.abort();
+    this.shutdown.abort();
+    return this.heaps.abandon(why);
+  }
 }

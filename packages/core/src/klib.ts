@@ -9,7 +9,8 @@ import type { Services } from './services.js';
 import type { Counter } from './stats.js';
 import type { Timers } from './timers.js';
 import type { ShutdownHook } from './shutdown.js';
-import type { KernelSettings } from './kernel.js';
+import type { KernelSettings } from './boot-plan.js';
+import { validRange } from './semver.js';
 
 export type Env = Readonly<Record<string, string>>;
 
@@ -53,7 +54,11 @@ export interface KlibContext<Options = unknown> {
   readonly settings: KernelSettings;
   /** A counter of this klib shown to the operator (sent, dropped, reconnects, …). */
   counter(name: string): Counter;
-  /** Runs at shutdown, in reverse load order, under the kernel's flush deadline. */
+  /**
+   * Runs at shutdown, after every klib that depends on this one has closed (and before the klibs
+   * this one depends on close), with the kernel's one deadline and a signal aborted when uk must
+   * exit at once. The flush of this klib's console drivers starts at the same time.
+   */
   onShutdown(hook: ShutdownHook): void;
   /** Aborted when shutdown starts: stop retrying, flush what you have. */
   readonly signal: AbortSignal;
@@ -72,6 +77,11 @@ export interface KlibDefinition<Options = unknown> {
   readonly name: string;
   readonly version?: string;
   readonly description?: string;
+  /**
+   * The versions of @uk/core the klib works with, as a semver range (`'^0.1.0'`). Checked when the
+   * klib is loaded (UK_ERR_KLIB_CORE_RANGE): a klib loaded by path bypasses npm's peer checks.
+   */
+  readonly core?: string;
   /**
    * Klibs that must load first. A function decides from the configuration tuple, so a dependency
    * can apply only to some settings (syslog needs `tls` only for `transport: tls`).
@@ -105,6 +115,9 @@ export function defineKlib<Options = undefined>(definition: KlibDefinition<Optio
   const deps = definition.dependencies;
   if (deps !== undefined && typeof deps !== 'function' && !(Array.isArray(deps) && deps.every((d) => typeof d === 'string'))) {
     throw new TypeError(`defineKlib(${definition.name}): dependencies must be an array of klib names or a function`);
+  }
+  if (definition.core !== undefined && (typeof definition.core !== 'string' || validRange(definition.core) === null)) {
+    throw new TypeError(`defineKlib(${definition.name}): core must be a semver range of @uk/core such as "^0.1.0", got ${JSON.stringify(definition.core)}`);
   }
   return Object.freeze({ ...definition, [KLIB_BRAND]: true as const });
 }

@@ -11,9 +11,11 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isUkError, reasonOf, ukError, type UkError } from './errors.js';
+import { coreRangeMismatch, klibInvalid, klibNotFound, missingDependencies } from './klib-errors.js';
 import { klibGuard, type KlibGuard, type KlibIdentity } from './klib-guard.js';
 import { dependenciesOf, isKlib, type Klib } from './klib.js';
 import type { Tuple } from './manifest.js';
+import { satisfies } from './semver.js';
 
 export const BUILTIN_KLIBS = ['tls', 'syslog', 'cloudwatch', 'gcp'] as const;
 
@@ -60,6 +62,23 @@ function resolvePackage(specifier: string, baseDir: string): string | undefined 
   }
 }
 
+let ownVersion: string | undefined;
+
+/** The version of this @uk/core, from its package.json (the same file from src/ and from dist/). */
+export function coreVersion(): string {
+  ownVersion ??= (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return ownVersion;
+}
+
+/**
+ * Whether the running core is in the range a klib states. npm checks a package's peer range when
+ * it is installed; a klib loaded by path is never installed, so uk checks it here. A prerelease
+ * core (0.2.0-rc.1) counts as its release for this check.
+ */
+function checkCoreRange(klib: Klib, version = coreVersion()): void {
+  if (klib.core !== undefined && !satisfies(version, klib.core, { includePrerelease: true })) throw coreRangeMismatch(klib.name, klib.core, version);
+}
+
 function packageVersion(file: string): string | undefined {
   for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
     const manifest = join(dir, 'package.json');
@@ -84,6 +103,8 @@ export interface ResolveOptions {
   /** Who failures of the module's top-level code belong to; named after the klib once imported. */
   readonly identity?: KlibIdentity;
   readonly guard?: KlibGuard;
+  /** The core version a klib's `core` range is checked against (default: this core's; tests change it). */
+  readonly coreVersion?: string;
 }
 
 const DEFAULT_IMPORT_TIMEOUT_MS = 10_000;
@@ -109,7 +130,7 @@ async function importKlibModule(entry: string, file: string, options: ResolveOpt
     return outcome;
   } catch (err) {
     if (isUkError(err) && (err.code === 'UK_ERR_KLIB_IMPORT_TIMEOUT' || err.code === 'UK_ERR_KLIB_EXIT')) throw err;
-    throw ukError('UK_ERR_KLIB_INVALID', `klib "${entry}": importing ${file} failed: ${reasonOf(err)}`, { where: entry, cause: err });
+    throw klibInvalid(entry, `importing ${file} failed: ${reasonOf(err)}`, { cause: err });
   } finally {
     clearTimeout(timer);
   }
@@ -122,20 +143,20 @@ export async function resolveKlib(entry: string, baseDir: string, options: Resol
   if (isPath) {
     const candidate = isAbsolute(specifier) ? specifier : resolve(baseDir, specifier);
     if (!existsSync(candidate)) {
-      throw ukError('UK_ERR_KLIB_NOT_FOUND', `klib "${entry}": no file at ${candidate}`, { where: entry, fix: 'paths in Klibs are relative to the config file' });
+      throw klibNotFound(entry, `no file at ${candidate}`, 'paths in Klibs are relative to the config file');
     }
     file = candidate;
   } else {
     file = resolvePackage(specifier, baseDir);
     if (!file) {
       const what = expectedName && specifier.startsWith('@uk/') ? `the built-in klib's package ${specifier} is not installed` : `no package "${specifier}" is installed and it is not a built-in klib (${BUILTIN_KLIBS.join(', ')})`;
-      throw ukError('UK_ERR_KLIB_NOT_FOUND', `klib "${entry}": ${what}`, { where: entry, fix: `npm install ${specifier}` });
+      throw klibNotFound(entry, what, `npm install ${specifier}`);
     }
   }
   const mod = await importKlibModule(entry, file, options);
   const klib = isKlib(mod.default) ? mod.default : isKlib(mod.klib) ? mod.klib : undefined;
   if (!klib) {
-    throw ukError('UK_ERR_KLIB_INVALID', `klib "${entry}": ${file} does not export a klib`, { where: entry, fix: 'export default defineKlib({ name, init }) from the module' });
+    throw klibInvalid(entry, `${file} does not export a klib`, { fix: 'export default defineKlib({ name, init }) from the module' });
   }
   if (options.identity) options.identity.name = klib.name;
   if (expectedName !== undefined && klib.name !== expectedName) {
@@ -144,6 +165,7 @@ export async function resolveKlib(entry: string, baseDir: string, options: Resol
       fix: `use "${klib.name}=${specifier}" or point the entry at the right module`,
     });
   }
+  checkCoreRange(klib, options.coreVersion);
   return { entry, klib, file, version: klib.version ?? packageVersion(file) };
 }
 
@@ -186,8 +208,7 @@ export function orderKlibs(resolved: readonly ResolvedKlib[], manifest: Tuple): 
       if (missing.length > 0) {
         unloadable.add(name);
         changed = true;
-        const why = missing.map((dep) => (byName.has(dep) ? `${dep} (which cannot load)` : dep)).join(', ');
-        problems.push(ukError('UK_ERR_KLIB_MISSING_DEP', `missing dependencies for ${name} klib: ${why}`, { where: name, fix: `add ${missing.map((d) => `"${d}"`).join(', ')} to Klibs` }));
+        problems.push(missingDependencies(name, missing.map((dep) => ({ name: dep, state: byName.has(dep) ? 'cannot-load' : 'absent' }))));
       }
     }
   }
@@ -216,7 +237,7 @@ export function orderKlibs(resolved: readonly ResolvedKlib[], manifest: Tuple): 
     for (const name of waiting) {
       if (inCycle.has(name)) continue;
       const blocked = (deps.get(name) ?? []).filter((dep) => waiting.includes(dep));
-      problems.push(ukError('UK_ERR_KLIB_MISSING_DEP', `missing dependencies for ${name} klib: ${blocked.map((dep) => `${dep} (which cannot load)`).join(', ')}`, { where: name, fix: 'break the dependency cycle' }));
+      problems.push(missingDependencies(name, blocked.map((dep) => ({ name: dep, state: 'in-cycle' }))));
     }
   }
   return { order, problems };

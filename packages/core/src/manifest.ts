@@ -9,6 +9,11 @@ import { ukError, type UkError } from './errors.js';
 
 export type ManifestValue = string | Tuple | Vector;
 
+/** UK_ERR_MANIFEST_VALUE, worded once: `syslog.server_port: expected a port number, got "x"`. */
+export function wrongValue(where: string, expected: string, got: string, fix?: string): UkError {
+  return ukError('UK_ERR_MANIFEST_VALUE', `${where || 'manifest'}: expected ${expected}, got ${got}`, fix === undefined ? { where } : { where, fix });
+}
+
 function describeValue(value: ManifestValue | undefined): string {
   if (value === undefined) return 'nothing';
   if (typeof value === 'string') return JSON.stringify(value);
@@ -60,7 +65,7 @@ export class Vector {
   strings(): string[] {
     return this.items.map((item, index) => {
       if (typeof item !== 'string') {
-        throw ukError('UK_ERR_MANIFEST_VALUE', `${this.itemPath(index)}: expected a string, got ${describeValue(item)}`, { where: this.itemPath(index) });
+        throw wrongValue(this.itemPath(index), 'a string', describeValue(item));
       }
       return item;
     });
@@ -89,7 +94,7 @@ export class Tuple {
   static fromJSON(value: unknown, path = ''): Tuple {
     const built = fromJSONValue(value, path);
     if (!(built instanceof Tuple)) {
-      throw ukError('UK_ERR_MANIFEST_VALUE', `${path || 'manifest'}: expected a JSON object, got ${describeValue(built)}`, { where: path });
+      throw wrongValue(path, 'a JSON object', describeValue(built));
     }
     return built;
   }
@@ -116,7 +121,7 @@ export class Tuple {
   }
 
   private fail(key: string, expected: string, value: ManifestValue | undefined): UkError {
-    return ukError('UK_ERR_MANIFEST_VALUE', `${this.pathOf(key)}: expected ${expected}, got ${describeValue(value)}`, { where: this.pathOf(key) });
+    return wrongValue(this.pathOf(key), expected, describeValue(value));
   }
 
   private missing(key: string, expected: string): UkError {
@@ -211,7 +216,7 @@ export class Tuple {
 function fromJSONValue(value: unknown, path: string): ManifestValue {
   if (typeof value === 'string') return value;
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw ukError('UK_ERR_MANIFEST_VALUE', `${path}: expected a finite number, got ${value}`, { where: path });
+    if (!Number.isFinite(value)) throw wrongValue(path, 'a finite number', String(value));
     return String(value);
   }
   if (typeof value === 'boolean') return value ? 'true' : 'false';
@@ -219,8 +224,5 @@ function fromJSONValue(value: unknown, path: string): ManifestValue {
   if (typeof value === 'object' && value !== null) {
     return new Tuple(path, Object.entries(value).map(([key, item]) => [key, fromJSONValue(item, childPath(path, key))] as const));
   }
-  throw ukError('UK_ERR_MANIFEST_VALUE', `${path || 'manifest'}: expected a string, number, boolean, object or array, got ${value === null ? 'null' : typeof value}`, {
-    where: path,
-    fix: 'remove the key or give it a value',
-  });
+  throw wrongValue(path, 'a string, number, boolean, object or array', value === null ? 'null' : typeof value, 'remove the key or give it a value');
 }

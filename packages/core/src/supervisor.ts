@@ -181,7 +181,7 @@ export async function supervise(kernel: Kernel, options: SuperviseOptions): Prom
         if (exited) {
           // A second signal while flushing after the program ended: stop waiting, and say what
           // is given up (each klib counts and reports its share).
-          const abandoned = kernel.heaps.abandon(`${signal} during shutdown`);
+          const abandoned = kernel.abandon(`${signal} during shutdown`);
           kernel.log.warn(`${signal} during shutdown: exiting without waiting for the flush; ${abandoned} record(s) not sent`);
           for (const line of kernel.stats.lines()) kernel.log.info(`stats ${line}`);
           process.exit(130);

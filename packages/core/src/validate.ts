@@ -1,16 +1,16 @@
 /**
- * `uk validate`: everything boot would check, without starting anything: the config's shape,
- * kernel settings, `consoles`, klib resolution and dependencies, and each klib's option checks.
+ * `uk validate`: everything boot would check, without starting anything: the config's shape, and
+ * the plan of the boot (kernel settings, `consoles`, klib resolution and dependencies, each klib's
+ * options), made by the same `planBoot` as `uk run`, so each problem has the same code and message.
  * Lists every problem rather than stopping at the first.
  */
+import { planBoot } from './boot-plan.js';
 import { loadOpsConfig, type OpsConfig } from './config.js';
-import { parseConsoleToggles } from './console.js';
-import { isUkError, reasonOf, ukError, type UkError } from './errors.js';
-import { readKernelSettings, readKernelSettingsLeniently } from './kernel.js';
-import { klibGuard, type KlibGuard, type KlibIdentity } from './klib-guard.js';
-import { orderKlibs, resolveKlib, type ResolvedKlib } from './loader.js';
+import { isUkError, type UkError } from './errors.js';
 import { programEnv } from './kernel.js';
-import { Tuple } from './manifest.js';
+import { klibCrashed } from './klib-errors.js';
+import { klibGuard, type KlibGuard, type KlibIdentity } from './klib-guard.js';
+import type { ResolvedKlib } from './loader.js';
 
 export interface ValidationResult {
   readonly config: OpsConfig | undefined;
@@ -22,11 +22,7 @@ export interface ValidationResult {
   readonly warnings: string[];
 }
 
-function asUkError(err: unknown, where: string): UkError {
-  return isUkError(err) ? err : ukError('UK_ERR_KLIB_INVALID', `${where}: ${reasonOf(err)}`, { where, cause: err });
-}
-
-/** Flattens an aggregate error into its problems. */
+/** An aggregate error (several invalid options) is listed as its problems, one by one. */
 function flatten(err: UkError): UkError[] {
   return err.problems.length > 0 ? [...err.problems] : [err];
 }
@@ -40,9 +36,8 @@ function importFailures(): { identity: (entry: string) => KlibIdentity; problems
   const identity = (entry: string): KlibIdentity => {
     const id: KlibIdentity = {
       name: entry,
-      onFailure: ({ kind, error, at }) => {
-        if (kind === 'process.exit' && isUkError(error)) problems.push(error);
-        else problems.push(ukError('UK_ERR_KLIB_CRASHED', `klib ${id.name} failed while its module was imported: ${kind}: ${reasonOf(error)}${at ? ` (at ${at})` : ''}`, { where: id.name, cause: error }));
+      onFailure: (failure) => {
+        problems.push(failure.kind === 'process.exit' && isUkError(failure.error) ? failure.error : klibCrashed(id.name, failure, 'import'));
       },
     };
     return id;
@@ -51,72 +46,26 @@ function importFailures(): { identity: (entry: string) => KlibIdentity; problems
 }
 
 export async function validateConfig(file: string, options: { guard?: KlibGuard } = {}): Promise<ValidationResult> {
-  const problems: UkError[] = [];
   const warnings: string[] = [];
   let config: OpsConfig;
   try {
     config = loadOpsConfig(file);
   } catch (err) {
-    return { config: undefined, klibs: [], order: [], problems: [asUkError(err, file)], warnings };
+    // loadOpsConfig reports every problem of the file as a UkError; anything else is a bug.
+    if (!isUkError(err)) throw err;
+    return { config: undefined, klibs: [], order: [], problems: [err], warnings };
   }
   for (const key of config.unknownKeys) warnings.push(`${key}: not an Ops key; ignored (check the spelling)`);
   if (!config.program) warnings.push('Program: not set; give the program on the command line (uk run -c FILE -- PROGRAM)');
 
-  try {
-    readKernelSettings(config.manifest);
-  } catch (err) {
-    problems.push(...flatten(asUkError(err, 'uk')));
-  }
-  let consoles;
-  try {
-    consoles = config.manifest.vector('consoles');
-  } catch (err) {
-    problems.push(asUkError(err, 'consoles'));
-  }
-  const { toggles, problems: toggleProblems } = parseConsoleToggles(consoles);
-  problems.push(...toggleProblems);
-
-  const klibs: ResolvedKlib[] = [];
   const failures = importFailures();
-  // An import gets as long as boot would give it.
-  const importTimeoutMs = readKernelSettingsLeniently(config.manifest).settings.klibInitTimeoutMs;
-  for (const entry of config.klibs) {
-    try {
-      klibs.push(await resolveKlib(entry, config.baseDir, { importTimeoutMs, identity: failures.identity(entry), guard: options.guard ?? klibGuard }));
-    } catch (err) {
-      problems.push(asUkError(err, entry));
-    }
-  }
-  const { order, problems: orderProblems } = orderKlibs(klibs, config.manifest);
-  problems.push(...orderProblems);
-
-  const env = programEnv(process.env, config.env, config.program);
-  for (const { klib } of klibs) {
-    const key = klib.configKey ?? klib.name;
-    let tuple: Tuple | undefined;
-    try {
-      tuple = config.manifest.tuple(key);
-    } catch (err) {
-      problems.push(asUkError(err, key));
-      continue;
-    }
-    if (!tuple && klib.whenUnconfigured === 'fail') {
-      problems.push(ukError('UK_ERR_KLIB_CONFIG_MISSING', `${klib.name}: configuration tuple "${key}" is missing from ManifestPassthrough`, { where: key, fix: `add "${key}": { … } to ManifestPassthrough` }));
-      continue;
-    }
-    if (!klib.options || (!tuple && (klib.whenUnconfigured ?? 'skip') === 'skip')) continue;
-    try {
-      klib.options({ config: tuple ?? Tuple.empty(key), env, manifest: config.manifest, cloudConfig: config.cloudConfig });
-    } catch (err) {
-      problems.push(...flatten(asUkError(err, klib.name)));
-    }
-  }
-
+  const plan = await planBoot(config, { env: programEnv(process.env, config.env, config.program), identity: failures.identity, guard: options.guard ?? klibGuard });
+  const problems = plan.problems.flatMap(flatten);
   // Failures of the klibs' top-level code not already reported by their import (a refused exit is).
   for (const failure of failures.problems) if (!problems.includes(failure)) problems.push(failure);
-  const driverNames = new Set(['serial', ...klibs.map((k) => k.klib.name)]);
-  for (const [name, toggle] of toggles) {
+  const driverNames = new Set(['serial', ...plan.resolved.map((k) => k.klib.name)]);
+  for (const [name, toggle] of plan.toggles) {
     if (!driverNames.has(name)) warnings.push(`${toggle.where}: no console driver named "${name}" is provided by serial or the Klibs listed`);
   }
-  return { config, klibs, order: order.map((k) => k.klib.name), problems, warnings };
+  return { config, klibs: plan.resolved, order: plan.klibs.map((k) => k.item.klib.name), problems, warnings };
 }

@@ -179,3 +179,16 @@ t.test('uk klibs lists the built-in klibs and those of a config', async (t) => {
     `./missing.mjs -        not available: klib "./missing.mjs": no file at ${join(dir, 'missing.mjs')} (paths in Klibs are relative to the config file)`,
   ]);
 });
+
+t.test('uk validate and uk run --strict word a problem the same: a klib made for another @uk/core', async (t) => {
+  const dir = t.testdir({});
+  const file = join(dir, 'future.json');
+  writeFileSync(file, JSON.stringify({ Program: '/bin/true', Klibs: [relative(dir, join(fixtureKlibs, 'core-future.mjs'))] }));
+  const message = `klib core-future works with @uk/core >=99.0.0, but this is @uk/core ${version} (install a version of the klib made for @uk/core ${version}, or a @uk/core in >=99.0.0)`;
+  const validate = await runUk(['validate', '-c', file]);
+  t.equal(validate.code, 1);
+  t.equal(validate.out, `error UK_ERR_KLIB_CORE_RANGE: ${message}\n${file}: 1 problem(s)\n`);
+  const run = await runUk(['run', '--strict', '-c', file]);
+  t.equal(run.code, 2, 'not started');
+  t.equal(run.err, `uk: ${message}\nuk: --strict: 1 problem(s) at boot; not starting the program\n`);
+});

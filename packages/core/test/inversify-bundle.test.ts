@@ -32,3 +32,17 @@ t.test("a klib's own inversify works with the bundled container", { skip: exists
   await container.load(new ContainerModule((options) => void options.bind('plus').to(Plus)));
   t.equal(container.get<Plus>('plus').value, 42, 'ContainerModule, @injectable and @inject from the installed inversify');
 });
+
+// semver is bundled the same way (src/semver.ts): the loader checks a klib's core range at every start.
+const semverBundle = new URL('../dist/semver.js', import.meta.url);
+
+t.test('dist/semver.js is one file with the exports of src/semver.ts, and checks ranges as semver does', { skip: existsSync(semverBundle) ? false : 'not built (npm run build)' }, async (t) => {
+  const text = readFileSync(semverBundle, 'utf8');
+  const imports = [...text.matchAll(/^\s*import\s.*?from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]);
+  t.same(imports.filter((specifier) => !specifier?.startsWith('node:')), [], 'nothing imported but Node built-ins');
+  const bundled = (await import(semverBundle.href)) as typeof import('../src/semver.js');
+  t.same(Object.keys(bundled).sort(), ['satisfies', 'validRange']);
+  t.equal(bundled.satisfies('0.1.9', '^0.1.0'), true);
+  t.equal(bundled.satisfies('0.2.0', '^0.1.0'), false);
+  t.equal(bundled.validRange('latest'), null);
+});

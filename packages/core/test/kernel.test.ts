@@ -55,7 +55,7 @@ t.test('a missing dependency is reported, and so is a klib depending on it; the 
   t.equal(
     stderr.text,
     'uk: missing dependencies for needs-missing klib: nonexistent (add "nonexistent" to Klibs)\n' +
-      'uk: missing dependencies for needs-needs-missing klib: needs-missing (which cannot load) (add "needs-missing" to Klibs)\n',
+      'uk: missing dependencies for needs-needs-missing klib: needs-missing (which cannot load) (fix the problem reported for needs-missing)\n',
   );
 });
 
@@ -154,10 +154,10 @@ t.test('init that throws fails that klib and the klibs that depend on it', async
   t.same(events, ['init:failing-init', 'init:gamma']);
   const failed = assertUkError(t, report.klibs[0]?.error, 'UK_ERR_KLIB_INIT_FAILED', 'klib failing-init failed to start: cannot open /dev/nothing', 'failing-init');
   t.equal((failed?.cause as Error | undefined)?.message, 'cannot open /dev/nothing');
-  assertUkError(t, report.klibs[1]?.error, 'UK_ERR_KLIB_MISSING_DEP', 'missing dependencies for after-failing klib: failing-init failed to load', 'after-failing');
+  assertUkError(t, report.klibs[1]?.error, 'UK_ERR_KLIB_MISSING_DEP', 'missing dependencies for after-failing klib: failing-init (which failed to load)', 'after-failing');
   t.same(problems(report), [
     ['UK_ERR_KLIB_INIT_FAILED', 'klib failing-init failed to start: cannot open /dev/nothing'],
-    ['UK_ERR_KLIB_MISSING_DEP', 'missing dependencies for after-failing klib: failing-init failed to load'],
+    ['UK_ERR_KLIB_MISSING_DEP', 'missing dependencies for after-failing klib: failing-init (which failed to load)'],
   ]);
 });
 
@@ -344,4 +344,80 @@ t.test('init timeout on the real clock with a small uk.klib_init_timeout', async
   const elapsed = Date.now() - started;
   t.ok(elapsed >= 900 && elapsed < 30_000, `gave up after the 1 s init timeout, not waiting for the klib (${elapsed} ms)`);
   assertUkError(t, report.klibs[0]?.error, 'UK_ERR_KLIB_INIT_TIMEOUT', 'klib hangs did not finish init within 1000 ms');
+});
+
+/** Gates the close-* fixture klibs wait for at shutdown, opened by the test. */
+function closeGates(names: readonly string[]) {
+  const opens: Record<string, () => void> = {};
+  const g = globalThis as { __ukCloseGates?: Record<string, Promise<void>>; __ukCloses?: unknown[] };
+  g.__ukCloseGates = Object.fromEntries(names.map((name) => [name, new Promise<void>((resolve) => (opens[name] = resolve))]));
+  g.__ukCloses = [];
+  return { open: (name: string) => opens[name]?.(), closes: () => g.__ukCloses ?? [] };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+t.test('stop closes last in first out: dependents (and their drivers) first, independent klibs together, serial last', async (t) => {
+  const clock = new ManualClock();
+  const { kernel, report, events } = await boot({ Klibs: ['./close-left.mjs', './close-right.mjs', './close-base.mjs'] }, clock);
+  t.same(statuses(report), ['close-base:loaded', 'close-left:loaded', 'close-right:loaded']);
+  const gates = closeGates(['close-left', 'close-right', 'close-base']);
+  // A kernel-level driver (no klib attached it), as serial: it flushes after every klib.
+  kernel.console.attach({ name: 'kernel-level', write() {}, flush: async () => void events.push('kernel-level flush') });
+  const stopping = kernel.stop(5000);
+  await until(() => events.length >= 4, 'the dependents to start closing');
+  await settle();
+  t.same(new Set(events), new Set(['close-left hook start', 'close-left flush start', 'close-right hook start', 'close-right flush start']), 'both dependents close at once; close-base waits');
+  gates.open('close-left');
+  await until(() => events.includes('close-left hook end') && events.includes('close-left flush end'), 'close-left to finish');
+  await settle();
+  t.notOk(events.some((e) => e.startsWith('close-base')), 'close-base still waits for close-right');
+  gates.open('close-right');
+  await until(() => events.includes('close-base hook start') && events.includes('close-base flush start'), 'close-base to start');
+  const baseStart = Math.min(events.indexOf('close-base hook start'), events.indexOf('close-base flush start'));
+  for (const dependent of ['close-left hook end', 'close-left flush end', 'close-right hook end', 'close-right flush end']) {
+    t.ok(events.indexOf(dependent) < baseStart, `close-base started after "${dependent}"`);
+  }
+  t.notOk(events.includes('kernel-level flush'), 'the kernel-level driver waits for every klib');
+  gates.open('close-base');
+  const result = await stopping;
+  t.equal(events.at(-1), 'kernel-level flush', 'the kernel-level driver flushed last');
+  t.same(result, { elapsedMs: 0, unfinished: [], failed: [] });
+  const closes = gates.closes();
+  t.equal(closes.length, 3, 'one hook per klib');
+  t.ok(closes.every((c) => c === closes[0]), 'every hook got the same deadline and signal');
+  t.equal((closes[0] as { deadline: number }).deadline, 5000);
+});
+
+t.test('stop: the one deadline bounds everything; the klibs that waited start with the aborted signal', async (t) => {
+  const clock = new ManualClock();
+  const { kernel, events, stderr } = await boot({ Klibs: ['./close-left.mjs', './close-base.mjs'] }, clock);
+  const gates = closeGates(['close-left', 'close-base']);
+  gates.open('close-base');
+  const stopping = kernel.stop(2000);
+  await until(() => events.includes('close-left hook start'), 'close-left to start closing');
+  clock.advance(2000);
+  const result = await stopping;
+  t.ok(events.includes('close-left hook aborted'), "close-left's hook saw the signal abort at the deadline");
+  t.ok(events.indexOf('close-base hook start') > events.indexOf('close-left hook aborted'), 'close-base started only when nothing could wait any more');
+  t.same(result.unfinished.sort(), ['close-left', 'console driver close-left-out']);
+  t.equal(result.elapsedMs, 2000);
+  t.match(stderr.text, /^uk: shutdown deadline of 2 s passed; still flushing: (close-left, console driver close-left-out|console driver close-left-out, close-left) \(raise uk\.shutdown_timeout or check the destination\)$/m);
+});
+
+t.test('abandon (a second signal): the shutdown signal aborts at once, and the heaps give up what they hold', async (t) => {
+  const clock = new ManualClock();
+  const { kernel, events } = await boot({ Klibs: ['./close-left.mjs', './close-base.mjs'] }, clock);
+  closeGates(['close-left', 'close-base']);
+  let givenUp = '';
+  kernel.heaps.create('test', 1024).holdsRecords({ pending: 7, abandon: (why) => ((givenUp = why), 7) });
+  const stopping = kernel.stop(60_000);
+  await until(() => events.includes('close-left hook start'), 'close-left to start closing');
+  t.equal(kernel.abandon('SIGTERM during shutdown'), 7, 'the records given up are counted');
+  t.equal(givenUp, 'SIGTERM during shutdown');
+  const result = await stopping;
+  t.ok(events.includes('close-left hook aborted'), 'the hook saw the abort');
+  t.ok(kernel.shutdown.signal.aborted);
+  t.equal(result.elapsedMs, 0, 'without waiting for the deadline');
+  t.same(result.unfinished.sort(), ['close-base', 'close-left', 'console driver close-base-out', 'console driver close-left-out']);
 });

@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { defineKlib, dependenciesOf, isKlib, type KlibDefinition } from '../src/klib.js';
-import { BUILTIN_KLIBS, orderKlibs, resolveKlib, type ResolvedKlib } from '../src/loader.js';
+import { BUILTIN_KLIBS, coreVersion, orderKlibs, resolveKlib, type ResolvedKlib } from '../src/loader.js';
 import { Tuple } from '../src/manifest.js';
 import { assertUkError } from './helpers.js';
 
@@ -177,4 +178,26 @@ t.test('resolveKlib: errors', async (t) => {
   // A package that resolves but is not a klib (the kernel itself).
   const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
   assertUkError(t, await rejection(resolveKlib('@uk/core', fixtures)), 'UK_ERR_KLIB_INVALID', `klib "@uk/core": ${core} does not export a klib`, '@uk/core');
+});
+
+t.test('a klib’s core range is checked against the running @uk/core', async (t) => {
+  const own = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  t.equal(coreVersion(), own, "core's version, from its package.json");
+  const current = await resolveKlib('./core-current.mjs', fixtures);
+  t.equal(current.klib.core, '^0.1.0', 'a range this core is in loads');
+
+  const err = assertUkError(t, await rejection(resolveKlib('./core-future.mjs', fixtures)), 'UK_ERR_KLIB_CORE_RANGE', `klib core-future works with @uk/core >=99.0.0, but this is @uk/core ${own}`, 'core-future');
+  t.equal(err?.fix, `install a version of the klib made for @uk/core ${own}, or a @uk/core in >=99.0.0`);
+
+  assertUkError(t, await rejection(resolveKlib('./core-current.mjs', fixtures, { coreVersion: '1.0.0' })), 'UK_ERR_KLIB_CORE_RANGE', 'klib core-current works with @uk/core ^0.1.0, but this is @uk/core 1.0.0');
+  assertUkError(t, await rejection(resolveKlib('./core-current.mjs', fixtures, { coreVersion: '0.2.0' })), 'UK_ERR_KLIB_CORE_RANGE', 'klib core-current works with @uk/core ^0.1.0, but this is @uk/core 0.2.0', 'core-current');
+  t.equal((await resolveKlib('./core-current.mjs', fixtures, { coreVersion: '0.1.7' })).klib.name, 'core-current', 'a later patch is in ^0.1.0');
+  t.equal((await resolveKlib('./core-current.mjs', fixtures, { coreVersion: '0.1.8-rc.1' })).klib.name, 'core-current', 'a prerelease counts as its release');
+  t.equal((await resolveKlib('./gamma.mjs', fixtures, { coreVersion: '9.0.0' })).klib.name, 'gamma', 'a klib that states no range is not checked');
+});
+
+t.test('defineKlib: core must be a semver range', async (t) => {
+  t.equal(defineKlib({ name: 'ok', core: '>=0.1.0 <2', init() {} }).core, '>=0.1.0 <2');
+  t.throws(() => defineKlib({ name: 'bad', core: 'latest', init() {} }), new TypeError('defineKlib(bad): core must be a semver range of @uk/core such as "^0.1.0", got "latest"'));
+  t.throws(() => defineKlib({ name: 'bad', core: 1 as unknown as string, init() {} }), new TypeError('defineKlib(bad): core must be a semver range of @uk/core such as "^0.1.0", got 1'));
 });

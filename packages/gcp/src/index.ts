@@ -50,6 +50,7 @@ export default defineKlib<GcpOptions>({
   version: '0.1.0',
   description: 'console output to Google Cloud Logging, memory and disk metrics to Cloud Monitoring',
   dependencies: ['tls'],
+  core: '^0.1.0',
   whenUnconfigured: 'skip',
   options: readGcpOptions,
   init(ctx) {

@@ -36,6 +36,7 @@ export { UdpOutput, type UdpOutputOptions } from './udp.js';
 export default defineKlib<SyslogOptions>({
   name: 'syslog',
   version: '0.1.0',
+  core: '^0.1.0',
   description: 'console output as RFC 5424 syslog over UDP, TCP or TLS, and to rotating files',
   dependencies: syslogDependencies,
   whenUnconfigured: 'fail',

@@ -17,6 +17,7 @@ export { cryptoPrimitives, hmacSha256, Sha256, sha256Hex } from './crypto.js';
 export default defineKlib<TlsOptions>({
   name: 'tls',
   version: '0.1.0',
+  core: '^0.1.0',
   description: 'TLS connections for other klibs: verification on, extra CAs, minimum version',
   whenUnconfigured: 'init',
   options: readTlsOptions,
