@@ -386,7 +386,7 @@ t.test('stop closes last in first out: dependents (and their drivers) first, ind
   const closes = gates.closes();
   t.equal(closes.length, 3, 'one hook per klib');
   t.ok(closes.every((c) => c === closes[0]), 'every hook got the same deadline and signal');
-  t.equal((closes[0] as { deadline: number }).deadline, 5000);
+  t.equal((closes[0] as { deadline: number }).deadline, 4500, 'the kernel\'s deadline less 10% (hookDeadline), absolute');
 });
 
 t.test('stop: the one deadline bounds everything; the klibs that waited start with the aborted signal', async (t) => {
