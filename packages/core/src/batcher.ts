@@ -35,6 +35,7 @@ import type { KlibLog } from './klib.js';
 import type { Counter } from './stats.js';
 import type { BackoffOptions, TimerHandle, Timers } from './timers.js';
 import { Backpressure, type BackpressureOptions } from './batching/backpressure.js';
+import { DropReport } from './batching/drop-report.js';
 import { hasFullBatch, takeBatch, type BatchRules } from './batching/batch-policy.js';
 import { Flights, RetrySchedule, type Flight } from './batching/flights.js';
 import { RecordQueue, type QueueItems } from './batching/record-queue.js';
@@ -115,8 +116,7 @@ export class Batcher<T> implements RecordHolder {
   #waitingReady = false;
   #closed = false;
   #gaveUp = false;
-  #dropsUnreported = 0;
-  #dropReportTimer: TimerHandle | undefined;
+  readonly #drops: DropReport;
   #lastError = '';
   #failing = false;
 
@@ -125,6 +125,7 @@ export class Batcher<T> implements RecordHolder {
     this.#queue = new RecordQueue(options.heap, options);
     this.#flights = new Flights(this.#queue.head);
     this.#retry = new RetrySchedule(options.timers, options.backoff ?? DELIVERY_BACKOFF);
+    this.#drops = new DropReport(options.counters.dropped, options.log, options.timers, options.noun ?? 'records', options.dropReportIntervalMs ?? 10_000);
     const queue = this.#queue;
     if (options.backpressure) {
       this.#backpressure = new Backpressure(options.backpressure, options.timers, {
@@ -190,23 +191,7 @@ export class Batcher<T> implements RecordHolder {
   }
 
   #drop(count: number, why: string): void {
-    this.#o.counters.dropped.add(count);
-    this.#dropsUnreported += count;
-    if (this.#dropReportTimer) return;
-    // Later drops within the interval are summed into one message. The timer is set before the
-    // report so that a drop caused by the report itself (a driver that receives uk's own
-    // messages) is summed too instead of printing a second report at once.
-    this.#dropReportTimer = this.#o.timers.oneShot(this.#o.dropReportIntervalMs ?? 10_000, () => {
-      this.#dropReportTimer = undefined;
-      if (this.#dropsUnreported > 0) this.#reportDrops(why);
-    });
-    this.#reportDrops(why);
-  }
-
-  #reportDrops(why: string): void {
-    const total = this.#o.counters.dropped.value;
-    this.#o.log.error(`dropped ${this.#dropsUnreported} ${this.#noun} (${why}; ${total} dropped in all)`);
-    this.#dropsUnreported = 0;
+    this.#drops.drop(count, why);
   }
 
   get #noun(): string {
@@ -412,8 +397,7 @@ export class Batcher<T> implements RecordHolder {
     const outcome = await Promise.race([this.flush().then(() => 'flushed' as const), cut]);
     timer?.cancel();
     if (onAbort) signal?.removeEventListener('abort', onAbort);
-    this.#dropReportTimer?.cancel();
-    if (this.#dropsUnreported > 0) this.#reportDrops('buffer full');
+    this.#drops.finish('buffer full');
     if (outcome !== 'flushed' && this.pending > 0) this.#abandon(outcome === 'deadline' ? 'shutdown deadline passed' : 'shutdown cut short');
     this.#backpressure?.release();
   }
