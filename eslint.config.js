@@ -31,11 +31,12 @@ export default tseslint.config(
           allowForKnownSafeCalls: [
             { from: 'package', package: '@tapjs/test', name: ['test', 'skip', 'todo', 'only'] },
             { from: 'package', package: '@tapjs/asserts', name: ['rejects', 'resolves', 'resolveMatch', 'resolveMatchOnly', 'resolveMatchStrict'] },
-            // got's `request.on(event, listener)` returns the request itself for chaining; it is awaited where it was made.
-            { from: 'package', package: 'got', name: 'on' },
           ],
         },
       ],
+      // protobufjs types int64 values as a bare `Long` interface, but they are long.js objects whose
+      // toString() gives the decimal text.
+      '@typescript-eslint/no-base-to-string': ['error', { ignoredTypeNames: ['Error', 'RegExp', 'URL', 'URLSearchParams', 'Long'] }],
       // uk handles terminal output and raw log bytes: its regular expressions match control characters on purpose.
       'no-control-regex': 'off',
       // `_`-prefixed names are deliberately unused (placeholders in signatures and destructuring).
