@@ -10,7 +10,7 @@
 //
 // Exit status: 0 when every count is exact and uk reaches the target ratio, 1 otherwise.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, rmSync, writeSync, writeFileSync, closeSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, rmSync, writeSync, writeFileSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,7 +108,8 @@ const median = (xs) => {
 };
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
-let ok = true;
+// Set by the run below, or false if it threw.
+let ok;
 try {
   writeLines(file, Math.min(lines, 10_000));
   // The program: writes the same 10,000-line block (read from the file once) until `lines` lines

@@ -125,12 +125,14 @@ export interface CloudWatchEmulatorOptions extends LoopbackServerOptions {
   readonly accountId?: string;
 }
 
-class ServiceError {
+class ServiceError extends Error {
   constructor(
     readonly status: number,
     readonly type: string,
-    readonly message: string,
-  ) {}
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 type ServiceName = 'logs' | 'monitoring';
@@ -475,7 +477,7 @@ export class CloudWatchEmulator extends LoopbackServer {
     const limit = (input.limit as number | undefined) ?? 50;
     let start = 0;
     if (input.nextToken !== undefined) {
-      const m = /^([0-9a-f]{8})\/(\d+)$/.exec(Buffer.from(String(input.nextToken), 'base64url').toString('latin1'));
+      const m = /^([0-9a-f]{8})\/(\d+)$/.exec(Buffer.from(typeof input.nextToken === 'string' ? input.nextToken : JSON.stringify(input.nextToken), 'base64url').toString('latin1'));
       if (!m || m[1] !== tokenTag(what)) throw new ServiceError(400, 'InvalidParameterException', 'The specified nextToken is invalid.');
       start = Number(m[2]);
     }

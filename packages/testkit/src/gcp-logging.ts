@@ -240,6 +240,8 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
     return out;
   }
 
+  // async to match the base class's route; this emulator answers without waiting.
+  // eslint-disable-next-line @typescript-eslint/require-await
   protected async route(request: IncomingRequest, path: string): Promise<{ reply: Reply; items: number }> {
     if (path !== this.rpcRoute.path) return { reply: googleError(404, `The requested URL ${path} was not found on this server.`), items: 0 };
     if (request.method !== this.rpcRoute.verb) return { reply: googleError(405, `Method ${request.method} not allowed`), items: 0 };
@@ -458,5 +460,5 @@ function severityName(n: number): string {
 
 function normaliseSplit(value: unknown): { uid: string; index: number; totalSplits: number } {
   const split = value as { uid?: unknown; index?: unknown; totalSplits?: unknown };
-  return { uid: String(split.uid ?? ''), index: Number(split.index ?? 0), totalSplits: Number(split.totalSplits ?? 0) };
+  return { uid: split.uid === undefined || split.uid === null ? '' : typeof split.uid === 'string' ? split.uid : JSON.stringify(split.uid), index: Number(split.index ?? 0), totalSplits: Number(split.totalSplits ?? 0) };
 }

@@ -127,14 +127,14 @@ export class GcpMonitoringEmulator extends GcpApiEmulator {
     if (!resource?.type) return `${at}: Field timeSeries[${index}].resource.type is required`;
     const points = (ts.points as Record<string, unknown>[] | undefined) ?? [];
     if (points.length !== 1) return `${at}: Field timeSeries[${index}].points had an invalid value: Only one point can be written per TimeSeries per request.`;
-    if (ts.metricKind !== undefined && ts.metricKind !== 'GAUGE') return `${at}: metricKind ${String(ts.metricKind)} is not GAUGE`;
+    if (ts.metricKind !== undefined && ts.metricKind !== 'GAUGE') return `${at}: metricKind ${typeof ts.metricKind === 'string' ? ts.metricKind : JSON.stringify(ts.metricKind)} is not GAUGE`;
     const labels = metric.labels ?? {};
     const known = AGENT_METRICS[metric.type];
     if (known) {
       for (const key of Object.keys(labels)) if (!known.labels.includes(key)) return `${at}: Unrecognized metric label ${JSON.stringify(key)} for ${metric.type}`;
       for (const key of known.labels) if (!labels[key]) return `${at}: Metric label ${JSON.stringify(key)} of ${metric.type} is missing`;
       if (!known.states.includes(labels.state as string)) return `${at}: state ${JSON.stringify(labels.state)} is not one of ${known.states.join(', ')}`;
-      if (ts.valueType !== undefined && ts.valueType !== 'DOUBLE') return `${at}: Value type for metric ${metric.type} must be DOUBLE, but is ${String(ts.valueType)}.`;
+      if (ts.valueType !== undefined && ts.valueType !== 'DOUBLE') return `${at}: Value type for metric ${metric.type} must be DOUBLE, but is ${typeof ts.valueType === 'string' ? ts.valueType : JSON.stringify(ts.valueType)}.`;
     } else if (metric.type.startsWith('agent.googleapis.com/')) {
       return `${at}: Unknown metric: ${metric.type}`;
     }

@@ -195,7 +195,7 @@ export class JsonMapping {
     for (const field of type.fieldsArray) {
       fields.set(field.name, {
         name: field.name,
-        outputOnly: (field.options as Record<string, unknown> | undefined)?.['(google.api.field_behavior)'] === 'OUTPUT_ONLY',
+        outputOnly: (field.options)?.['(google.api.field_behavior)'] === 'OUTPUT_ONLY',
         oneof: field.partOf?.name,
         isValue: field.resolvedType?.fullName === '.google.protobuf.Value',
         convert: this.#field(field),

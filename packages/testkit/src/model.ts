@@ -61,6 +61,8 @@ function show(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'string') return `'${value.length > 64 ? `${value.slice(0, 64)}…` : value}'`;
   if (typeof value === 'object') return Array.isArray(value) ? '[…]' : '{…}';
+  // Only primitives are left here (JSON.parse gives numbers and booleans), which String() prints as they are.
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
   return String(value);
 }
 
@@ -176,9 +178,9 @@ export class ServiceModel {
     const cached = this.#checkers.get(shapeName);
     if (cached) return cached;
     // A shape may contain itself (directly or not): its entry forwards to the compiled checker.
-    let compiled: Checker | undefined;
-    this.#checkers.set(shapeName, (value, path, problems, strict) => (compiled as Checker)(value, path, problems, strict));
-    compiled = this.#compile(this.shape(shapeName));
+    // (The forwarder is only called once checking starts, after `compiled` is set.)
+    this.#checkers.set(shapeName, (value, path, problems, strict) => compiled(value, path, problems, strict));
+    const compiled = this.#compile(this.shape(shapeName));
     this.#checkers.set(shapeName, compiled);
     return compiled;
   }

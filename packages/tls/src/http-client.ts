@@ -150,7 +150,8 @@ export class GotHttpClient implements HttpClient {
       },
     });
     let tooLarge = false;
-    pending.on('downloadProgress', (progress) => {
+    // on() returns `pending` itself (for chaining), awaited below: nothing is left floating.
+    void pending.on('downloadProgress', (progress) => {
       if (progress.transferred > this.#maxResponseBytes) {
         tooLarge = true;
         pending.cancel();

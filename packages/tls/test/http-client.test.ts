@@ -248,7 +248,7 @@ t.test('keep-alive: sequential requests share one connection', async (t) => {
   const c = client(t);
   for (let i = 0; i < 5; i++) {
     const response = await c.request({ method: 'POST', url: `${server.url}/`, body: `n=${i}` });
-    t.equal(JSON.parse(response.body.toString()).body, `n=${i}`);
+    t.equal((JSON.parse(response.body.toString()) as { body: string }).body, `n=${i}`);
   }
   t.equal(server.connections(), 1, 'one TCP connection for five requests');
   t.equal(new Set(server.seen.map((s) => s.remotePort)).size, 1);

@@ -61,7 +61,7 @@ t.test('loads without a tls tuple and verifies servers by default', async (t) =>
   t.ok(transport, 'provides the secure transport service');
   const port = await startServer(t, pki);
   // The test CA is not among Node's roots: verification must refuse the server.
-  const err = (await exchange(transport!, port).then(() => undefined, (e: NodeJS.ErrnoException) => e)) as NodeJS.ErrnoException | undefined;
+  const err = (await exchange(transport!, port).then<undefined, NodeJS.ErrnoException>(() => undefined, (e: NodeJS.ErrnoException) => e));
   t.ok(err, 'an unknown CA is refused');
   t.match(err?.code, /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
   t.notMatch(stderr.text, /reject_unauthorized/, 'no warning when verification is on');
@@ -84,7 +84,7 @@ t.test('the certificate name is checked: a servername the certificate lacks is r
   const { transport } = await bootTls({ ca_file: pki.caFile });
   const port = await startServer(t, pki);
   t.equal((await exchange(transport!, port, 'localhost')).text, 'hello', 'localhost is in the certificate');
-  const err = (await exchange(transport!, port, 'example.org').then(() => undefined, (e: NodeJS.ErrnoException) => e)) as NodeJS.ErrnoException | undefined;
+  const err = (await exchange(transport!, port, 'example.org').then<undefined, NodeJS.ErrnoException>(() => undefined, (e: NodeJS.ErrnoException) => e));
   t.equal(err?.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
 });
 
@@ -119,7 +119,7 @@ t.test('reject_unauthorized false connects to an unknown CA and warns once', asy
 t.test('min_version TLSv1.3 refuses a TLS 1.2 server; the default accepts it', async (t) => {
   const port = await startServer(t, pki, { maxVersion: 'TLSv1.2' });
   const strict = await bootTls({ ca_file: pki.caFile, min_version: 'TLSv1.3' });
-  const err = (await exchange(strict.transport!, port).then(() => undefined, (e: NodeJS.ErrnoException) => e)) as NodeJS.ErrnoException | undefined;
+  const err = (await exchange(strict.transport!, port).then<undefined, NodeJS.ErrnoException>(() => undefined, (e: NodeJS.ErrnoException) => e));
   t.ok(err, 'refused');
   t.match(err?.code, /ERR_SSL_(TLSV1_ALERT_PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE)/);
   const lenient = await bootTls({ ca_file: pki.caFile });

@@ -114,7 +114,7 @@ export function renderTable(rows: readonly Row[]): string {
   const cells = [COLUMNS.map(([name]) => name), ...rows.map((r) => COLUMNS.map(([, cell]) => cell(r)))];
   const widths = COLUMNS.map((_, i) => Math.max(...cells.map((c) => (c[i] as string).length)));
   const line = (c: string[]) => `| ${c.map((v, i) => (i < 2 ? v.padEnd(widths[i] as number) : v.padStart(widths[i] as number))).join(' | ')} |`;
-  const [head, ...body] = cells as string[][];
+  const [head, ...body] = cells;
   return [line(head as string[]), `|${widths.map((w, i) => (i < 2 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...body.map(line)].join('\n');
 }
 
