@@ -42,7 +42,9 @@ import { parseArgs } from 'node:util';
 // V8 from promoting every parsed request. This tunes the measuring side only: uk and the peers
 // run with Node's defaults.
 if (!process.execArgv.some((arg) => arg.startsWith('--max-semi-space-size'))) {
-  const self = spawn(process.execPath, ['--max-semi-space-size=64', ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  const self = spawn(process.execPath, ['--max-semi-space-size=64', ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => self.kill(signal));
   const [code] = await once(self, 'exit');
   process.exit(code ?? 1);
@@ -71,7 +73,9 @@ const timeoutMs = Number(values.timeout) * 1000;
 const KINDS = ['uk', 'winston', 'sdk', 'uk-light'];
 const kinds = values.only ? values.only.split(',') : KINDS.filter((k) => k !== 'uk-light' || values.light);
 if (![lines, peerLines, runs].every((n) => Number.isSafeInteger(n) && n >= 1) || !(timeoutMs > 0) || !kinds.every((k) => KINDS.includes(k))) {
-  console.error('usage: node bench/cloudwatch.mjs [--lines N] [--peer-lines N] [--runs N] [--timeout SECONDS] [--only uk,winston,sdk,uk-light] [--light] [--cpu-prof DIR]');
+  console.error(
+    'usage: node bench/cloudwatch.mjs [--lines N] [--peer-lines N] [--runs N] [--timeout SECONDS] [--only uk,winston,sdk,uk-light] [--light] [--cpu-prof DIR]',
+  );
   process.exit(2);
 }
 const LABELS = {
@@ -250,7 +254,22 @@ function checkWindow(key) {
 }
 function streamState(key) {
   let s = streams.get(key);
-  if (!s) streams.set(key, (s = { count: 0, unique: 0, dup: 0, order: 0, next: 0, seen: new Uint8Array(maxLines), problem: undefined, lastAt: 0, window: [], lastTimestamp: -Infinity }));
+  if (!s)
+    streams.set(
+      key,
+      (s = {
+        count: 0,
+        unique: 0,
+        dup: 0,
+        order: 0,
+        next: 0,
+        seen: new Uint8Array(maxLines),
+        problem: undefined,
+        lastAt: 0,
+        window: [],
+        lastTimestamp: -Infinity,
+      }),
+    );
   return s;
 }
 function check(s, events) {
@@ -372,39 +391,63 @@ const verdict = (r) => (r.exact ? 'exact' : `NOT EXACT: lost ${r.lost}, dup ${r.
 
 let ok = true;
 try {
-  console.log(`bench/cloudwatch: uk ${fmt(lines)} lines, peers ${fmt(peerLines)} lines, of ${LINE_BYTES} bytes; ${runs} runs each, alternating (${kinds.join(', ')})`);
+  console.log(
+    `bench/cloudwatch: uk ${fmt(lines)} lines, peers ${fmt(peerLines)} lines, of ${LINE_BYTES} bytes; ${runs} runs each, alternating (${kinds.join(', ')})`,
+  );
   console.log(`node ${process.version}; emulator on loopback checks SigV4, the service model and the limits of every request\n`);
   const results = Object.fromEntries(kinds.map((k) => [k, []]));
   for (let run = 1; run <= runs; run++) {
     for (const kind of kinds) {
       const r = await measure(kind, kind.startsWith('uk') ? lines : peerLines);
       results[kind].push(r);
-      const res = r.cpu !== undefined ? `  cpu ${r.cpu.toFixed(2)} s${r.ukCpu !== undefined ? ` (uk ${r.ukCpu.toFixed(2)} s)` : ''}  peak RSS ${r.rssMb.toFixed(0)} MB` : '';
-      console.log(`  run ${run} ${kind.padEnd(8)} ${fmt(r.rate).padStart(10)} lines/s  ${r.seconds.toFixed(2)} s  ${fmt(r.count)} lines ${verdict(r)}${res}  sink cpu ${r.sinkCpu.toFixed(2)} s`);
+      const res =
+        r.cpu !== undefined
+          ? `  cpu ${r.cpu.toFixed(2)} s${r.ukCpu !== undefined ? ` (uk ${r.ukCpu.toFixed(2)} s)` : ''}  peak RSS ${r.rssMb.toFixed(0)} MB`
+          : '';
+      console.log(
+        `  run ${run} ${kind.padEnd(8)} ${fmt(r.rate).padStart(10)} lines/s  ${r.seconds.toFixed(2)} s  ${fmt(r.count)} lines ${verdict(r)}${res}  sink cpu ${r.sinkCpu.toFixed(2)} s`,
+      );
     }
   }
   // Create calls on a group that exists answer ResourceAlreadyExistsException, which the senders
   // expect; winston-cloudwatch looks its group up before creating it (ResourceNotFoundException).
-  const errors = [...aws.cloudwatch.errors, ...(light?.cloudwatch.errors ?? [])].filter((e) => e.errorType !== 'ResourceAlreadyExistsException' && !(e.operation === 'DescribeLogStreams' && e.errorType === 'ResourceNotFoundException'));
+  const errors = [...aws.cloudwatch.errors, ...(light?.cloudwatch.errors ?? [])].filter(
+    (e) => e.errorType !== 'ResourceAlreadyExistsException' && !(e.operation === 'DescribeLogStreams' && e.errorType === 'ResourceNotFoundException'),
+  );
   const rate = (k) => (results[k] ? median(results[k].map((r) => r.rate)) : undefined);
   const uk = rate('uk');
   console.log('');
-  console.log('| sender | lines | median lines/s | MB/s | median s | CPU s (tree) | uk CPU s | CPU s / 100k lines | peak RSS MB | sink CPU s | delivered | uk ×  |');
-  console.log('|--------|------:|---------------:|-----:|---------:|-------------:|---------:|-------------------:|------------:|-----------:|-----------|-----:|');
+  console.log(
+    '| sender | lines | median lines/s | MB/s | median s | CPU s (tree) | uk CPU s | CPU s / 100k lines | peak RSS MB | sink CPU s | delivered | uk ×  |',
+  );
+  console.log(
+    '|--------|------:|---------------:|-----:|---------:|-------------:|---------:|-------------------:|------------:|-----------:|-----------|-----:|',
+  );
   for (const [name, rs] of Object.entries(results)) {
     const n = name.startsWith('uk') ? lines : peerLines;
     const r = median(rs.map((x) => x.rate));
     const cpu = rs[0].cpu !== undefined ? median(rs.map((x) => x.cpu)) : undefined;
     const ukCpu = rs[0].ukCpu !== undefined ? median(rs.map((x) => x.ukCpu)) : undefined;
     const rss = rs[0].rssMb !== undefined ? Math.max(...rs.map((x) => x.rssMb)) : undefined;
-    const delivered = rs.every((x) => x.exact) ? 'exact' : `lost ${Math.max(...rs.map((x) => x.lost))}, dup ${Math.max(...rs.map((x) => x.dup))}, reordered ${Math.max(...rs.map((x) => x.order))}`;
+    const delivered = rs.every((x) => x.exact)
+      ? 'exact'
+      : `lost ${Math.max(...rs.map((x) => x.lost))}, dup ${Math.max(...rs.map((x) => x.dup))}, reordered ${Math.max(...rs.map((x) => x.order))}`;
     console.log(
       `| ${LABELS[name]} | ${fmt(n)} | ${fmt(r)} | ${fix((r * LINE_BYTES) / 1e6, 1)} | ${fix(median(rs.map((x) => x.seconds)), 2)} | ${fix(cpu, 2)} | ${fix(ukCpu, 2)} | ${fix(cpu === undefined ? undefined : (cpu / n) * 100_000, 3)} | ${fix(rss, 0)} | ${fix(median(rs.map((x) => x.sinkCpu)), 2)} | ${delivered} | ${name.startsWith('uk') || uk === undefined ? '' : fix(uk / r, 1)} |`,
     );
   }
   if (light) console.log('\n* uk-light: the emulator skips the model check of bodies (signatures, JSON and limits still checked); not the headline.');
   console.log('');
-  console.log(`requests refused by the emulator: ${errors.length}${errors.length ? ` (${errors.slice(0, 3).map((e) => `${e.operation} ${e.errorType}`).join(', ')})` : ''}`);
+  console.log(
+    `requests refused by the emulator: ${errors.length}${
+      errors.length
+        ? ` (${errors
+            .slice(0, 3)
+            .map((e) => `${e.operation} ${e.errorType}`)
+            .join(', ')})`
+        : ''
+    }`,
+  );
   if (uk !== undefined) {
     console.log(`uk: ${fmt(uk)} lines/s (target >= ${fmt(TARGET_RATE)}) ${uk >= TARGET_RATE ? 'OK' : 'BELOW TARGET'}`);
     ok = uk >= TARGET_RATE;

@@ -57,7 +57,10 @@ const dir = one === -1 ? mkdtempSync(join(tmpdir(), 'uk-bench-gcp-')) : args[one
 const report = join(dir, 'report.mjs');
 if (one === -1) {
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(report, "import { writeFileSync } from 'node:fs'; process.on('exit', () => { if (process.env.UK_BENCH_REPORT) writeFileSync(process.env.UK_BENCH_REPORT, JSON.stringify(process.resourceUsage())); });\n");
+  writeFileSync(
+    report,
+    "import { writeFileSync } from 'node:fs'; process.on('exit', () => { if (process.env.UK_BENCH_REPORT) writeFileSync(process.env.UK_BENCH_REPORT, JSON.stringify(process.resourceUsage())); });\n",
+  );
 }
 
 /** Line i: exactly 99 characters (and a newline in the file). */
@@ -72,7 +75,8 @@ const TAIL_AFTER = Array.from({ length: 99 }, (_, space) => PAD.slice(0, Math.ma
  * Whether `text` is line i, byte for byte (without building the line). slice + === rather than
  * startsWith at an offset: the same comparison, at a fraction of the cost per entry.
  */
-const isLine = (text, i, space) => text.length === 99 && space > 11 && text.slice(space + 1) === TAIL_AFTER[space] && text.startsWith('bench line ') && String(i) === text.slice(11, space);
+const isLine = (text, i, space) =>
+  text.length === 99 && space > 11 && text.slice(space + 1) === TAIL_AFTER[space] && text.startsWith('bench line ') && String(i) === text.slice(11, space);
 if (!isLine(lineOf(123456), 123456, 17) || isLine(`${lineOf(7).slice(0, -1)}!`, 7, 12) || isLine(lineOf(7), 8, 12)) throw new Error('bench: isLine is wrong');
 
 async function writeLines(file, n) {
@@ -142,7 +146,10 @@ async function run(kind, n) {
   } else {
     cat = spawn('cat', [INPUT_OF[kind]], { stdio: ['ignore', 'pipe', 'ignore'] });
     const mode = kind === 'peer' ? 'logging' : 'winston';
-    child = spawn(process.execPath, ['--import', report, peerBin, mode, e.logging.url, e.metadata.projectId, e.metadata.instanceId, e.metadata.zone, 'bench'], { env, stdio: [cat.stdout, 'ignore', 'pipe'] });
+    child = spawn(process.execPath, ['--import', report, peerBin, mode, e.logging.url, e.metadata.projectId, e.metadata.instanceId, e.metadata.zone, 'bench'], {
+      env,
+      stdio: [cat.stdout, 'ignore', 'pipe'],
+    });
   }
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
@@ -184,7 +191,11 @@ async function run(kind, n) {
  * the peers run with Node's defaults.
  */
 async function runApart(kind, n) {
-  const child = spawn(process.execPath, ['--max-semi-space-size=64', ...process.execArgv, fileURLToPath(import.meta.url), ...args, '--run-one', kind, String(n), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--max-semi-space-size=64', ...process.execArgv, fileURLToPath(import.meta.url), ...args, '--run-one', kind, String(n), dir],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let out = '';
   child.stdout.on('data', (chunk) => (out += chunk));
   const [code] = await once(child, 'exit');
@@ -226,7 +237,7 @@ for (const kind of KINDS) {
   summary[kind] = {
     linesPerSec: median(mine.map((r) => r.linesPerSec)),
     steadyLinesPerSec: median(mine.map((r) => r.steadyLinesPerSec ?? 0)),
-    cpuUsPerLine: median(mine.map((r) => (r.cpuMs ?? NaN) * 1000 / r.lines)),
+    cpuUsPerLine: median(mine.map((r) => ((r.cpuMs ?? NaN) * 1000) / r.lines)),
     peakRssMb: median(mine.map((r) => r.peakRssMb ?? NaN)),
     emulatorCpuMs: median(mine.map((r) => r.emulatorCpuMs)),
     lost: mine.reduce((sum, r) => sum + r.lost, 0),
@@ -245,14 +256,35 @@ const verdict = {
   tenTimesWinston: winstonRatio >= 10 && summary.winston.lost === 0 && summary.winston.bad === 0,
 };
 if (JSON_OUT) {
-  console.log(JSON.stringify({ lines: LINES, peerLines: PEER_LINES, winstonLines: WINSTON_LINES, rounds: ROUNDS, schemaSample: SAMPLE, results, summary, ratio, winstonRatio, verdict }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        lines: LINES,
+        peerLines: PEER_LINES,
+        winstonLines: WINSTON_LINES,
+        rounds: ROUNDS,
+        schemaSample: SAMPLE,
+        results,
+        summary,
+        ratio,
+        winstonRatio,
+        verdict,
+      },
+      null,
+      2,
+    ),
+  );
 } else {
   console.log(`\nmedian of ${ROUNDS}:`);
   for (const kind of KINDS) {
     const m = summary[kind];
-    console.log(`  ${NAME_OF[kind].padEnd(30)} ${String(m.linesPerSec).padStart(8)} lines/s end to end, ${m.steadyLinesPerSec} steady, ${m.cpuUsPerLine.toFixed(2)} µs CPU/line, ${m.peakRssMb} MB peak RSS, emulator ${m.emulatorCpuMs} ms CPU; lost ${m.lost}, duplicated ${m.dup}`);
+    console.log(
+      `  ${NAME_OF[kind].padEnd(30)} ${String(m.linesPerSec).padStart(8)} lines/s end to end, ${m.steadyLinesPerSec} steady, ${m.cpuUsPerLine.toFixed(2)} µs CPU/line, ${m.peakRssMb} MB peak RSS, emulator ${m.emulatorCpuMs} ms CPU; lost ${m.lost}, duplicated ${m.dup}`,
+    );
   }
   console.log(`uk / @google-cloud/logging: ${ratio.toFixed(1)} x; uk / @google-cloud/logging-winston: ${winstonRatio.toFixed(1)} x`);
   const peerVerdict = (met, kind) => (met ? 'met' : summary[kind].lost > 0 || summary[kind].bad > 0 ? 'NOT MEASURED (the peer lost lines)' : 'MISSED');
-  console.log(`targets: >= 500,000 lines/s ${verdict.target500k ? 'met' : 'MISSED'}; zero loss ${verdict.zeroLoss ? 'met' : 'MISSED'}; >= 10 x @google-cloud/logging ${peerVerdict(verdict.tenTimesPeer, 'peer')}; >= 10 x @google-cloud/logging-winston ${peerVerdict(verdict.tenTimesWinston, 'winston')}`);
+  console.log(
+    `targets: >= 500,000 lines/s ${verdict.target500k ? 'met' : 'MISSED'}; zero loss ${verdict.zeroLoss ? 'met' : 'MISSED'}; >= 10 x @google-cloud/logging ${peerVerdict(verdict.tenTimesPeer, 'peer')}; >= 10 x @google-cloud/logging-winston ${peerVerdict(verdict.tenTimesWinston, 'winston')}`,
+  );
 }

@@ -114,18 +114,22 @@ try {
   writeLines(file, Math.min(lines, 10_000));
   // The program: writes the same 10,000-line block (read from the file once) until `lines` lines
   // are out, so a large count costs no disk and the producer is as fast as the pipe.
-  writeFileSync(gen, `import { readFileSync, writeSync } from 'node:fs';
+  writeFileSync(
+    gen,
+    `import { readFileSync, writeSync } from 'node:fs';
 const block = readFileSync(${JSON.stringify(file)}); const per = block.length / ${LINE_BYTES};
 for (let left = ${lines}; left > 0; left -= per) { const n = Math.min(per, left); let off = 0; const end = n * ${LINE_BYTES};
   while (off < end) off += writeSync(1, block, off, end - off); }
-`);
+`,
+  );
   const size = lines * LINE_BYTES;
   console.log(`bench/serial: ${fmt(lines)} lines of ${LINE_BYTES} bytes (${(size / 1e6).toFixed(0)} MB), ${runs} runs each, alternating`);
   console.log(`node ${process.version}, uk ${ukBin}\n`);
 
   // `relay` is the floor for any Node process in the path: spawn the generator and pipe its stdout to ours,
   // nothing else. It is shown for context; the target compares uk with direct.
-  const relay = "const c=require('node:child_process').spawn(process.execPath,[process.argv[1]],{stdio:['ignore','pipe','inherit']});c.stdout.pipe(process.stdout)";
+  const relay =
+    "const c=require('node:child_process').spawn(process.execPath,[process.argv[1]],{stdio:['ignore','pipe','inherit']});c.stdout.pipe(process.stdout)";
   const pipedConfig = join(dir, 'piped.json');
   writeFileSync(pipedConfig, JSON.stringify({ ManifestPassthrough: { uk: { passthrough: false } } }));
   const cases = {
@@ -133,7 +137,14 @@ for (let left = ${lines}; left > 0; left -= per) { const n = Math.min(per, left)
     relay: { command: process.execPath, args: ['-e', relay, gen], rates: [], times: [], counts: [], expect: lines },
     uk: { command: process.execPath, args: [ukBin, 'run', '--', process.execPath, gen], rates: [], times: [], counts: [], expect: lines },
     // uk with passthrough off: every byte is read by uk and written by the serial driver.
-    'uk piped': { command: process.execPath, args: [ukBin, 'run', '-c', pipedConfig, '--', process.execPath, gen], rates: [], times: [], counts: [], expect: lines },
+    'uk piped': {
+      command: process.execPath,
+      args: [ukBin, 'run', '-c', pipedConfig, '--', process.execPath, gen],
+      rates: [],
+      times: [],
+      counts: [],
+      expect: lines,
+    },
     'uk start': { command: process.execPath, args: [ukBin, 'run', '--', 'true'], rates: [], times: [], counts: [], expect: 0 },
   };
   for (let run = 1; run <= runs; run++) {
@@ -142,7 +153,9 @@ for (let left = ${lines}; left > 0; left -= per) { const n = Math.min(per, left)
       c.counts.push(count);
       c.times.push(seconds);
       c.rates.push(count / seconds);
-      console.log(`  run ${run} ${name.padEnd(8)} ${(c.expect > 0 ? fmt(count / seconds) : '-').padStart(12)} lines/s  ${seconds.toFixed(3)} s  ${fmt(count)} lines`);
+      console.log(
+        `  run ${run} ${name.padEnd(8)} ${(c.expect > 0 ? fmt(count / seconds) : '-').padStart(12)} lines/s  ${seconds.toFixed(3)} s  ${fmt(count)} lines`,
+      );
     }
   }
 

@@ -113,7 +113,17 @@ async function nativeUdpSink() {
 /** A UDP sink in Node: counts datagrams. */
 async function udpSink() {
   const socket = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
-  const sink = { kind: 'Node sink (dgram)', port: 0, count: 0, last: 0, reset() { this.count = 0; this.last = 0; }, close: () => socket.close() };
+  const sink = {
+    kind: 'Node sink (dgram)',
+    port: 0,
+    count: 0,
+    last: 0,
+    reset() {
+      this.count = 0;
+      this.last = 0;
+    },
+    close: () => socket.close(),
+  };
   socket.on('message', () => {
     sink.count++;
     sink.last = performance.now();
@@ -125,7 +135,18 @@ async function udpSink() {
 
 /** A TCP sink: parses RFC 6587 octet-counted frames and counts them; a framing error is fatal. */
 async function tcpSink() {
-  const sink = { port: 0, count: 0, last: 0, errors: 0, reset() { this.count = 0; this.last = 0; this.errors = 0; }, close: () => server.close() };
+  const sink = {
+    port: 0,
+    count: 0,
+    last: 0,
+    errors: 0,
+    reset() {
+      this.count = 0;
+      this.last = 0;
+      this.errors = 0;
+    },
+    close: () => server.close(),
+  };
   const server = createServer((socket) => {
     let pending = Buffer.alloc(0);
     socket.on('data', (chunk) => {
@@ -156,7 +177,10 @@ async function tcpSink() {
 
 function ukConfig(transport, port) {
   const file = join(dir, `uk-${transport}.json`);
-  writeFileSync(file, JSON.stringify({ Klibs: ['syslog'], ManifestPassthrough: { consoles: ['-serial'], syslog: { server: '127.0.0.1', server_port: port, transport } } }));
+  writeFileSync(
+    file,
+    JSON.stringify({ Klibs: ['syslog'], ManifestPassthrough: { consoles: ['-serial'], syslog: { server: '127.0.0.1', server_port: port, transport } } }),
+  );
   return file;
 }
 
@@ -212,7 +236,8 @@ const runs = {
   'uk udp': () => measure('uk udp', udp, process.execPath, [ukBin, 'run', '--verbose', '-c', ukConfig('udp', udp.port), '--', 'cat', input]),
   'logger udp': () => measure('logger udp', udp, 'logger', ['--rfc5424', '-d', '-n', '127.0.0.1', '-P', String(udp.port), '-t', 'bench'], input),
   'uk tcp': () => measure('uk tcp', tcp, process.execPath, [ukBin, 'run', '--verbose', '-c', ukConfig('tcp', tcp.port), '--', 'cat', input]),
-  'logger tcp': () => measure('logger tcp', tcp, 'logger', ['--rfc5424', '-T', '--octet-count', '-n', '127.0.0.1', '-P', String(tcp.port), '-t', 'bench'], input),
+  'logger tcp': () =>
+    measure('logger tcp', tcp, 'logger', ['--rfc5424', '-T', '--octet-count', '-n', '127.0.0.1', '-P', String(tcp.port), '-t', 'bench'], input),
 };
 
 const results = Object.fromEntries(Object.keys(runs).map((k) => [k, []]));
@@ -248,7 +273,9 @@ if (args.includes('--json')) {
   console.log(`syslog bench: ${LINES} lines (${(inputBytes / 1e6).toFixed(1)} MB), median of ${ROUNDS} rounds; UDP into the ${udp.kind}, TCP into a Node sink`);
   if (udp.kind.startsWith('Node')) console.log('  (no cc here, or --node-sink: the Node UDP sink may be the limit, see the top of this file)');
   for (const [name, s] of Object.entries(summary)) {
-    console.log(`  ${name.padEnd(11)} ${String(s.rate).padStart(9)} lines/s  received ${s.received}/${LINES} in ${s.seconds} s, sender CPU ${s.cpuSecondsPerMillionLines} s per million lines${s.framingErrors ? `  FRAMING ERRORS ${s.framingErrors}` : ''}`);
+    console.log(
+      `  ${name.padEnd(11)} ${String(s.rate).padStart(9)} lines/s  received ${s.received}/${LINES} in ${s.seconds} s, sender CPU ${s.cpuSecondsPerMillionLines} s per million lines${s.framingErrors ? `  FRAMING ERRORS ${s.framingErrors}` : ''}`,
+    );
     if (args.includes('--verbose') && s.ukStats) for (const line of s.ukStats) console.log(`      uk counters: ${line}`);
   }
   console.log(`  UDP: uk/logger = ${verdict.udp.ratio} (target >= 1: ${verdict.udp.met ? 'met' : 'MISSED'})`);

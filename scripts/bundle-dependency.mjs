@@ -62,9 +62,13 @@ const { metafile } = await build({
 });
 
 // What the bundle still imports at run time (esbuild's own account): Node's built-ins only.
-const loaded = Object.values(metafile.outputs).flatMap((output) => output.imports.filter((i) => i.external && !i.path.startsWith('node:') && !isBuiltin(i.path)).map((i) => i.path));
+const loaded = Object.values(metafile.outputs).flatMap((output) =>
+  output.imports.filter((i) => i.external && !i.path.startsWith('node:') && !isBuiltin(i.path)).map((i) => i.path),
+);
 const after = Object.keys(await import(`${pathToFileURL(file).href}?bundled`)).sort();
 if (loaded.length > 0 || JSON.stringify(after) !== JSON.stringify(before)) {
-  console.error(`bundle-dependency: ${target} is not a faithful bundle: it loads ${JSON.stringify(loaded)}, exports ${JSON.stringify(after)} instead of ${JSON.stringify(before)}`);
+  console.error(
+    `bundle-dependency: ${target} is not a faithful bundle: it loads ${JSON.stringify(loaded)}, exports ${JSON.stringify(after)} instead of ${JSON.stringify(before)}`,
+  );
   process.exit(1);
 }

@@ -19,15 +19,15 @@ t.test('hello writes records as JSON lines, on its timer and at shutdown', async
   const dir = mkdtempSync(join(tmpdir(), 'hello-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'out.jsonl');
-  const { kernel, clock } = testKernel(
-    { Klibs: ['./hello.mjs'], ManifestPassthrough: { hello: { file } } },
-    { baseDir: klibDir },
-  );
+  const { kernel, clock } = testKernel({ Klibs: ['./hello.mjs'], ManifestPassthrough: { hello: { file } } }, { baseDir: klibDir });
   const seen = memoryDriver();
   kernel.console.attach(seen);
 
   const boot = await kernel.boot();
-  t.same(boot.klibs.map((k) => [k.name, k.status]), [['hello', 'loaded']]);
+  t.same(
+    boot.klibs.map((k) => [k.name, k.status]),
+    [['hello', 'loaded']],
+  );
   t.same(boot.problems, []);
 
   kernel.console.write({ text: 'log 1', time: clock.now(), source: 'stdout' });
@@ -41,8 +41,14 @@ t.test('hello writes records as JSON lines, on its timer and at shutdown', async
 
   kernel.console.write({ text: 'log 2', time: clock.now(), source: 'stderr' });
   await kernel.stop(); // flush at shutdown
-  const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  t.same(lines.map((l) => l.text), ['log 1', 'log 2']);
+  const lines = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.same(
+    lines.map((l) => l.text),
+    ['log 1', 'log 2'],
+  );
   t.same(kernel.stats.snapshot().hello, { written: 2, dropped: 0, failed: 0 });
 });
 
@@ -53,5 +59,8 @@ t.test('hello rejects unknown keys and needs a file', async (t) => {
   const err = boot.problems[0];
   t.ok(isUkError(err));
   t.equal(err?.code, 'UK_ERR_OPTIONS_INVALID');
-  t.same(err?.problems.map((p) => p.code), ['UK_ERR_OPTION_UNKNOWN', 'UK_ERR_MANIFEST_MISSING']);
+  t.same(
+    err?.problems.map((p) => p.code),
+    ['UK_ERR_OPTION_UNKNOWN', 'UK_ERR_MANIFEST_MISSING'],
+  );
 });

@@ -78,7 +78,8 @@ function faultsOf(b: Backend): { faults: Faults; operation: string } {
   throw new Error(`${b.kind} has no request faults`);
 }
 
-const serverError = (b: Backend) => (b.kind === 'cloudwatch' ? { kind: 'error' as const, status: 500, type: 'InternalFailure' } : { kind: 'error' as const, status: 500, type: 'INTERNAL' });
+const serverError = (b: Backend) =>
+  b.kind === 'cloudwatch' ? { kind: 'error' as const, status: 500, type: 'InternalFailure' } : { kind: 'error' as const, status: 500, type: 'INTERNAL' };
 
 /**
  * Rounds of attempts among the applied faults of `kind`: attempts closer than 300 ms to the one
@@ -136,7 +137,11 @@ const CASES: readonly Case[] = [
         c.notes.outageMs = performance.now() - (faults.log[0]?.at ?? started);
         faults.clear('error');
       } else {
-        await until(() => (parseStats(c.run.stderr()).syslog?.retries ?? 0) >= OUTAGE_ROUNDS, `${OUTAGE_ROUNDS} failed attempts (uk's retries counter)`, 150_000);
+        await until(
+          () => (parseStats(c.run.stderr()).syslog?.retries ?? 0) >= OUTAGE_ROUNDS,
+          `${OUTAGE_ROUNDS} failed attempts (uk's retries counter)`,
+          150_000,
+        );
         c.notes.outageMs = performance.now() - started;
         await b.rsyslog.restart();
       }
@@ -147,7 +152,10 @@ const CASES: readonly Case[] = [
     },
     check: (t, { notes, acc }) => {
       t.ok((notes.outageMs ?? 0) > BACKOFF_CAP_MS, `the outage (${((notes.outageMs ?? 0) / 1000).toFixed(1)} s) outlasted the backoff cap`);
-      t.ok((notes.recoveryMs ?? Infinity) <= BACKOFF_CAP_MS + 3000, `delivery resumed ${((notes.recoveryMs ?? 0) / 1000).toFixed(1)} s after the outage ended: within the ${BACKOFF_CAP_MS / 1000} s backoff cap`);
+      t.ok(
+        (notes.recoveryMs ?? Infinity) <= BACKOFF_CAP_MS + 3000,
+        `delivery resumed ${((notes.recoveryMs ?? 0) / 1000).toFixed(1)} s after the outage ended: within the ${BACKOFF_CAP_MS / 1000} s backoff cap`,
+      );
       t.equal(acc.written - acc.distinct, 0, 'an outage that ends while the program runs loses nothing');
     },
   },
@@ -196,7 +204,8 @@ const CASES: readonly Case[] = [
       await b.rsyslog.stop();
     },
     check: (t, { b, acc }) => {
-      if (b.kind === 'cloudwatch' || b.kind === 'gcp') t.ok(acc.resent >= 1, `the records of the request that timed out were counted as resent when sent again (resent ${acc.resent})`);
+      if (b.kind === 'cloudwatch' || b.kind === 'gcp')
+        t.ok(acc.resent >= 1, `the records of the request that timed out were counted as resent when sent again (resent ${acc.resent})`);
     },
   },
   {
@@ -210,7 +219,10 @@ const CASES: readonly Case[] = [
     },
     check: (t, { acc, outcome }) => {
       t.equal(acc.distinct, 0, 'nothing could be stored');
-      t.ok(outcome.shutdownMs !== undefined && outcome.shutdownMs <= SHUTDOWN_S * 1000 + 1500, `uk exited ${((outcome.shutdownMs ?? NaN) / 1000).toFixed(1)} s after the program: by its shutdown deadline (${SHUTDOWN_S} s)`);
+      t.ok(
+        outcome.shutdownMs !== undefined && outcome.shutdownMs <= SHUTDOWN_S * 1000 + 1500,
+        `uk exited ${((outcome.shutdownMs ?? NaN) / 1000).toFixed(1)} s after the program: by its shutdown deadline (${SHUTDOWN_S} s)`,
+      );
     },
   },
   {
@@ -224,7 +236,9 @@ const CASES: readonly Case[] = [
     before: (b) => {
       if (b.kind === 'cloudwatch' || b.kind === 'gcp') {
         const { faults, operation } = faultsOf(b);
-        faults.add({ kind: 'reset' }, { match: operation, contains: 'fm 000000' }).add({ kind: 'lose-answer' }, { match: operation, contains: 'fm 000000', times: 2 });
+        faults
+          .add({ kind: 'reset' }, { match: operation, contains: 'fm 000000' })
+          .add({ kind: 'lose-answer' }, { match: operation, contains: 'fm 000000', times: 2 });
       } else {
         proxyOf(b).cutAfter(40_000);
       }
@@ -232,7 +246,10 @@ const CASES: readonly Case[] = [
     during: async (b, c) => {
       if (b.kind === 'cloudwatch' || b.kind === 'gcp') {
         const { faults } = faultsOf(b);
-        await faults.until(() => faults.applied.reset >= 1 && faults.applied['lose-answer'] >= 2, { timeoutMs: 60_000, what: 'the reset and the two lost answers' });
+        await faults.until(() => faults.applied.reset >= 1 && faults.applied['lose-answer'] >= 2, {
+          timeoutMs: 60_000,
+          what: 'the reset and the two lost answers',
+        });
         await until(() => storedOf(b, 1000) === 1000, 'phase 0 delivered', 30_000);
       } else {
         const proxy = proxyOf(b);
@@ -243,7 +260,8 @@ const CASES: readonly Case[] = [
       go(c, 1);
     },
     check: (t, { b, acc }) => {
-      if (b.kind === 'cloudwatch' || b.kind === 'gcp') t.ok(acc.total - acc.distinct >= 2, `the lost answers led to resends that were stored again (${acc.total - acc.distinct} copies)`);
+      if (b.kind === 'cloudwatch' || b.kind === 'gcp')
+        t.ok(acc.total - acc.distinct >= 2, `the lost answers led to resends that were stored again (${acc.total - acc.distinct} copies)`);
     },
   },
   {
@@ -309,12 +327,17 @@ const rows: Row[] = [];
 
 /** FAULT_MATRIX_ONLY=words,… runs only the runs whose "case: klib" name contains one of the words (to work on one case). */
 const only = (process.env.FAULT_MATRIX_ONLY ?? '').split(',').filter(Boolean);
-const selected = CASES.flatMap((c) => c.klibs.map((kind) => ({ c, kind, name: `${c.name}: ${kind}` }))).filter((r) => only.length === 0 || only.some((w) => r.name.includes(w)));
+const selected = CASES.flatMap((c) => c.klibs.map((kind) => ({ c, kind, name: `${c.name}: ${kind}` }))).filter(
+  (r) => only.length === 0 || only.some((w) => r.name.includes(w)),
+);
 
 async function runOne(t: Test, c: Case, kind: KlibName): Promise<void> {
   const b = await startBackend(t, kind, { viaProxy: c.viaProxy ?? false, ...(c.bufferSize !== undefined ? { bufferSize: c.bufferSize } : {}) });
   const dir = tempDir(t);
-  const config = writeConfig(dir, { Klibs: [...b.klibs, ...(c.extraKlibs ?? [])], ManifestPassthrough: { ...b.tuples, consoles: ['-serial'], uk: { shutdown_timeout: SHUTDOWN_S } } });
+  const config = writeConfig(dir, {
+    Klibs: [...b.klibs, ...(c.extraKlibs ?? [])],
+    ManifestPassthrough: { ...b.tuples, consoles: ['-serial'], uk: { shutdown_timeout: SHUTDOWN_S } },
+  });
   const program = writeLinesProgram(dir, { phases: c.phases, json: c.json ?? false });
   const written = c.phases.reduce((a, n) => a + n, 0);
   await c.before?.(b);
@@ -332,12 +355,21 @@ async function runOne(t: Test, c: Case, kind: KlibName): Promise<void> {
   else if (b.kind === 'syslog-tcp' || b.kind === 'syslog-tls') await b.rsyslog.stop();
   const acc: Accounting = { ...audit(b.stored(), written), ...b.counted(outcome.stats), written, ukLines: outcome.ukLines };
   rows.push({ ...acc, case: c.name, klib: kind, peakRssMiB: outcome.peakRssMiB, seconds: outcome.seconds });
-  t.equal(outcome.code, 0, 'uk exits with the program\'s status', { stderr: outcome.stderr.slice(-4000) });
-  t.ok(outcome.stats[b.kind.startsWith('syslog') ? 'syslog' : b.kind], 'uk printed the klib\'s counters');
+  t.equal(outcome.code, 0, "uk exits with the program's status", { stderr: outcome.stderr.slice(-4000) });
+  t.ok(outcome.stats[b.kind.startsWith('syslog') ? 'syslog' : b.kind], "uk printed the klib's counters");
   checkInvariant(t, acc);
   c.check?.(t, { b, acc, outcome, notes });
   // What uk said, to see why (its own messages name every failure and the counters).
-  if (!t.passing()) t.comment(`uk's stderr (without the periodic stats):\n${outcome.stderr.split('\n').filter((l) => !l.startsWith('uk: stats ')).join('\n').slice(-6000)}\n${Object.entries(outcome.stats).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n')}`);
+  if (!t.passing())
+    t.comment(
+      `uk's stderr (without the periodic stats):\n${outcome.stderr
+        .split('\n')
+        .filter((l) => !l.startsWith('uk: stats '))
+        .join('\n')
+        .slice(-6000)}\n${Object.entries(outcome.stats)
+        .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+        .join('\n')}`,
+    );
 }
 
 t.test('fault matrix', async (t) => {
@@ -349,5 +381,8 @@ t.test('fault matrix', async (t) => {
 t.test('the table of every run', async (t) => {
   t.equal(rows.length, selected.length, 'every run reported its numbers');
   const order = (r: Row) => CASES.findIndex((c) => c.name === r.case) * 10 + KLIBS.indexOf(r.klib as KlibName);
-  reportTable(t, [...rows].sort((a, b) => order(a) - order(b)));
+  reportTable(
+    t,
+    [...rows].sort((a, b) => order(a) - order(b)),
+  );
 });

@@ -47,7 +47,19 @@ const CREDENTIAL_ERRORS = new Set([
   'AccessDeniedException',
   'AccessDenied',
 ]);
-const THROTTLING_ERRORS = new Set(['ThrottlingException', 'Throttling', 'ThrottledException', 'RequestThrottledException', 'TooManyRequestsException', 'LimitExceededException', 'RequestLimitExceeded', 'ServiceUnavailableException', 'OperationAbortedException', 'RequestTimeout', 'RequestTimeoutException']);
+const THROTTLING_ERRORS = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  'LimitExceededException',
+  'RequestLimitExceeded',
+  'ServiceUnavailableException',
+  'OperationAbortedException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+]);
 
 /** `com.amazonaws.cloudwatch#InvalidParameterValueException` or `Type:http://…` → the bare type. */
 export function errorTypeOf(raw: string | undefined): string | undefined {
@@ -115,7 +127,11 @@ export class AwsJsonClient {
     // Encoded once: the signer hashes these bytes and the client sends them.
     const payload = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     const credentials = await this.#o.credentials.get();
-    this.#credentials = { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken } : {}) };
+    this.#credentials = {
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+      ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken } : {}),
+    };
     const url = this.#url;
     const signed = await this.#signer.sign(
       {
@@ -144,7 +160,13 @@ export class AwsJsonClient {
     } catch (err) {
       const { code, sent } = err as { code?: unknown; sent?: unknown };
       const uncertain = sent === true;
-      throw new AwsCallError(`${operation}: ${(err as Error).message}${uncertain ? ' (sent; no answer)' : ''}`, 'network', typeof code === 'string' ? code : 'ERR_NETWORK', undefined, uncertain);
+      throw new AwsCallError(
+        `${operation}: ${(err as Error).message}${uncertain ? ' (sent; no answer)' : ''}`,
+        'network',
+        typeof code === 'string' ? code : 'ERR_NETWORK',
+        undefined,
+        uncertain,
+      );
     }
     const text = response.body.toString('utf8');
     let parsed: Record<string, unknown> = {};
@@ -159,6 +181,11 @@ export class AwsJsonClient {
     const header = response.headers['x-amzn-errortype'];
     const type = errorTypeOf(typeof parsed.__type === 'string' ? parsed.__type : Array.isArray(header) ? header[0] : header) ?? `HTTP${response.statusCode}`;
     const message = typeof parsed.message === 'string' ? parsed.message : typeof parsed.Message === 'string' ? parsed.Message : '';
-    throw new AwsCallError(`${operation}: ${type}${message ? `: ${message.slice(0, 300)}` : ''} (HTTP ${response.statusCode})`, classify(response.statusCode, type), type, response.statusCode);
+    throw new AwsCallError(
+      `${operation}: ${type}${message ? `: ${message.slice(0, 300)}` : ''} (HTTP ${response.statusCode})`,
+      classify(response.statusCode, type),
+      type,
+      response.statusCode,
+    );
   }
 }

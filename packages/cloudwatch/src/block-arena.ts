@@ -28,7 +28,10 @@ export class BlockArena {
     if (!chunk || chunk.buf.length - chunk.used < length) {
       this.#retire(chunk);
       // A block larger than a chunk (one long message) gets a chunk of its own size.
-      chunk = length <= CHUNK_BYTES ? (this.#spare.pop() ?? { buf: Buffer.allocUnsafeSlow(CHUNK_BYTES), used: 0, live: 0 }) : { buf: Buffer.allocUnsafeSlow(length), used: 0, live: 0 };
+      chunk =
+        length <= CHUNK_BYTES
+          ? (this.#spare.pop() ?? { buf: Buffer.allocUnsafeSlow(CHUNK_BYTES), used: 0, live: 0 })
+          : { buf: Buffer.allocUnsafeSlow(length), used: 0, live: 0 };
       this.#current = chunk;
     }
     const start = chunk.used;

@@ -52,7 +52,7 @@ export async function defaultChain(log: KlibLog): Promise<CredentialProvider> {
     warn: (...args: unknown[]) => log.warn(`credentials: ${text(args)}`),
     error: (...args: unknown[]) => log.error(`credentials: ${text(args)}`),
   };
-  return defaultProvider({ logger, timeout: 2000, maxRetries: 1 }) as CredentialProvider;
+  return defaultProvider({ logger, timeout: 2000, maxRetries: 1 });
 }
 
 export class CredentialSource {

@@ -131,10 +131,22 @@ export class CloudWatchDestination implements ReadySignal {
     await this.#credentials.get();
     const common = { http, crypto, clock: ctx.timers.clock, credentials: this.#credentials, region, timeoutMs: o.requestTimeoutMs };
     if (this.#needs.logs && !this.#logs) {
-      this.#logs = new AwsJsonClient({ ...common, endpoint: o.logsEndpoint ?? defaultEndpoint('logs', region), signingName: 'logs', targetPrefix: 'Logs_20140328', jsonVersion: '1.1' });
+      this.#logs = new AwsJsonClient({
+        ...common,
+        endpoint: o.logsEndpoint ?? defaultEndpoint('logs', region),
+        signingName: 'logs',
+        targetPrefix: 'Logs_20140328',
+        jsonVersion: '1.1',
+      });
     }
     if (this.#needs.metrics && !this.#metrics) {
-      this.#metrics = new AwsJsonClient({ ...common, endpoint: o.metricsEndpoint ?? defaultEndpoint('monitoring', region), signingName: 'monitoring', targetPrefix: 'GraniteServiceVersion20100801', jsonVersion: '1.0' });
+      this.#metrics = new AwsJsonClient({
+        ...common,
+        endpoint: o.metricsEndpoint ?? defaultEndpoint('monitoring', region),
+        signingName: 'monitoring',
+        targetPrefix: 'GraniteServiceVersion20100801',
+        jsonVersion: '1.0',
+      });
     }
     if (this.#logs) {
       this.#prefix = bodyPrefix(this.#group as string, this.#stream as string);
@@ -155,7 +167,9 @@ export class CloudWatchDestination implements ReadySignal {
         if (err instanceof AwsCallError && err.type === 'ResourceAlreadyExistsException') return;
         // Without logs:CreateLogGroup or logs:PutRetentionPolicy the group may still exist: go on.
         if (err instanceof AwsCallError && err.type === 'AccessDeniedException' && operation !== 'CreateLogStream') {
-          this.#ctx.log.warn(`${what}: access denied; continuing (grant ${operation === 'CreateLogGroup' ? 'logs:CreateLogGroup' : 'logs:PutRetentionPolicy'} or create it beforehand)`);
+          this.#ctx.log.warn(
+            `${what}: access denied; continuing (grant ${operation === 'CreateLogGroup' ? 'logs:CreateLogGroup' : 'logs:PutRetentionPolicy'} or create it beforehand)`,
+          );
           return;
         }
         throw err;
@@ -163,7 +177,8 @@ export class CloudWatchDestination implements ReadySignal {
     };
     await tolerate('CreateLogGroup', `{"logGroupName":${group}}`, `creating log group ${this.#group}`);
     const retention = this.#ctx.options.logging?.retentionDays;
-    if (retention !== undefined) await tolerate('PutRetentionPolicy', `{"logGroupName":${group},"retentionInDays":${retention}}`, `setting the retention of ${this.#group}`);
+    if (retention !== undefined)
+      await tolerate('PutRetentionPolicy', `{"logGroupName":${group},"retentionInDays":${retention}}`, `setting the retention of ${this.#group}`);
     await tolerate('CreateLogStream', `{"logGroupName":${group},"logStreamName":${JSON.stringify(this.#stream)}}`, `creating log stream ${this.#stream}`);
   }
 

@@ -165,7 +165,8 @@ export class EventBlockEncoder {
   /** Ends the block first if an event of `size` (as the service counts) at `time` cannot join it; keeps the event head for `time`. */
   #cut(time: number, size: number): void {
     const stamp = Math.trunc(time);
-    if (this.#count > 0 && (stamp < this.#last || stamp - this.#first > MAX_BATCH_SPAN_MS || this.#count >= BLOCK_EVENTS || this.#bytes + size > BLOCK_BYTES)) this.finish();
+    if (this.#count > 0 && (stamp < this.#last || stamp - this.#first > MAX_BATCH_SPAN_MS || this.#count >= BLOCK_EVENTS || this.#bytes + size > BLOCK_BYTES))
+      this.finish();
     if (stamp !== this.#headTime) {
       this.#headTime = stamp;
       this.#head = Buffer.from(`,{"timestamp":${stamp},"message":`, 'latin1');

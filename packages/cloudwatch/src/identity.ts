@@ -49,7 +49,9 @@ export async function resolveRegion(options: { imds: ImdsClient | undefined; env
   }
   const fromZone = regionOfZone(zone);
   if (fromZone) return { region: fromZone, from: 'CloudConfig.Zone' };
-  throw new Error(`no AWS region: metadata service ${imdsProblem}, AWS_REGION and AWS_DEFAULT_REGION are not set${zone ? `, and CloudConfig.Zone ${JSON.stringify(zone)} is not an AWS zone` : ' and CloudConfig has no Zone'}`);
+  throw new Error(
+    `no AWS region: metadata service ${imdsProblem}, AWS_REGION and AWS_DEFAULT_REGION are not set${zone ? `, and CloudConfig.Zone ${JSON.stringify(zone)} is not an AWS zone` : ' and CloudConfig has no Zone'}`,
+  );
 }
 
 /** The instance's host name (the `host` dimension and the default log stream). */

@@ -72,7 +72,12 @@ export class ImdsClient {
       return this.#token.value;
     }
     if ([403, 404, 405].includes(response.statusCode)) {
-      if (this.#v1Disabled) throw new ImdsError(`metadata token request answered ${response.statusCode} and AWS_EC2_METADATA_V1_DISABLED forbids IMDSv1`, 'IMDS_V1_DISABLED', response.statusCode);
+      if (this.#v1Disabled)
+        throw new ImdsError(
+          `metadata token request answered ${response.statusCode} and AWS_EC2_METADATA_V1_DISABLED forbids IMDSv1`,
+          'IMDS_V1_DISABLED',
+          response.statusCode,
+        );
       this.#v1 = true;
       return undefined;
     }

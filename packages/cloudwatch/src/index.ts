@@ -23,7 +23,17 @@ export { CloudWatchDestination, defaultEndpoint, type DestinationDeps, type Dest
 export { regionOfZone, resolveHostname, resolveRegion } from './identity.js';
 export { ImdsClient, imdsDisabled, imdsEndpoint } from './imds-client.js';
 export { BLOCK_BYTES, BLOCK_EVENTS, canJoinBlocks, canOverlapBlocks, eventCount, EventBlockEncoder, trimFullBlocks, type EventBlock } from './event-blocks.js';
-export { bodyPrefix, EVENT_OVERHEAD_BYTES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_BATCH_SPAN_MS, MAX_MESSAGE_BYTES, putLogEventsPayload, rejectedCount, splitMessage } from './log-events.js';
+export {
+  bodyPrefix,
+  EVENT_OVERHEAD_BYTES,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_EVENTS,
+  MAX_BATCH_SPAN_MS,
+  MAX_MESSAGE_BYTES,
+  putLogEventsPayload,
+  rejectedCount,
+  splitMessage,
+} from './log-events.js';
 export { createLogSender, resultOf, type LogRequestDeps } from './log-requests.js';
 export { createLogsDriver, type LogsDriver, type LogsDriverDeps } from './logs-driver.js';
 export { memoryMetrics, readMemoryMetrics, type MemoryMetric, type MemoryMetricName } from './memory.js';

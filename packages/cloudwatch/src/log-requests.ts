@@ -43,7 +43,11 @@ export function createLogSender(deps: LogRequestDeps): (batch: EventBlock[]) => 
     }
     const rejected = rejectedCount(out.rejectedLogEventsInfo as RejectedLogEventsInfo | undefined, eventCount(batch));
     if (rejected.total > 0) {
-      const parts = [rejected.tooOld && `${rejected.tooOld} older than 14 days`, rejected.expired && `${rejected.expired} older than the retention`, rejected.tooNew && `${rejected.tooNew} more than 2 hours ahead`].filter(Boolean);
+      const parts = [
+        rejected.tooOld && `${rejected.tooOld} older than 14 days`,
+        rejected.expired && `${rejected.expired} older than the retention`,
+        rejected.tooNew && `${rejected.tooNew} more than 2 hours ahead`,
+      ].filter(Boolean);
       deps.log.warn(`CloudWatch Logs refused ${rejected.total} events (${parts.join(', ')}); they are counted as rejected and not sent again`);
     }
     return delivered(rejected.total);

@@ -73,7 +73,9 @@ export function createLogsDriver(ctx: KlibContext<CloudwatchOptions>, logging: L
     },
   });
 
-  const pausing: Pick<ConsoleDriver, 'shouldPause' | 'drain'> = logging.backpressure ? { shouldPause: () => batcher.shouldPause(), drain: () => batcher.drain() } : {};
+  const pausing: Pick<ConsoleDriver, 'shouldPause' | 'drain'> = logging.backpressure
+    ? { shouldPause: () => batcher.shouldPause(), drain: () => batcher.drain() }
+    : {};
   const driver: ConsoleDriver = {
     ...pausing,
     name: 'cloudwatch',

@@ -41,7 +41,12 @@ export function putMetricDataBody(batch: readonly MetricSample[], hostname: stri
   return `${body}]}`;
 }
 
-export function createMemoryMetrics(ctx: KlibContext<CloudwatchOptions>, intervalMs: number, destination: CloudWatchDestination, readMemory: () => Promise<MemoryMetric[]> = readMemoryMetrics): MemoryMetricsReporter {
+export function createMemoryMetrics(
+  ctx: KlibContext<CloudwatchOptions>,
+  intervalMs: number,
+  destination: CloudWatchDestination,
+  readMemory: () => Promise<MemoryMetric[]> = readMemoryMetrics,
+): MemoryMetricsReporter {
   const batcher = new Batcher<MetricSample>({
     name: 'cloudwatch',
     noun: 'memory metric samples',

@@ -58,10 +58,16 @@ export function checkEndpoint(value: string, where: string): string {
   try {
     url = new URL(value);
   } catch {
-    throw ukError('UK_ERR_MANIFEST_VALUE', `${where}: expected an http:// or https:// URL, got ${JSON.stringify(value)}`, { where, fix: 'e.g. https://logs.us-east-1.amazonaws.com' });
+    throw ukError('UK_ERR_MANIFEST_VALUE', `${where}: expected an http:// or https:// URL, got ${JSON.stringify(value)}`, {
+      where,
+      fix: 'e.g. https://logs.us-east-1.amazonaws.com',
+    });
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw ukError('UK_ERR_MANIFEST_VALUE', `${where}: expected an http:// or https:// URL, got ${JSON.stringify(value)}`, { where, fix: 'plain http:// is used only when the URL says so' });
+    throw ukError('UK_ERR_MANIFEST_VALUE', `${where}: expected an http:// or https:// URL, got ${JSON.stringify(value)}`, {
+      where,
+      fix: 'plain http:// is used only when the URL says so',
+    });
   }
   if (url.username || url.password || url.search || url.hash) {
     throw ukError('UK_ERR_MANIFEST_VALUE', `${where}: the URL must not carry credentials, a query or a fragment`, { where });
@@ -87,7 +93,11 @@ function seconds(tuple: Tuple, key: string, options: { default: number; min: num
   if (value === undefined) return Math.round(options.default * 1000);
   const where = tuple.pathOf(key);
   if (typeof value !== 'string' || !/^\s*\d+(\.\d{1,3})?\s*$/.test(value) || Number(value) < options.min || Number(value) > options.max) {
-    throw ukError('UK_ERR_MANIFEST_VALUE', `${where}: expected a number of seconds from ${options.min} to ${options.max}, got ${typeof value === 'string' ? JSON.stringify(value) : 'a tuple or vector'}`, { where });
+    throw ukError(
+      'UK_ERR_MANIFEST_VALUE',
+      `${where}: expected a number of seconds from ${options.min} to ${options.max}, got ${typeof value === 'string' ? JSON.stringify(value) : 'a tuple or vector'}`,
+      { where },
+    );
   }
   return Math.round(Number(value) * 1000);
 }
@@ -115,10 +125,14 @@ export function readCloudwatchOptions({ config, env }: OptionsInput): Cloudwatch
     if (text === undefined || !/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 86_400) {
       // Nanos's wording, then what is expected.
       reader.problem(
-        ukError('UK_ERR_MANIFEST_VALUE', `CloudWatch: invalid memory metrics interval (${where}: expected a whole number of seconds from 1 to 86400, got ${text === undefined ? 'a tuple or vector' : JSON.stringify(raw)})`, {
-          where,
-          fix: 'e.g. "mem_metrics_interval": "60"',
-        }),
+        ukError(
+          'UK_ERR_MANIFEST_VALUE',
+          `CloudWatch: invalid memory metrics interval (${where}: expected a whole number of seconds from 1 to 86400, got ${text === undefined ? 'a tuple or vector' : JSON.stringify(raw)})`,
+          {
+            where,
+            fix: 'e.g. "mem_metrics_interval": "60"',
+          },
+        ),
       );
     } else {
       memMetricsIntervalMs = Number(text) * 1000;
@@ -144,7 +158,10 @@ export function readCloudwatchOptions({ config, env }: OptionsInput): Cloudwatch
       const t = loggingTuple;
       const value = t.string('log_stream');
       if (value !== undefined && (value.length < 1 || value.length > 512 || LOG_STREAM_FORBIDDEN.test(value))) {
-        throw ukError('UK_ERR_MANIFEST_VALUE', `${t.pathOf('log_stream')}: ${JSON.stringify(value)} is not a valid log stream name`, { where: t.pathOf('log_stream'), fix: '1 to 512 characters, without : or *' });
+        throw ukError('UK_ERR_MANIFEST_VALUE', `${t.pathOf('log_stream')}: ${JSON.stringify(value)} is not a valid log stream name`, {
+          where: t.pathOf('log_stream'),
+          fix: '1 to 512 characters, without : or *',
+        });
       }
       return value;
     }, undefined);
@@ -154,23 +171,34 @@ export function readCloudwatchOptions({ config, env }: OptionsInput): Cloudwatch
       const value = t.get('retention_days');
       const days = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
       if (!(RETENTION_DAYS as readonly number[]).includes(days)) {
-        throw ukError('UK_ERR_MANIFEST_VALUE', `${t.pathOf('retention_days')}: CloudWatch Logs does not allow a retention of ${typeof value === 'string' ? JSON.stringify(value) : 'a tuple or vector'} days`, {
-          where: t.pathOf('retention_days'),
-          fix: `one of ${RETENTION_DAYS.join(', ')}`,
-        });
+        throw ukError(
+          'UK_ERR_MANIFEST_VALUE',
+          `${t.pathOf('retention_days')}: CloudWatch Logs does not allow a retention of ${typeof value === 'string' ? JSON.stringify(value) : 'a tuple or vector'} days`,
+          {
+            where: t.pathOf('retention_days'),
+            fix: `one of ${RETENTION_DAYS.join(', ')}`,
+          },
+        );
       }
       return days;
     }, undefined);
     const flushIntervalMs = reader.read(() => seconds(loggingTuple, 'flush_interval', { default: 1, min: 0.01, max: 600 }), 1000);
-    const bufferBytes = reader.read(() => loggingTuple.size('buffer_size', { default: 8 * 1024 * 1024, min: 2 * 1024 * 1024, max: 1024 * 1024 * 1024 }), 8 * 1024 * 1024);
+    const bufferBytes = reader.read(
+      () => loggingTuple.size('buffer_size', { default: 8 * 1024 * 1024, min: 2 * 1024 * 1024, max: 1024 * 1024 * 1024 }),
+      8 * 1024 * 1024,
+    );
     const backpressure = reader.read(() => loggingTuple.bool('backpressure', true), true);
     logging = { logGroup, logStream, retentionDays, flushIntervalMs, bufferBytes, backpressure };
   }
 
   const logsEndpoint = endpointFrom(reader, env, 'logs_endpoint', ['AWS_ENDPOINT_URL_CLOUDWATCH_LOGS', 'AWS_ENDPOINT_URL']);
   const metricsEndpoint = endpointFrom(reader, env, 'metrics_endpoint', ['AWS_ENDPOINT_URL_CLOUDWATCH', 'AWS_ENDPOINT_URL']);
-  const requestTimeoutMs = reader.read(() => seconds(config, 'request_timeout', { default: DEFAULT_REQUEST_TIMEOUT_MS / 1000, min: 1, max: 600 }), DEFAULT_REQUEST_TIMEOUT_MS);
-  if (env.AWS_EC2_METADATA_SERVICE_ENDPOINT) reader.read(() => checkEndpoint(env.AWS_EC2_METADATA_SERVICE_ENDPOINT as string, 'AWS_EC2_METADATA_SERVICE_ENDPOINT'), undefined);
+  const requestTimeoutMs = reader.read(
+    () => seconds(config, 'request_timeout', { default: DEFAULT_REQUEST_TIMEOUT_MS / 1000, min: 1, max: 600 }),
+    DEFAULT_REQUEST_TIMEOUT_MS,
+  );
+  if (env.AWS_EC2_METADATA_SERVICE_ENDPOINT)
+    reader.read(() => checkEndpoint(env.AWS_EC2_METADATA_SERVICE_ENDPOINT as string, 'AWS_EC2_METADATA_SERVICE_ENDPOINT'), undefined);
   reader.done();
   return { memMetricsIntervalMs, logging, logsEndpoint, metricsEndpoint, requestTimeoutMs };
 }

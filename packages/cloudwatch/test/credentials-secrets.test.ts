@@ -11,7 +11,12 @@ t.test('the first credentials and every renewal are registered before use', asyn
   const issued: AwsCredentials[] = [];
   const provider = async (): Promise<AwsCredentials> => {
     n++;
-    const credentials = { accessKeyId: `ASIAEXAMPLE0000000${n}`, secretAccessKey: `secret-key-${n}-wJalrXUtnFEMI/K7MDENG`, sessionToken: `session-token-${n}-IQoJb3JpZ2luX2Vj+/=`, expiration: new Date(clock.now() + 3600_000) };
+    const credentials = {
+      accessKeyId: `ASIAEXAMPLE0000000${n}`,
+      secretAccessKey: `secret-key-${n}-wJalrXUtnFEMI/K7MDENG`,
+      sessionToken: `session-token-${n}-IQoJb3JpZ2luX2Vj+/=`,
+      expiration: new Date(clock.now() + 3600_000),
+    };
     // Nothing is registered before the provider answers.
     t.equal(secrets.redact(credentials.secretAccessKey), credentials.secretAccessKey, `credentials ${n} not yet known`);
     issued.push(credentials);
@@ -24,7 +29,11 @@ t.test('the first credentials and every renewal are registered before use', asyn
   await source.get();
   t.equal(issued.length, 3, 'the first, a forced renewal and a timed one');
   for (const c of issued) {
-    t.equal(secrets.redact(`key ${c.secretAccessKey} token ${c.sessionToken}`), `key ${REDACTED} token ${REDACTED}`, `set ${c.accessKeyId}: secret and token redacted`);
+    t.equal(
+      secrets.redact(`key ${c.secretAccessKey} token ${c.sessionToken}`),
+      `key ${REDACTED} token ${REDACTED}`,
+      `set ${c.accessKeyId}: secret and token redacted`,
+    );
     t.equal(secrets.redact(`token=${encodeURIComponent(c.sessionToken as string)}`), `token=${REDACTED}`, 'also URL-encoded');
     t.equal(secrets.redact(`id ${c.accessKeyId}`), `id ${c.accessKeyId}`, 'the access key id stays (an identifier, not a secret)');
   }
@@ -33,7 +42,11 @@ t.test('the first credentials and every renewal are registered before use', asyn
 t.test('long-term keys without a session token; no secrets service is fine too', async (t) => {
   const clock = new ManualClock();
   const secrets = new Secrets();
-  const source = new CredentialSource(async () => ({ accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }), clock, secrets);
+  const source = new CredentialSource(
+    async () => ({ accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }),
+    clock,
+    secrets,
+  );
   await source.get();
   t.equal(secrets.size, 2, 'the secret key and its URL-encoded form');
   t.equal((await new CredentialSource(async () => ({ accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'x'.repeat(40) }), clock).get()).accessKeyId, 'AKIAEXAMPLE');

@@ -10,7 +10,10 @@ import { checkBuilt, deliveries, emulators, runUk, sameLines, secretsOf, tempDir
 
 checkBuilt(t);
 
-const config = (logging: object, extra: object = {}) => ({ Klibs: ['tls', 'cloudwatch'], ManifestPassthrough: { cloudwatch: { logging: { flush_interval: '0.1', ...logging } }, ...extra } });
+const config = (logging: object, extra: object = {}) => ({
+  Klibs: ['tls', 'cloudwatch'],
+  ManifestPassthrough: { cloudwatch: { logging: { flush_interval: '0.1', ...logging } }, ...extra },
+});
 
 /** A program that writes `perPhase` lines, waits for go-N, and so on. */
 function phasedProgram(dir: string, phases: number, perPhase: number): string[] {
@@ -23,7 +26,8 @@ for (let p = 0; p < ${phases}; p++) {
 }`,
   );
 }
-const expectedLines = (phases: number, perPhase: number) => Array.from({ length: phases * perPhase }, (_, n) => `phase ${Math.floor(n / perPhase)} line ${n % perPhase}`);
+const expectedLines = (phases: number, perPhase: number) =>
+  Array.from({ length: phases * perPhase }, (_, n) => `phase ${Math.floor(n / perPhase)} line ${n % perPhase}`);
 const programLines = (delivered: { message: string }[]) => delivered.map((d) => d.message).filter((m) => !m.startsWith('uk: '));
 
 async function until(predicate: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
@@ -46,7 +50,11 @@ t.test('throttling, 5xx, resets and slow answers lose nothing and duplicate noth
     writeFileSync(join(dir, `go-${p}`), '');
   };
   await phase(1, () => faults.add({ kind: 'throttle' }, { match: 'PutLogEvents', times: 3 }));
-  await phase(2, () => faults.add({ kind: 'error', status: 503, type: 'ServiceUnavailableException' }, { match: 'PutLogEvents', times: 2 }).add({ kind: 'error', status: 500, type: 'InternalFailure' }, { match: 'PutLogEvents' }));
+  await phase(2, () =>
+    faults
+      .add({ kind: 'error', status: 503, type: 'ServiceUnavailableException' }, { match: 'PutLogEvents', times: 2 })
+      .add({ kind: 'error', status: 500, type: 'InternalFailure' }, { match: 'PutLogEvents' }),
+  );
   await phase(3, () => faults.add({ kind: 'reset' }, { match: 'PutLogEvents', times: 2 }));
   await phase(4, () => faults.add({ kind: 'delay', ms: 1500 }, { match: 'PutLogEvents' }));
   const result = await run.done;
@@ -56,7 +64,13 @@ t.test('throttling, 5xx, resets and slow answers lose nothing and duplicate noth
   t.match(result.stderr, /cloudwatch: send failed, retrying in [\d.]+ s \(\d+ events waiting\): PutLogEvents: ThrottlingException: Rate exceeded \(HTTP 400\)/);
   t.match(result.stderr, /cloudwatch: delivering again after \d+ failed attempt\(s\)/);
   t.notMatch(result.stderr, /dropped/);
-  t.same(aws.cloudwatch.errors.filter((e) => !['ThrottlingException', 'ServiceUnavailableException', 'InternalFailure', 'ConnectionReset'].includes(e.errorType ?? '')), [], 'no other error');
+  t.same(
+    aws.cloudwatch.errors.filter(
+      (e) => !['ThrottlingException', 'ServiceUnavailableException', 'InternalFailure', 'ConnectionReset'].includes(e.errorType ?? ''),
+    ),
+    [],
+    'no other error',
+  );
 });
 
 t.test('credential rotation: ExpiredTokenException renews the credentials and resends', async (t) => {
@@ -77,8 +91,14 @@ t.test('credential rotation: ExpiredTokenException renews the credentials and re
   t.equal(result.code, 0, result.stderr);
   sameLines(t, programLines(delivered), expectedLines(3, 500), 'every line once, in order');
   const puts = aws.cloudwatch.calls('PutLogEvents');
-  t.ok(puts.some((r) => r.errorType === 'ExpiredTokenException' && r.accessKeyId === undefined), 'the old key was refused');
-  t.ok(puts.filter((r) => r.status === 200).some((r) => r.accessKeyId === second), 'the new key was used');
+  t.ok(
+    puts.some((r) => r.errorType === 'ExpiredTokenException' && r.accessKeyId === undefined),
+    'the old key was refused',
+  );
+  t.ok(
+    puts.filter((r) => r.status === 200).some((r) => r.accessKeyId === second),
+    'the new key was used',
+  );
   t.ok(puts.filter((r) => r.status === 200 && r.accessKeyId === first).length > 0, 'the first key worked before');
   t.match(result.stderr, /cloudwatch: ExpiredTokenException: renewing credentials and sending again/);
   t.notMatch(result.stderr, /send failed/, 'renewed and resent at once, without a retry delay');
@@ -90,7 +110,11 @@ t.test('a deleted stream is created again and the batch resent', async (t) => {
   const dir = tempDir(t);
   const aws = await emulators(t);
   const delivered = deliveries(aws);
-  const run = runUk(t, { config: writeConfig(dir, config({ log_group: 'deleted', log_stream: 'app-stream', retention_days: '7' })), program: phasedProgram(dir, 3, 300), env: ukEnv(dir, aws) });
+  const run = runUk(t, {
+    config: writeConfig(dir, config({ log_group: 'deleted', log_stream: 'app-stream', retention_days: '7' })),
+    program: phasedProgram(dir, 3, 300),
+    env: ukEnv(dir, aws),
+  });
   await until(() => programLines(delivered).length >= 300, 'phase 0');
   aws.cloudwatch.deleteLogStream('deleted', 'app-stream');
   writeFileSync(join(dir, 'go-1'), '');
@@ -100,7 +124,13 @@ t.test('a deleted stream is created again and the batch resent', async (t) => {
   const result = await run.done;
   t.equal(result.code, 0, result.stderr);
   sameLines(t, programLines(delivered), expectedLines(3, 300), 'every line once, in order');
-  t.same(aws.cloudwatch.calls('PutLogEvents').filter((r) => r.errorType).map((r) => r.errorType), ['ResourceNotFoundException', 'ResourceNotFoundException']);
+  t.same(
+    aws.cloudwatch
+      .calls('PutLogEvents')
+      .filter((r) => r.errorType)
+      .map((r) => r.errorType),
+    ['ResourceNotFoundException', 'ResourceNotFoundException'],
+  );
   t.equal(aws.cloudwatch.calls('CreateLogGroup').length, 3, 'created at setup, again after each deletion');
   t.equal(aws.cloudwatch.groups.get('deleted')?.retentionInDays, 7, 'with its retention');
   t.match(result.stderr, /cloudwatch: log group deleted or stream app-stream is missing; creating it again/);
@@ -121,7 +151,10 @@ t.test('metadata service down at boot: the program starts at once, lines are buf
   writeFileSync(join(dir, 'go-1'), '');
   const result = await run.done;
   t.equal(result.code, 0, result.stderr);
-  t.ok(result.firstStdoutMs !== undefined && result.firstStdoutMs < 8000, `the program was not held up (first output after ${result.firstStdoutMs?.toFixed(0)} ms)`);
+  t.ok(
+    result.firstStdoutMs !== undefined && result.firstStdoutMs < 8000,
+    `the program was not held up (first output after ${result.firstStdoutMs?.toFixed(0)} ms)`,
+  );
   sameLines(t, programLines(delivered), expectedLines(2, 1000), 'the buffered lines, then the rest, in order');
   t.match(result.stderr, /cloudwatch: setup done after \d+ failed attempt\(s\)/);
   t.equal(delivered[0]?.stream, aws.imds.hostname, 'the stream is the host name the metadata service gave');
@@ -165,9 +198,19 @@ for (let i = 0; i < 20000; i++) process.stdout.write('after line ' + i + '\\n');
   const missing = 60_000 - burst.length;
   t.ok(dropped >= missing && dropped - missing <= 5, `every line was either delivered or counted as dropped (${missing} missing, ${dropped} dropped)`);
   const kept = new Set(burst);
-  sameLines(t, burst, Array.from({ length: 60_000 }, (_, i) => `burst line ${i}`).filter((l) => kept.has(l)), 'what was kept is in order, without duplicates');
+  sameLines(
+    t,
+    burst,
+    Array.from({ length: 60_000 }, (_, i) => `burst line ${i}`).filter((l) => kept.has(l)),
+    'what was kept is in order, without duplicates',
+  );
   t.equal(burst[0], 'burst line 0', 'the oldest lines are kept, the newest dropped');
-  sameLines(t, lines.filter((l) => l.startsWith('after')), Array.from({ length: 20_000 }, (_, i) => `after line ${i}`), 'after the outage, everything is delivered');
+  sameLines(
+    t,
+    lines.filter((l) => l.startsWith('after')),
+    Array.from({ length: 20_000 }, (_, i) => `after line ${i}`),
+    'after the outage, everything is delivered',
+  );
 });
 
 t.test('backpressure: a burst larger than the buffer is delivered whole while CloudWatch works, slowly', async (t) => {
@@ -184,7 +227,12 @@ t.test('backpressure: a burst larger than the buffer is delivered whole while Cl
     return { lines: programLines(delivered), stderr: result.stderr };
   };
   const paced = await burst(true);
-  sameLines(t, paced.lines, Array.from({ length: 150_000 }, (_, i) => `burst ${i}`), 'with backpressure (the default): every line, in order');
+  sameLines(
+    t,
+    paced.lines,
+    Array.from({ length: 150_000 }, (_, i) => `burst ${i}`),
+    'with backpressure (the default): every line, in order',
+  );
   t.notMatch(paced.stderr, /dropped/, 'nothing dropped');
   const unpaced = await burst(false);
   t.ok(unpaced.lines.length < 150_000, `without backpressure the 2 MB buffer overflows (${unpaced.lines.length} delivered)`);

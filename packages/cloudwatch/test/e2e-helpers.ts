@@ -35,7 +35,8 @@ export async function emulators(t: Test, options: Parameters<typeof startAwsEmul
 /** uk's environment: the emulators' endpoints, and nothing of the host's AWS setup (no profile, no keys). */
 export function ukEnv(dir: string, aws: AwsEmulators, extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !key.startsWith('AWS_') && key !== 'NODE_OPTIONS' && key !== 'NODE_EXTRA_CA_CERTS') env[key] = value;
+  for (const [key, value] of Object.entries(process.env))
+    if (value !== undefined && !key.startsWith('AWS_') && key !== 'NODE_OPTIONS' && key !== 'NODE_EXTRA_CA_CERTS') env[key] = value;
   return {
     ...env,
     HOME: dir,
@@ -71,25 +72,31 @@ export interface UkRun {
 /** Starts `uk run -c CONFIG -- PROGRAM…`; killed after `timeoutMs` so no test can hang. */
 export function runUk(t: Test, options: { config: string; program: string[]; env: Record<string, string>; timeoutMs?: number; args?: string[] }): UkRun {
   const started = performance.now();
-  const child = spawn(process.execPath, [UK, 'run', ...(options.args ?? []), '-c', options.config, '--', ...options.program], { cwd: PACKAGE_DIR, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [UK, 'run', ...(options.args ?? []), '-c', options.config, '--', ...options.program], {
+    cwd: PACKAGE_DIR,
+    env: options.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   let firstStdoutMs: number | undefined;
-  child.stdout!.on('data', (c: Buffer) => {
+  child.stdout.on('data', (c: Buffer) => {
     firstStdoutMs ??= performance.now() - started;
     stdout += c.toString('latin1');
   });
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
   const timer = setTimeout(() => {
     t.fail(`uk did not exit within ${options.timeoutMs ?? 60_000} ms; stderr:\n${stderr}`);
     child.kill('SIGKILL');
   }, options.timeoutMs ?? 60_000);
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; firstStdoutMs: number | undefined }>((resolve) => {
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, firstStdoutMs });
-    });
-  });
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; firstStdoutMs: number | undefined }>(
+    (resolve) => {
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal, stdout, stderr, firstStdoutMs });
+      });
+    },
+  );
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -139,5 +146,7 @@ export function sameLines(t: Test, actual: readonly string[], expected: readonly
     t.pass(`${message} (${actual.length} lines)`);
     return;
   }
-  t.fail(`${message}: first difference at line ${i} of ${actual.length} (expected ${expected.length}): got ${JSON.stringify(actual[i]?.slice(0, 80))}, want ${JSON.stringify(expected[i]?.slice(0, 80))}`);
+  t.fail(
+    `${message}: first difference at line ${i} of ${actual.length} (expected ${expected.length}): got ${JSON.stringify(actual[i]?.slice(0, 80))}, want ${JSON.stringify(expected[i]?.slice(0, 80))}`,
+  );
 }

@@ -74,7 +74,10 @@ t.test('every line arrives exactly once, in order, byte-exact', async (t) => {
   while (joined.length < long.length && end < messages.length) joined += messages[end++];
   t.equal(joined, long, 'the long line is split into events, nothing lost');
   t.ok(end - start >= 3, `split into ${end - start} events`);
-  t.ok(messages.slice(start, end).every((m) => Buffer.byteLength(m) <= MAX_MESSAGE), 'no event over 1,048,550 bytes');
+  t.ok(
+    messages.slice(start, end).every((m) => Buffer.byteLength(m) <= MAX_MESSAGE),
+    'no event over 1,048,550 bytes',
+  );
   const rest = [...messages.slice(0, start), 'LONG', ...messages.slice(end)];
   const want = expected.map((l) => (l === long ? 'LONG' : l));
   t.equal(rest.length, want.length, 'as many events as non-empty lines');
@@ -83,7 +86,10 @@ t.test('every line arrives exactly once, in order, byte-exact', async (t) => {
   t.equal(messages.at(-1), 'last line without newline');
 
   const events = aws.cloudwatch.events('e2e/exact', stream);
-  t.ok(events.every((e, i) => i === 0 || e.timestamp >= events[i - 1]!.timestamp), 'timestamps never go back');
+  t.ok(
+    events.every((e, i) => i === 0 || e.timestamp >= events[i - 1]!.timestamp),
+    'timestamps never go back',
+  );
   t.ok(Math.abs(events[0]!.timestamp - Date.now()) < 60_000, 'timestamps are the time the line was read');
   t.same(aws.cloudwatch.errors, [], 'the service refused no request');
   t.ok(aws.cloudwatch.calls('PutLogEvents').length >= 4, 'several batches');
@@ -113,7 +119,10 @@ process.stdout.write(out);`,
   // A 64 KiB write to a pipe arrives in more than one read; on a loaded machine the program may
   // not run for 100 ms between them, and uk would deliver the partial line as it is meant to.
   // This test is about the burst, so it waits longer for a line's end.
-  const cfg = writeConfig(dir, config({ logging: { log_group: 'e2e/burst', log_stream: 's', flush_interval: '0.2' } }, { consoles: ['-serial'], uk: { partial_line_timeout: '5000' } }));
+  const cfg = writeConfig(
+    dir,
+    config({ logging: { log_group: 'e2e/burst', log_stream: 's', flush_interval: '0.2' } }, { consoles: ['-serial'], uk: { partial_line_timeout: '5000' } }),
+  );
   const result = await runUk(t, { config: cfg, program, env: ukEnv(dir, aws), args: ['--verbose'], timeoutMs: 90_000 }).done;
   t.equal(result.code, 0, result.stderr);
   const want = Array.from({ length: 120_000 }, (_, i) => `burst ${i} ${i % 997 === 0 ? extra[(i / 997) % 5] : 'x'.repeat(60)}`);
@@ -146,7 +155,10 @@ t.test('memory metrics: names, units, dimension and values', async (t) => {
   // The sampler's rule: a tick that comes less than half an interval after the last sample is
   // skipped (a late timer is followed at once by the next tick), so samples are never closer than
   // 500 ms; on a loaded machine a late tick can make one gap shorter than a second.
-  t.ok(gaps.every((gap) => gap >= 490), `never two samples within half a second (gaps ${gaps.join(', ')} ms)`);
+  t.ok(
+    gaps.every((gap) => gap >= 490),
+    `never two samples within half a second (gaps ${gaps.join(', ')} ms)`,
+  );
   const total = Number(/MemTotal:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
   for (const sample of byTime.values()) {
     t.same([...sample.keys()].sort(), ['mem_available', 'mem_available_percent', 'mem_cached', 'mem_free', 'mem_total', 'mem_used', 'mem_used_percent']);
@@ -180,7 +192,12 @@ t.test('SIGTERM delivers everything buffered', async (t) => {
   run.child.kill('SIGTERM');
   const result = await run.done;
   t.equal(result.code, 143, 'uk exits as the program did (128 + SIGTERM)');
-  sameLines(t, delivered.map((d) => d.message), Array.from({ length: 5000 }, (_, i) => `buffered ${i}`), 'all delivered, in order, once');
+  sameLines(
+    t,
+    delivered.map((d) => d.message),
+    Array.from({ length: 5000 }, (_, i) => `buffered ${i}`),
+    'all delivered, in order, once',
+  );
   t.same(aws.cloudwatch.errors, []);
 });
 
@@ -204,11 +221,18 @@ t.test('shutdown is bounded when CloudWatch cannot be reached, and says what was
 
 t.test('uk validate: tls is required and every bad option is reported', async (t) => {
   const dir = tempDir(t);
-  const validate = (cfg: unknown) => spawnSync(process.execPath, [UK, 'validate', '-c', writeConfig(dir, cfg, `v${Math.random()}.json`)], { cwd: PACKAGE_DIR, encoding: 'utf8', env: { ...process.env, AWS_ENDPOINT_URL: '' } });
+  const validate = (cfg: unknown) =>
+    spawnSync(process.execPath, [UK, 'validate', '-c', writeConfig(dir, cfg, `v${Math.random()}.json`)], {
+      cwd: PACKAGE_DIR,
+      encoding: 'utf8',
+      env: { ...process.env, AWS_ENDPOINT_URL: '' },
+    });
   const noTls = validate({ Klibs: ['cloudwatch'], ManifestPassthrough: { cloudwatch: { mem_metrics_interval: '60' } } });
   t.equal(noTls.status, 1);
   t.match(noTls.stdout, /error UK_ERR_KLIB_MISSING_DEP: missing dependencies for cloudwatch klib: tls/);
-  const bad = validate(config({ mem_metrics_interval: 'sometimes', logging: { log_group: 'no spaces allowed', retention_days: '10', flush_interval: '0' }, typo: '1' }));
+  const bad = validate(
+    config({ mem_metrics_interval: 'sometimes', logging: { log_group: 'no spaces allowed', retention_days: '10', flush_interval: '0' }, typo: '1' }),
+  );
   t.equal(bad.status, 1);
   t.match(bad.stdout, /CloudWatch: invalid memory metrics interval/);
   t.match(bad.stdout, /cloudwatch\.logging\.log_group: "no spaces allowed" is not a valid log group name/);
@@ -220,7 +244,11 @@ t.test('uk validate: tls is required and every bad option is reported', async (t
   t.match(good.stdout, /OK; klibs load in this order: tls, cloudwatch/);
 
   // At boot, the bad klib fails with the same error and the program still runs.
-  const run = spawnSync(process.execPath, [UK, 'run', '-c', writeConfig(dir, config({ mem_metrics_interval: '0' }), 'bad-run.json'), '--', '/bin/echo', 'still runs'], { cwd: PACKAGE_DIR, encoding: 'utf8', timeout: 20_000 });
+  const run = spawnSync(
+    process.execPath,
+    [UK, 'run', '-c', writeConfig(dir, config({ mem_metrics_interval: '0' }), 'bad-run.json'), '--', '/bin/echo', 'still runs'],
+    { cwd: PACKAGE_DIR, encoding: 'utf8', timeout: 20_000 },
+  );
   t.equal(run.status, 0);
   t.equal(run.stdout, 'still runs\n');
   t.match(run.stderr, /CloudWatch: invalid memory metrics interval/);
@@ -233,16 +261,46 @@ t.test('HTTPS to CloudWatch: verified, and trusted with tls.ca_file', async (t) 
   openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=uk e2e CA']);
   openssl(['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
   writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf']);
-  const aws = await emulators(t, { cloudwatch: { tls: { key: readFileSync(join(dir, 'server.key'), 'utf8'), cert: readFileSync(join(dir, 'server.pem'), 'utf8') } } });
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  ]);
+  const aws = await emulators(t, {
+    cloudwatch: { tls: { key: readFileSync(join(dir, 'server.key'), 'utf8'), cert: readFileSync(join(dir, 'server.pem'), 'utf8') } },
+  });
   t.match(aws.env.AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, /^https:\/\/127\.0\.0\.1:/);
   const program = ['/bin/echo', 'over https'];
 
-  const untrusted = await runUk(t, { config: writeConfig(dir, config({ logging: { log_group: 'tls' } }, { uk: { shutdown_timeout: '5' } }), 'untrusted.json'), program, env: ukEnv(dir, aws) }).done;
-  t.match(untrusted.stderr, /cloudwatch: setup failed, retrying in 1 s \(buffering meanwhile\): CreateLogGroup: POST https:\/\/127\.0\.0\.1:\d+: .*(self-signed|unable to verify|certificate)/i, 'an unknown CA is refused');
+  const untrusted = await runUk(t, {
+    config: writeConfig(dir, config({ logging: { log_group: 'tls' } }, { uk: { shutdown_timeout: '5' } }), 'untrusted.json'),
+    program,
+    env: ukEnv(dir, aws),
+  }).done;
+  t.match(
+    untrusted.stderr,
+    /cloudwatch: setup failed, retrying in 1 s \(buffering meanwhile\): CreateLogGroup: POST https:\/\/127\.0\.0\.1:\d+: .*(self-signed|unable to verify|certificate)/i,
+    'an unknown CA is refused',
+  );
   t.equal(aws.cloudwatch.requests.length, 0, 'nothing reached the service');
 
-  const trusted = await runUk(t, { config: writeConfig(dir, config({ logging: { log_group: 'tls' } }, { tls: { ca_file: join(dir, 'ca.pem') } }), 'trusted.json'), program, env: ukEnv(dir, aws) }).done;
+  const trusted = await runUk(t, {
+    config: writeConfig(dir, config({ logging: { log_group: 'tls' } }, { tls: { ca_file: join(dir, 'ca.pem') } }), 'trusted.json'),
+    program,
+    env: ukEnv(dir, aws),
+  }).done;
   t.equal(trusted.code, 0, trusted.stderr);
   t.same(aws.cloudwatch.messages('tls', aws.imds.hostname), ['over https'], 'delivered over verified HTTPS');
 });

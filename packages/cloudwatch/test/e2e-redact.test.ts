@@ -74,13 +74,20 @@ await waitFor(${JSON.stringify(join(dir, 'go'))});`,
 
   t.equal(puts > 3, true, `${puts} PutLogEvents calls`);
   t.equal(echoed.length, 3, 'three answers echoed the request');
-  t.ok(echoed.every((token) => token.length > 100), 'each carried the session token');
+  t.ok(
+    echoed.every((token) => token.length > 100),
+    'each carried the session token',
+  );
   const secrets = [...secretsOf(aws), ...echoed];
   t.ok(secrets.length >= 2, `${secrets.length} secrets to look for`);
   const file = readFileSync(log, 'utf8');
   const shipped = delivered.map((d) => d.message).join('\n');
   const signatures = /Signature=[0-9a-f]{16,}/;
-  for (const [where, text] of [['stderr', result.stderr], ['CloudWatch', shipped], ['the syslog file', file]] as [string, string][]) {
+  for (const [where, text] of [
+    ['stderr', result.stderr],
+    ['CloudWatch', shipped],
+    ['the syslog file', file],
+  ] as [string, string][]) {
     for (const secret of new Set(secrets)) t.notOk(text.includes(secret), `${where} does not hold ${secret.slice(0, 8)}…`);
     for (const secret of new Set(secrets)) t.notOk(text.includes(secret.slice(0, 20)), `${where} does not hold a part of it`);
     t.notMatch(text, signatures, `${where} holds no request signature`);
@@ -91,11 +98,19 @@ await waitFor(${JSON.stringify(join(dir, 'go'))});`,
       continue;
     }
     // What went wrong is still said: the error, the status, and which credentials (the access key id).
-    t.match(text, /uk: cloudwatch: send failed, retrying in [\d.]+ s \(\d+ events waiting\): PutLogEvents: InternalFailure: could not check the security token \[REDACTED\] \(HTTP 500\)/, `${where}: the 500, token redacted`);
+    t.match(
+      text,
+      /uk: cloudwatch: send failed, retrying in [\d.]+ s \(\d+ events waiting\): PutLogEvents: InternalFailure: could not check the security token \[REDACTED\] \(HTTP 500\)/,
+      `${where}: the 500, token redacted`,
+    );
     t.match(text, /uk: cloudwatch: InvalidSignatureException: renewing credentials and sending again/, `${where}: the renewal`);
-    t.match(text, /PutLogEvents: InvalidSignatureException: Authorization=AWS4-HMAC-SHA256 Credential=\S+, SignedHeaders=\S+, Signature=\[REDACTED\] x-amz-security-token:\[REDACTED\] \(HTTP 400\)/, `${where}: the signature error, signature and token redacted`);
+    t.match(
+      text,
+      /PutLogEvents: InvalidSignatureException: Authorization=AWS4-HMAC-SHA256 Credential=\S+, SignedHeaders=\S+, Signature=\[REDACTED\] x-amz-security-token:\[REDACTED\] \(HTTP 400\)/,
+      `${where}: the signature error, signature and token redacted`,
+    );
     t.match(text, new RegExp(`Authorization=AWS4-HMAC-SHA256 Credential=${aws.imds.credentials.accessKeyId}/`), `${where}: the access key id is kept`);
   }
   t.ok(programLines().includes(programToken), "the program's own line reaches CloudWatch unchanged");
-  t.ok(file.split('\n').includes(programToken), "and the file unchanged");
+  t.ok(file.split('\n').includes(programToken), 'and the file unchanged');
 });

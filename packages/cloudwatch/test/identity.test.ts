@@ -13,7 +13,8 @@ async function emulator(t: Test, options: ImdsOptions = {}) {
     http.close();
     await imds.close();
   });
-  const client = (env: Record<string, string> = {}) => new ImdsClient({ http, clock: systemClock, env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url, ...env }, timeoutMs: 1000 });
+  const client = (env: Record<string, string> = {}) =>
+    new ImdsClient({ http, clock: systemClock, env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url, ...env }, timeoutMs: 1000 });
   return { imds, client };
 }
 
@@ -22,7 +23,11 @@ t.test('IMDSv2 with a session token, reused', async (t) => {
   const c = client();
   t.equal(await c.get('placement/region'), 'eu-west-3');
   t.equal(await c.get('local-hostname'), imds.hostname);
-  t.same(imds.requests.map((r) => `${r.method} ${r.path} ${r.auth}`), ['PUT /latest/api/token none', 'GET /latest/meta-data/placement/region token', 'GET /latest/meta-data/local-hostname token'], 'one token for both');
+  t.same(
+    imds.requests.map((r) => `${r.method} ${r.path} ${r.auth}`),
+    ['PUT /latest/api/token none', 'GET /latest/meta-data/placement/region token', 'GET /latest/meta-data/local-hostname token'],
+    'one token for both',
+  );
   t.equal(c.usingV1, false);
 });
 
@@ -56,10 +61,19 @@ t.test('region: metadata, then AWS_REGION / AWS_DEFAULT_REGION, then CloudConfig
   const zone = Tuple.fromJSON({ Zone: 'us-west-1c' }, 'CloudConfig');
   t.same(await resolveRegion({ imds: client(), env: { AWS_REGION: 'eu-north-1' }, cloudConfig: zone }), { region: 'ap-south-1', from: 'metadata' });
   await imds.down('refuse');
-  t.same(await resolveRegion({ imds: client(), env: { AWS_REGION: 'eu-north-1', AWS_DEFAULT_REGION: 'x' }, cloudConfig: zone }), { region: 'eu-north-1', from: 'AWS_REGION' });
-  t.same(await resolveRegion({ imds: client(), env: { AWS_DEFAULT_REGION: 'eu-south-2' }, cloudConfig: zone }), { region: 'eu-south-2', from: 'AWS_DEFAULT_REGION' });
+  t.same(await resolveRegion({ imds: client(), env: { AWS_REGION: 'eu-north-1', AWS_DEFAULT_REGION: 'x' }, cloudConfig: zone }), {
+    region: 'eu-north-1',
+    from: 'AWS_REGION',
+  });
+  t.same(await resolveRegion({ imds: client(), env: { AWS_DEFAULT_REGION: 'eu-south-2' }, cloudConfig: zone }), {
+    region: 'eu-south-2',
+    from: 'AWS_DEFAULT_REGION',
+  });
   t.same(await resolveRegion({ imds: client(), env: {}, cloudConfig: zone }), { region: 'us-west-1', from: 'CloudConfig.Zone' });
-  await t.rejects(resolveRegion({ imds: client(), env: {}, cloudConfig: Tuple.fromJSON({ Zone: 'nowhere' }) }), /no AWS region: metadata service .*ECONNREFUSED.*CloudConfig.Zone "nowhere" is not an AWS zone/);
+  await t.rejects(
+    resolveRegion({ imds: client(), env: {}, cloudConfig: Tuple.fromJSON({ Zone: 'nowhere' }) }),
+    /no AWS region: metadata service .*ECONNREFUSED.*CloudConfig.Zone "nowhere" is not an AWS zone/,
+  );
   await t.rejects(resolveRegion({ imds: undefined, env: {}, cloudConfig: undefined }), /disabled by AWS_EC2_METADATA_DISABLED/);
   t.equal(regionOfZone('us-gov-west-1a'), 'us-gov-west-1');
   t.equal(regionOfZone('eu-central-1'), undefined, 'a region is not a zone');

@@ -2,7 +2,8 @@ import t from 'tap';
 import { Tuple, type UkError } from '@uk/core';
 import { readCloudwatchOptions, sanitizeLogGroup, sanitizeLogStream } from '../src/options.js';
 
-const read = (tuple: Record<string, unknown>, env: Record<string, string> = {}) => readCloudwatchOptions({ config: Tuple.fromJSON(tuple, 'cloudwatch'), env, manifest: Tuple.empty(), cloudConfig: Tuple.empty('CloudConfig') });
+const read = (tuple: Record<string, unknown>, env: Record<string, string> = {}) =>
+  readCloudwatchOptions({ config: Tuple.fromJSON(tuple, 'cloudwatch'), env, manifest: Tuple.empty(), cloudConfig: Tuple.empty('CloudConfig') });
 const problems = (tuple: Record<string, unknown>, env: Record<string, string> = {}): string[] => {
   try {
     read(tuple, env);
@@ -14,19 +15,46 @@ const problems = (tuple: Record<string, unknown>, env: Record<string, string> = 
 };
 
 t.test('Nanos configuration and defaults', async (t) => {
-  t.same(read({}), { memMetricsIntervalMs: undefined, logging: undefined, logsEndpoint: undefined, metricsEndpoint: undefined, requestTimeoutMs: 30_000 }, 'an empty tuple turns everything off');
+  t.same(
+    read({}),
+    { memMetricsIntervalMs: undefined, logging: undefined, logsEndpoint: undefined, metricsEndpoint: undefined, requestTimeoutMs: 30_000 },
+    'an empty tuple turns everything off',
+  );
   t.same(read({ mem_metrics_interval: '60' }).memMetricsIntervalMs, 60_000);
   t.same(read({ mem_metrics_interval: 5 }).memMetricsIntervalMs, 5000, 'numbers are accepted, as Ops writes them as strings');
-  t.same(read({ logging: {} }).logging, { logGroup: undefined, logStream: undefined, retentionDays: undefined, flushIntervalMs: 1000, bufferBytes: 8 * 1024 * 1024, backpressure: true });
-  t.same(read({ logging: { log_group: 'ian-test', log_stream: 'my_log_stream' } }).logging, { logGroup: 'ian-test', logStream: 'my_log_stream', retentionDays: undefined, flushIntervalMs: 1000, bufferBytes: 8 * 1024 * 1024, backpressure: true });
-  t.same(read({ logging: { retention_days: '30', flush_interval: '0.25', buffer_size: '16m', backpressure: false } }).logging, { logGroup: undefined, logStream: undefined, retentionDays: 30, flushIntervalMs: 250, bufferBytes: 16 * 1024 * 1024, backpressure: false });
+  t.same(read({ logging: {} }).logging, {
+    logGroup: undefined,
+    logStream: undefined,
+    retentionDays: undefined,
+    flushIntervalMs: 1000,
+    bufferBytes: 8 * 1024 * 1024,
+    backpressure: true,
+  });
+  t.same(read({ logging: { log_group: 'ian-test', log_stream: 'my_log_stream' } }).logging, {
+    logGroup: 'ian-test',
+    logStream: 'my_log_stream',
+    retentionDays: undefined,
+    flushIntervalMs: 1000,
+    bufferBytes: 8 * 1024 * 1024,
+    backpressure: true,
+  });
+  t.same(read({ logging: { retention_days: '30', flush_interval: '0.25', buffer_size: '16m', backpressure: false } }).logging, {
+    logGroup: undefined,
+    logStream: undefined,
+    retentionDays: 30,
+    flushIntervalMs: 250,
+    bufferBytes: 16 * 1024 * 1024,
+    backpressure: false,
+  });
   t.match(problems({ logging: { backpressure: 'maybe' } }), [/cloudwatch\.logging\.backpressure: expected true or false/]);
 });
 
 t.test('every invalid value is reported with a clear error', async (t) => {
   t.equal(read({ request_timeout: '2.5' }).requestTimeoutMs, 2500, 'request_timeout in seconds');
   t.match(problems({ request_timeout: '0' }), [/^UK_ERR_MANIFEST_VALUE cloudwatch\.request_timeout: expected a number of seconds from 1 to 600, got "0"$/]);
-  t.match(problems({ mem_metrics_interval: 'often' }), [/^UK_ERR_MANIFEST_VALUE CloudWatch: invalid memory metrics interval \(cloudwatch\.mem_metrics_interval: expected a whole number of seconds from 1 to 86400, got "often"\)$/]);
+  t.match(problems({ mem_metrics_interval: 'often' }), [
+    /^UK_ERR_MANIFEST_VALUE CloudWatch: invalid memory metrics interval \(cloudwatch\.mem_metrics_interval: expected a whole number of seconds from 1 to 86400, got "often"\)$/,
+  ]);
   t.match(problems({ mem_metrics_interval: '0' }), [/CloudWatch: invalid memory metrics interval/]);
   t.match(problems({ mem_metrics_interval: '-5' }), [/CloudWatch: invalid memory metrics interval/]);
   t.match(problems({ mem_metrics_interval: { x: 1 } }), [/CloudWatch: invalid memory metrics interval/]);
@@ -52,8 +80,17 @@ t.test('every invalid value is reported with a clear error', async (t) => {
 });
 
 t.test('endpoints: config, then the service variable, then AWS_ENDPOINT_URL', async (t) => {
-  t.same(read({}, { AWS_ENDPOINT_URL: 'http://127.0.0.1:9/' }), { memMetricsIntervalMs: undefined, logging: undefined, logsEndpoint: 'http://127.0.0.1:9', metricsEndpoint: 'http://127.0.0.1:9', requestTimeoutMs: 30_000 });
-  const o = read({ logs_endpoint: 'https://logs.example' }, { AWS_ENDPOINT_URL: 'http://a', AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: 'http://b', AWS_ENDPOINT_URL_CLOUDWATCH: 'http://c' });
+  t.same(read({}, { AWS_ENDPOINT_URL: 'http://127.0.0.1:9/' }), {
+    memMetricsIntervalMs: undefined,
+    logging: undefined,
+    logsEndpoint: 'http://127.0.0.1:9',
+    metricsEndpoint: 'http://127.0.0.1:9',
+    requestTimeoutMs: 30_000,
+  });
+  const o = read(
+    { logs_endpoint: 'https://logs.example' },
+    { AWS_ENDPOINT_URL: 'http://a', AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: 'http://b', AWS_ENDPOINT_URL_CLOUDWATCH: 'http://c' },
+  );
   t.equal(o.logsEndpoint, 'https://logs.example');
   t.equal(o.metricsEndpoint, 'http://c');
 });

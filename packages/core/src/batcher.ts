@@ -289,7 +289,9 @@ export class Batcher<T> implements RecordHolder {
       }
       if (++flight.partial > (o.maxPartialAttempts ?? 4)) {
         (o.counters.rejected ?? o.counters.dropped).add(againCount);
-        o.log.error(`gave up ${againCount} ${this.#noun} the destination refused ${flight.partial} times for a passing reason (${result.reason}); counted as rejected`);
+        o.log.error(
+          `gave up ${againCount} ${this.#noun} the destination refused ${flight.partial} times for a passing reason (${result.reason}); counted as rejected`,
+        );
         this.#done(flight, false);
         return;
       }
@@ -298,7 +300,9 @@ export class Batcher<T> implements RecordHolder {
       // Sending it again would only add copies if the destination stores it but cannot answer
       // in time: give it up, counted as neither sent nor lost.
       this.#unconfirmed(flight.itemsCount);
-      o.log.error(`gave up ${flight.itemsCount} ${this.#noun} after ${flight.uncertain} attempts without an answer (${result.reason}); the destination may have stored them (counted as unconfirmed)`);
+      o.log.error(
+        `gave up ${flight.itemsCount} ${this.#noun} after ${flight.uncertain} attempts without an answer (${result.reason}); the destination may have stored them (counted as unconfirmed)`,
+      );
       this.#done(flight, false);
       return;
     }
@@ -310,7 +314,8 @@ export class Batcher<T> implements RecordHolder {
     if (this.#retry.waiting) return;
     const delay = this.#retry.nextDelay(result.afterMs);
     // Say it once per distinct error, not on every retry.
-    if (result.reason !== this.#lastError) o.log.warn(`send failed, retrying in ${(delay / 1000).toFixed(1)} s (${this.pending} ${this.#noun} waiting): ${result.reason}`);
+    if (result.reason !== this.#lastError)
+      o.log.warn(`send failed, retrying in ${(delay / 1000).toFixed(1)} s (${this.pending} ${this.#noun} waiting): ${result.reason}`);
     this.#lastError = result.reason;
     this.#retry.schedule(this.#flushWaiters.length > 0 ? Math.min(delay, FLUSH_RETRY_MS) : delay, () => this.#retryNow());
   }

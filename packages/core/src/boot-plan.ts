@@ -85,13 +85,21 @@ export interface ResolveEntriesOptions {
 }
 
 /** Resolves the Klibs entries in order, reporting every entry that cannot be resolved. */
-export async function resolveEntries(entries: readonly string[], baseDir: string, options: ResolveEntriesOptions): Promise<{ resolved: ResolvedKlib[]; problems: UkError[] }> {
+export async function resolveEntries(
+  entries: readonly string[],
+  baseDir: string,
+  options: ResolveEntriesOptions,
+): Promise<{ resolved: ResolvedKlib[]; problems: UkError[] }> {
   const resolved: ResolvedKlib[] = [];
   const problems: UkError[] = [];
   for (const entry of entries) {
     const identity = options.identity?.(entry);
     try {
-      const item = await resolveKlib(entry, baseDir, { importTimeoutMs: options.importTimeoutMs, ...(identity ? { identity } : {}), ...(options.guard ? { guard: options.guard } : {}) });
+      const item = await resolveKlib(entry, baseDir, {
+        importTimeoutMs: options.importTimeoutMs,
+        ...(identity ? { identity } : {}),
+        ...(options.guard ? { guard: options.guard } : {}),
+      });
       options.onResolved?.(item, identity);
       resolved.push(item);
     } catch (err) {
@@ -103,7 +111,13 @@ export async function resolveEntries(entries: readonly string[], baseDir: string
 
 /** What boot does with one klib that has a place in the load order. */
 export type PlannedKlib =
-  | { readonly action: 'init'; readonly item: ResolvedKlib; readonly dependencies: readonly string[]; readonly config: Tuple | undefined; readonly options: unknown }
+  | {
+      readonly action: 'init';
+      readonly item: ResolvedKlib;
+      readonly dependencies: readonly string[];
+      readonly config: Tuple | undefined;
+      readonly options: unknown;
+    }
   | { readonly action: 'skip'; readonly item: ResolvedKlib; readonly dependencies: readonly string[] }
   | { readonly action: 'fail'; readonly item: ResolvedKlib; readonly dependencies: readonly string[]; readonly error: UkError };
 
@@ -139,7 +153,10 @@ export async function planBoot(config: OpsConfig, options: PlanOptions): Promise
   const { toggles, problems: toggleProblems } = parseConsoleToggles(consoles);
   problems.push(...toggleProblems);
 
-  const { resolved, problems: resolveProblems } = await resolveEntries(config.klibs, config.baseDir, { ...options, importTimeoutMs: settings.klibInitTimeoutMs });
+  const { resolved, problems: resolveProblems } = await resolveEntries(config.klibs, config.baseDir, {
+    ...options,
+    importTimeoutMs: settings.klibInitTimeoutMs,
+  });
   problems.push(...resolveProblems);
   const { order, problems: orderProblems } = orderKlibs(resolved, manifest);
   problems.push(...orderProblems);
@@ -161,7 +178,10 @@ export async function planBoot(config: OpsConfig, options: PlanOptions): Promise
     const dependencies = dependenciesOf(item.klib, outcome.config);
     const broken = dependencies.filter((dep) => cannotLoad.has(dep));
     if (outcome.action !== 'fail' && broken.length > 0) {
-      const error = missingDependencies(item.klib.name, broken.map((name) => ({ name, state: 'cannot-load' })));
+      const error = missingDependencies(
+        item.klib.name,
+        broken.map((name) => ({ name, state: 'cannot-load' })),
+      );
       problems.push(error);
       cannotLoad.add(item.klib.name);
       klibs.push({ action: 'fail', item, dependencies, error });
@@ -193,7 +213,9 @@ function prepare({ klib }: ResolvedKlib, config: OpsConfig, env: Env): Prepared 
     if (mode === 'fail') return { action: 'fail', config: undefined, error: configMissing(klib.name, configKey) };
   }
   try {
-    const options = klib.options ? klib.options({ config: tuple ?? Tuple.empty(configKey), env, manifest: config.manifest, cloudConfig: config.cloudConfig }) : undefined;
+    const options = klib.options
+      ? klib.options({ config: tuple ?? Tuple.empty(configKey), env, manifest: config.manifest, cloudConfig: config.cloudConfig })
+      : undefined;
     return { action: 'init', config: tuple, options };
   } catch (err) {
     return { action: 'fail', config: tuple, error: isUkError(err) ? err : initFailed(klib.name, err, 'options') };

@@ -37,7 +37,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       return value;
     };
     if (arg === '--') {
-      program = argv.slice(i + 1) as string[];
+      program = argv.slice(i + 1);
       break;
     }
     const flag = arg.startsWith('--') ? arg.split('=')[0] : arg;
@@ -61,7 +61,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         continue;
       case '--stats-interval': {
         const value = takeValue(flag);
-        if (!/^\d+$/.test(value) || Number(value) < 1) throw usage(`option --stats-interval expects a whole number of seconds ≥ 1, got ${JSON.stringify(value)}`);
+        if (!/^\d+$/.test(value) || Number(value) < 1)
+          throw usage(`option --stats-interval expects a whole number of seconds ≥ 1, got ${JSON.stringify(value)}`);
         statsIntervalSeconds = Number(value);
         continue;
       }
@@ -73,7 +74,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       continue;
     }
     if (command === 'run') {
-      program = argv.slice(i) as string[];
+      program = argv.slice(i);
       break;
     }
     throw usage(`unexpected argument ${JSON.stringify(arg)} for uk ${command}`);

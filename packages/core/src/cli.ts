@@ -69,7 +69,10 @@ async function listKlibs(args: CliArgs): Promise<number> {
   for (const entry of entries) {
     try {
       const { klib, version: v, file } = await resolveKlib(entry, config?.baseDir ?? process.cwd());
-      const deps = typeof klib.dependencies === 'function' ? `${dependenciesOf(klib, undefined).join(', ') || 'none'} (more depending on configuration)` : dependenciesOf(klib, undefined).join(', ') || 'none';
+      const deps =
+        typeof klib.dependencies === 'function'
+          ? `${dependenciesOf(klib, undefined).join(', ') || 'none'} (more depending on configuration)`
+          : dependenciesOf(klib, undefined).join(', ') || 'none';
       process.stdout.write(`${klib.name.padEnd(12)} ${(v ?? '-').padEnd(8)} deps: ${deps}  ${args.verbose ? file : ''}\n`.trimEnd() + '\n');
     } catch (err) {
       process.stdout.write(`${entry.padEnd(12)} ${'-'.padEnd(8)} not available: ${reasonOf(err)}\n`);

@@ -10,10 +10,34 @@ import { Tuple } from './manifest.js';
 
 /** Top-level keys Ops understands; anything else is reported by `uk validate` as a likely typo. */
 export const OPS_KEYS = [
-  'Args', 'BaseVolumeSz', 'Boot', 'BuildDir', 'CloudConfig', 'Debugflags', 'Dirs', 'Env', 'Files',
-  'Features', 'Kernel', 'KlibDir', 'Klibs', 'LocalFilesParentDirectory', 'ManifestPassthrough',
-  'MapDirs', 'Mounts', 'NameServers', 'NanosVersion', 'NoTrace', 'Program', 'ProgramPath',
-  'RebootOnExit', 'RunConfig', 'TargetRoot', 'Uefi', 'Version', 'VolumesDir',
+  'Args',
+  'BaseVolumeSz',
+  'Boot',
+  'BuildDir',
+  'CloudConfig',
+  'Debugflags',
+  'Dirs',
+  'Env',
+  'Files',
+  'Features',
+  'Kernel',
+  'KlibDir',
+  'Klibs',
+  'LocalFilesParentDirectory',
+  'ManifestPassthrough',
+  'MapDirs',
+  'Mounts',
+  'NameServers',
+  'NanosVersion',
+  'NoTrace',
+  'Program',
+  'ProgramPath',
+  'RebootOnExit',
+  'RunConfig',
+  'TargetRoot',
+  'Uefi',
+  'Version',
+  'VolumesDir',
 ] as const;
 
 export interface OpsConfig {
@@ -66,7 +90,8 @@ export function opsConfigFromJSON(json: unknown, file?: string, baseDir = proces
   if (json.Klibs !== undefined && runConfig.Klibs !== undefined) {
     throw shapeError('Klibs', 'set both at the top level and in RunConfig', 'keep one Klibs list');
   }
-  const klibs = json.Klibs !== undefined ? stringList(json.Klibs, 'Klibs') : runConfig.Klibs !== undefined ? stringList(runConfig.Klibs, 'RunConfig.Klibs') : [];
+  const klibs =
+    json.Klibs !== undefined ? stringList(json.Klibs, 'Klibs') : runConfig.Klibs !== undefined ? stringList(runConfig.Klibs, 'RunConfig.Klibs') : [];
 
   const passthrough = json.ManifestPassthrough ?? {};
   if (!isObject(passthrough)) throw shapeError('ManifestPassthrough', 'expected an object');
@@ -95,7 +120,7 @@ export function opsConfigFromJSON(json: unknown, file?: string, baseDir = proces
     klibs,
     manifest,
     env,
-    program: json.Program as string | undefined,
+    program: json.Program,
     args,
     cloudConfig: Tuple.fromJSON(cloud, 'CloudConfig'),
     unknownKeys: Object.keys(json).filter((key) => !(OPS_KEYS as readonly string[]).includes(key)),

@@ -185,7 +185,8 @@ export class ConsoleDriverList {
    */
   attach(driver: ConsoleDriver, options: { disabled?: boolean; owner?: string } = {}): void {
     if (this.#entries.some((e) => e.driver.name === driver.name)) throw new RangeError(`console driver ${driver.name} is already attached`);
-    if (driver.writeLines && !driver.write) throw new RangeError(`console driver ${driver.name} has writeLines but no write (uk's own messages arrive as records)`);
+    if (driver.writeLines && !driver.write)
+      throw new RangeError(`console driver ${driver.name} has writeLines but no write (uk's own messages arrive as records)`);
     const owner = options.owner ?? this.ownerNow();
     const entry: Entry = { driver, owner, enabled: !options.disabled, failedOut: false, tally: undefined, losses: {}, wake: undefined, disabled: undefined };
     this.#applyToggle(entry);
@@ -395,15 +396,22 @@ export class ConsoleDriverList {
       this.#failOut(entry);
       this.#reorder();
       const why = streak >= this.#policy.maxFailuresInARow ? `${streak} calls in a row failed` : `${total} calls failed`;
-      const error = ukError('UK_ERR_CONSOLE_DRIVER_DISABLED', `console driver ${name} disabled: ${why} (${total} in all; last: ${reason}); the program lines it would have received are counted as dropped (console: ${name}.dropped)`, {
-        where: name,
-        fix: "a driver's write must not throw: fix or remove the klib that attached it",
-      });
+      const error = ukError(
+        'UK_ERR_CONSOLE_DRIVER_DISABLED',
+        `console driver ${name} disabled: ${why} (${total} in all; last: ${reason}); the program lines it would have received are counted as dropped (console: ${name}.dropped)`,
+        {
+          where: name,
+          fix: "a driver's write must not throw: fix or remove the klib that attached it",
+        },
+      );
       this.report(entry.driver, error.describe());
       return;
     }
     if (report?.kind === 'first') {
-      this.report(entry.driver, `console driver ${name} failed: ${reason} (further failures are counted and reported at most every ${this.#policy.summaryIntervalMs / 1000} s)`);
+      this.report(
+        entry.driver,
+        `console driver ${name} failed: ${reason} (further failures are counted and reported at most every ${this.#policy.summaryIntervalMs / 1000} s)`,
+      );
     } else if (report?.kind === 'summary') {
       this.report(entry.driver, `console driver ${name} failed ${describeSummary(report)}`);
     }

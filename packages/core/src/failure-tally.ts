@@ -6,8 +6,7 @@
  */
 
 export type TallyReport =
-  | { readonly kind: 'first'; readonly reason: string }
-  | { readonly kind: 'summary'; readonly count: number; readonly seconds: number; readonly reason: string };
+  { readonly kind: 'first'; readonly reason: string } | { readonly kind: 'summary'; readonly count: number; readonly seconds: number; readonly reason: string };
 
 export class FailureTally {
   readonly intervalMs: number;

@@ -29,7 +29,8 @@ export class Heap {
   #holders: RecordHolder[] = [];
 
   constructor(name: string, capacity: number) {
-    if (!Number.isSafeInteger(capacity) || capacity <= 0) throw new RangeError(`heap ${name}: capacity must be a positive whole number of bytes, got ${capacity}`);
+    if (!Number.isSafeInteger(capacity) || capacity <= 0)
+      throw new RangeError(`heap ${name}: capacity must be a positive whole number of bytes, got ${capacity}`);
     this.name = name;
     this.capacity = capacity;
   }

@@ -14,9 +14,29 @@ export { Counter, Stats } from './stats.js';
 export { Shutdown, type ShutdownHook, type ShutdownReport } from './shutdown.js';
 export { Services, serviceToken, type ServiceToken } from './services.js';
 export * as tokens from './tokens.js';
-export { defineKlib, dependenciesOf, isKlib, type Env, type Klib, type KlibContext, type KlibDefinition, type KlibLog, type OptionsInput, type ProgramInfo } from './klib.js';
+export {
+  defineKlib,
+  dependenciesOf,
+  isKlib,
+  type Env,
+  type Klib,
+  type KlibContext,
+  type KlibDefinition,
+  type KlibLog,
+  type OptionsInput,
+  type ProgramInfo,
+} from './klib.js';
 export { BUILTIN_KLIBS, orderKlibs, resolveKlib, type OrderResult, type ResolvedKlib } from './loader.js';
-export { Kernel, programEnv, readKernelSettings, type BootReport, type KernelOptions, type KernelSettings, type KlibReport, type KlibStatus } from './kernel.js';
+export {
+  Kernel,
+  programEnv,
+  readKernelSettings,
+  type BootReport,
+  type KernelOptions,
+  type KernelSettings,
+  type KlibReport,
+  type KlibStatus,
+} from './kernel.js';
 export { serialDriver } from './serial.js';
 export { supervise, FORWARDED_SIGNALS, type SuperviseOptions, type SuperviseResult } from './supervisor.js';
 export { validateConfig, type ValidationResult } from './validate.js';
@@ -24,5 +44,16 @@ export { prefixLog } from './klib-log.js';
 export { delivered, drop, retry, STALL_MS, type CloseOptions, type Delivered, type Drop, type ReadySignal, type Retry, type SendResult } from './delivery.js';
 export { BackgroundSetup, SETUP_BACKOFF, type BackgroundSetupOptions } from './background-setup.js';
 export { Batcher, DELIVERY_BACKOFF, isUncertain, type BackpressureOptions, type BatcherCounters, type BatcherOptions } from './batcher.js';
-export { CryptoService, HttpClientService, SecureTransportService, type CryptoPrimitives, type HttpClient, type HttpRequest, type HttpResponse, type SecureConnectOptions, type SecureTransport, type Sha256Hash } from './secure-transport.js';
+export {
+  CryptoService,
+  HttpClientService,
+  SecureTransportService,
+  type CryptoPrimitives,
+  type HttpClient,
+  type HttpRequest,
+  type HttpResponse,
+  type SecureConnectOptions,
+  type SecureTransport,
+  type Sha256Hash,
+} from './secure-transport.js';
 export { parseMeminfo, readMeminfo } from './meminfo.js';

@@ -202,14 +202,18 @@ export class Kernel {
     const drivers = this.console.disableOwner(name);
     this.stats.counter('klibs', 'disabled').add();
     const consequence = `klib ${name} is disabled${drivers.length > 0 ? ` (console driver${drivers.length === 1 ? '' : 's'} ${drivers.join(', ')}: no more lines, counted as dropped)` : ''}; the program keeps running`;
-    const error = isUkError(failure.error) && failure.kind === 'process.exit'
-      ? failure.error
-      : klibCrashed(name, failure, this.#initing.has(name) ? 'init' : this.#initStarted.has(name) ? 'running' : 'import');
+    const error =
+      isUkError(failure.error) && failure.kind === 'process.exit'
+        ? failure.error
+        : klibCrashed(name, failure, this.#initing.has(name) ? 'init' : this.#initStarted.has(name) ? 'running' : 'import');
     const tally = new FailureTally(KLIB_FAILURE_SUMMARY_MS);
     tally.fail(reason, now);
     this.#failedKlibs.set(name, { error, tally });
     this.#logged.add(error);
-    this.log.error(`${error.message}${failure.kind === 'process.exit' && failure.at ? ` (at ${failure.at})` : ''}; ${consequence}${error.fix ? ` (${error.fix})` : ''}`, { owner: name });
+    this.log.error(
+      `${error.message}${failure.kind === 'process.exit' && failure.at ? ` (at ${failure.at})` : ''}; ${consequence}${error.fix ? ` (${error.fix})` : ''}`,
+      { owner: name },
+    );
   }
 
   /**
@@ -241,7 +245,12 @@ export class Kernel {
     for (const problem of problems) if (!this.#logged.has(problem)) this.log.error(problem.describe());
     if (this.log.verbose) {
       this.log.debug(`klibs: ${reports.map((r) => `${r.name} (${r.status}, ${r.ms.toFixed(1)} ms)`).join(' → ') || 'none'}`);
-      this.log.debug(`consoles: ${this.console.describe().map((d) => `${d.enabled ? '+' : '-'}${d.name}`).join(' ')}`);
+      this.log.debug(
+        `consoles: ${this.console
+          .describe()
+          .map((d) => `${d.enabled ? '+' : '-'}${d.name}`)
+          .join(' ')}`,
+      );
     }
     return { klibs: reports, problems };
   }
@@ -250,10 +259,23 @@ export class Kernel {
     const { item } = planned;
     const { klib } = item;
     const started = this.timers.clock.monotonic();
-    const report = (status: KlibStatus, error?: UkError): KlibReport => ({ name: klib.name, entry: item.entry, status, ms: this.timers.clock.monotonic() - started, ...(error ? { error } : {}) });
+    const report = (status: KlibStatus, error?: UkError): KlibReport => ({
+      name: klib.name,
+      entry: item.entry,
+      status,
+      ms: this.timers.clock.monotonic() - started,
+      ...(error ? { error } : {}),
+    });
     if (planned.action === 'fail') return report('failed', planned.error);
     const deadDeps = planned.dependencies.filter((dep) => failed.has(dep));
-    if (deadDeps.length > 0) return report('failed', missingDependencies(klib.name, deadDeps.map((name) => ({ name, state: 'failed' }))));
+    if (deadDeps.length > 0)
+      return report(
+        'failed',
+        missingDependencies(
+          klib.name,
+          deadDeps.map((name) => ({ name, state: 'failed' })),
+        ),
+      );
     if (planned.action === 'skip') return report('skipped');
     const { config, options } = planned;
     const context = this.#context(klib.name, config, options);
@@ -272,7 +294,12 @@ export class Kernel {
       const init = klibGuard.run(this.#identity(klib.name), () => Promise.resolve(klib.init(context)));
       const outcome = await Promise.race([init.then(() => 'ok' as const), timeout]);
       if (outcome === 'timeout') {
-        return leaveOut(ukError('UK_ERR_KLIB_INIT_TIMEOUT', `klib ${klib.name} did not finish init within ${timeoutMs} ms`, { where: klib.name, fix: 'a klib must not wait for the network in init; raise uk.klib_init_timeout if it must' }));
+        return leaveOut(
+          ukError('UK_ERR_KLIB_INIT_TIMEOUT', `klib ${klib.name} did not finish init within ${timeoutMs} ms`, {
+            where: klib.name,
+            fix: 'a klib must not wait for the network in init; raise uk.klib_init_timeout if it must',
+          }),
+        );
       }
       const crashed = this.#failedKlibs.get(klib.name);
       return crashed ? leaveOut(crashed.error) : report('loaded');
@@ -343,7 +370,9 @@ export class Kernel {
     for (const { name, reason } of report.failed) this.log.error(`shutdown: ${name} failed: ${reason}`);
     if (report.unfinished.length > 0) {
       const cut = this.shutdown.signal.aborted && this.#abandoned ? 'uk had to exit at once' : `shutdown deadline of ${deadlineMs / 1000} s passed`;
-      const err = ukError('UK_ERR_SHUTDOWN_TIMEOUT', `${cut}; still flushing: ${report.unfinished.join(', ')}`, { fix: 'raise uk.shutdown_timeout or check the destination' });
+      const err = ukError('UK_ERR_SHUTDOWN_TIMEOUT', `${cut}; still flushing: ${report.unfinished.join(', ')}`, {
+        fix: 'raise uk.shutdown_timeout or check the destination',
+      });
       this.log.error(err.describe());
     }
     return report;

@@ -81,4 +81,3 @@ export function coreRangeMismatch(klib: string, range: string, coreVersion: stri
     fix: `install a version of the klib made for @uk/core ${coreVersion}, or a @uk/core in ${range}`,
   });
 }
-

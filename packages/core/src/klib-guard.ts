@@ -177,7 +177,7 @@ export class KlibGuard {
       caller.identity.onFailure({ kind: 'process.exit', error, at: caller.at });
       // Throwing stops the klib's code where it meant to stop (a klib that catches it just goes on).
       throw error;
-    } as typeof process.exit;
+    };
   }
 
   /** The klib calling process.exit, or undefined when uk itself calls it. */
@@ -221,4 +221,3 @@ function unattributedError(kind: KlibFailureKind, error: unknown): UkError {
 
 /** The process's guard: one per process, as the handlers it installs are. */
 export const klibGuard = new KlibGuard();
-

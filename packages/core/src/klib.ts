@@ -129,5 +129,5 @@ export function isKlib(value: unknown): value is Klib {
 /** The dependencies of a klib for a given configuration tuple. */
 export function dependenciesOf(klib: KlibDefinition<unknown>, config: Tuple | undefined): readonly string[] {
   const deps = klib.dependencies;
-  return typeof deps === 'function' ? deps(config) : deps ?? [];
+  return typeof deps === 'function' ? deps(config) : (deps ?? []);
 }

@@ -23,7 +23,7 @@ export interface LineBlock {
 
 /** Line `i` of a block as text: UTF-8 decoded, invalid bytes replaced by U+FFFD. */
 export function lineText(block: LineBlock, i: number): string {
-  return block.buf.toString('utf8', block.bounds[2 * i] as number, block.bounds[2 * i + 1] as number);
+  return block.buf.toString('utf8', block.bounds[2 * i], block.bounds[2 * i + 1]);
 }
 
 export interface LineFramerOptions {

@@ -122,10 +122,14 @@ async function importKlibModule(entry: string, file: string, options: ResolveOpt
   try {
     const outcome = await Promise.race([options.identity ? guard.run(options.identity, load) : load(), timeout]);
     if (outcome === 'timeout') {
-      throw ukError('UK_ERR_KLIB_IMPORT_TIMEOUT', `klib "${entry}": importing ${file} did not finish within ${timeoutMs} ms (its top-level code awaits something that never settles?)`, {
-        where: entry,
-        fix: 'a klib module must not wait at its top level: start work in init; raise uk.klib_init_timeout if importing really takes this long',
-      });
+      throw ukError(
+        'UK_ERR_KLIB_IMPORT_TIMEOUT',
+        `klib "${entry}": importing ${file} did not finish within ${timeoutMs} ms (its top-level code awaits something that never settles?)`,
+        {
+          where: entry,
+          fix: 'a klib module must not wait at its top level: start work in init; raise uk.klib_init_timeout if importing really takes this long',
+        },
+      );
     }
     return outcome;
   } catch (err) {
@@ -149,7 +153,10 @@ export async function resolveKlib(entry: string, baseDir: string, options: Resol
   } else {
     file = resolvePackage(specifier, baseDir);
     if (!file) {
-      const what = expectedName && specifier.startsWith('@uk/') ? `the built-in klib's package ${specifier} is not installed` : `no package "${specifier}" is installed and it is not a built-in klib (${BUILTIN_KLIBS.join(', ')})`;
+      const what =
+        expectedName && specifier.startsWith('@uk/')
+          ? `the built-in klib's package ${specifier} is not installed`
+          : `no package "${specifier}" is installed and it is not a built-in klib (${BUILTIN_KLIBS.join(', ')})`;
       throw klibNotFound(entry, what, `npm install ${specifier}`);
     }
   }
@@ -186,7 +193,12 @@ export function orderKlibs(resolved: readonly ResolvedKlib[], manifest: Tuple): 
   for (const item of resolved) {
     const first = byName.get(item.klib.name);
     if (first) {
-      problems.push(ukError('UK_ERR_KLIB_DUPLICATE', `klib "${item.klib.name}" is loaded twice (by "${first.entry}" and "${item.entry}")`, { where: item.entry, fix: 'remove one of the entries from Klibs' }));
+      problems.push(
+        ukError('UK_ERR_KLIB_DUPLICATE', `klib "${item.klib.name}" is loaded twice (by "${first.entry}" and "${item.entry}")`, {
+          where: item.entry,
+          fix: 'remove one of the entries from Klibs',
+        }),
+      );
       continue;
     }
     byName.set(item.klib.name, item);
@@ -194,7 +206,7 @@ export function orderKlibs(resolved: readonly ResolvedKlib[], manifest: Tuple): 
   const deps = new Map<string, readonly string[]>();
   for (const [name, item] of byName) {
     const config = manifest.get(item.klib.configKey ?? name);
-    deps.set(name, dependenciesOf(item.klib, typeof config === 'object' && 'keys' in config ? (config as Tuple) : undefined));
+    deps.set(name, dependenciesOf(item.klib, typeof config === 'object' && 'keys' in config ? config : undefined));
   }
 
   // A klib is unloadable if a dependency is absent or itself unloadable (as Nanos: missing deps).
@@ -208,7 +220,12 @@ export function orderKlibs(resolved: readonly ResolvedKlib[], manifest: Tuple): 
       if (missing.length > 0) {
         unloadable.add(name);
         changed = true;
-        problems.push(missingDependencies(name, missing.map((dep) => ({ name: dep, state: byName.has(dep) ? 'cannot-load' : 'absent' }))));
+        problems.push(
+          missingDependencies(
+            name,
+            missing.map((dep) => ({ name: dep, state: byName.has(dep) ? 'cannot-load' : 'absent' })),
+          ),
+        );
       }
     }
   }
@@ -237,7 +254,12 @@ export function orderKlibs(resolved: readonly ResolvedKlib[], manifest: Tuple): 
     for (const name of waiting) {
       if (inCycle.has(name)) continue;
       const blocked = (deps.get(name) ?? []).filter((dep) => waiting.includes(dep));
-      problems.push(missingDependencies(name, blocked.map((dep) => ({ name: dep, state: 'in-cycle' }))));
+      problems.push(
+        missingDependencies(
+          name,
+          blocked.map((dep) => ({ name: dep, state: 'in-cycle' })),
+        ),
+      );
     }
   }
   return { order, problems };

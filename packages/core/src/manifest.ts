@@ -220,9 +220,16 @@ function fromJSONValue(value: unknown, path: string): ManifestValue {
     return String(value);
   }
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (Array.isArray(value)) return new Vector(path, value.map((item, index) => fromJSONValue(item, `${path}[${index}]`)));
+  if (Array.isArray(value))
+    return new Vector(
+      path,
+      value.map((item, index) => fromJSONValue(item, `${path}[${index}]`)),
+    );
   if (typeof value === 'object' && value !== null) {
-    return new Tuple(path, Object.entries(value).map(([key, item]) => [key, fromJSONValue(item, childPath(path, key))] as const));
+    return new Tuple(
+      path,
+      Object.entries(value).map(([key, item]) => [key, fromJSONValue(item, childPath(path, key))] as const),
+    );
   }
   throw wrongValue(path, 'a string, number, boolean, object or array', value === null ? 'null' : typeof value, 'remove the key or give it a value');
 }

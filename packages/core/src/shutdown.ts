@@ -55,7 +55,10 @@ export class Shutdown {
    */
   dependencies(klib: string, dependsOn: readonly string[]): void {
     if (this.#klibs.has(klib)) return;
-    this.#klibs.set(klib, dependsOn.filter((dep) => this.#klibs.has(dep)));
+    this.#klibs.set(
+      klib,
+      dependsOn.filter((dep) => this.#klibs.has(dep)),
+    );
   }
 
   /** Registers a hook. Hooks of one owner start together, in reverse registration order. */

@@ -129,13 +129,16 @@ async function drainPipes(kernel: Kernel, streams: readonly AttachedStream[]): P
     await Promise.race([allEnded, wait]);
   }
   const open = streams.filter((s) => !s.isEnded()).map((s) => s.name);
-  kernel.log.warn(`the program exited but its ${open.join(' and ')} ${open.length > 1 ? 'are' : 'is'} still open after ${PIPE_GRACE_MS / 1000} s without output (a process it started holds ${open.length > 1 ? 'them' : 'it'}); shutting down: lines written from now on are counted as dropped by the klibs until uk exits`);
+  kernel.log.warn(
+    `the program exited but its ${open.join(' and ')} ${open.length > 1 ? 'are' : 'is'} still open after ${PIPE_GRACE_MS / 1000} s without output (a process it started holds ${open.length > 1 ? 'them' : 'it'}); shutting down: lines written from now on are counted as dropped by the klibs until uk exits`,
+  );
 }
 
 export async function supervise(kernel: Kernel, options: SuperviseOptions): Promise<SuperviseResult> {
   // With no record driver enabled and serial as the only raw driver, the program writes straight
   // to uk's own stdout/stderr: byte-exact by construction and no copy through uk at all.
-  const passthrough = (options.passthrough ?? kernel.settings.passthrough) && !kernel.console.wantsRecords && kernel.console.enabledDrivers.every((d) => d.name === 'serial');
+  const passthrough =
+    (options.passthrough ?? kernel.settings.passthrough) && !kernel.console.wantsRecords && kernel.console.enabledDrivers.every((d) => d.name === 'serial');
   const stdio = passthrough ? (['inherit', 'inherit', 'inherit'] as const) : (['inherit', 'pipe', 'pipe'] as const);
   let child: ChildProcess;
   const spawnError = new Promise<NodeJS.ErrnoException>((resolve) => {
@@ -156,7 +159,7 @@ export async function supervise(kernel: Kernel, options: SuperviseOptions): Prom
   };
   process.once('exit', stopOrphan);
   const streams = passthrough ? [] : [attachStream(kernel, child.stdout!, 'stdout'), attachStream(kernel, child.stderr!, 'stderr')];
-  if (passthrough) kernel.log.debug('only the serial console is enabled: the program writes to uk\'s stdout/stderr directly');
+  if (passthrough) kernel.log.debug("only the serial console is enabled: the program writes to uk's stdout/stderr directly");
 
   // Partial lines are delivered once the stream has been idle for uk.partial_line_timeout.
   const idleMs = kernel.settings.partialLineMs;

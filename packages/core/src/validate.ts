@@ -59,7 +59,11 @@ export async function validateConfig(file: string, options: { guard?: KlibGuard 
   if (!config.program) warnings.push('Program: not set; give the program on the command line (uk run -c FILE -- PROGRAM)');
 
   const failures = importFailures();
-  const plan = await planBoot(config, { env: programEnv(process.env, config.env, config.program), identity: failures.identity, guard: options.guard ?? klibGuard });
+  const plan = await planBoot(config, {
+    env: programEnv(process.env, config.env, config.program),
+    identity: failures.identity,
+    guard: options.guard ?? klibGuard,
+  });
   const problems = plan.problems.flatMap(flatten);
   // Failures of the klibs' top-level code not already reported by their import (a refused exit is).
   for (const failure of failures.problems) if (!problems.includes(failure)) problems.push(failure);

@@ -68,8 +68,15 @@ t.test('backoff: 1 s doubling, capped at 3600 s; nothing before start', async (t
   s.start();
   await failUntil(clock, attempts, origin + 8_000_000);
   const gaps = attempts.times.slice(1).map((at, i) => at - (attempts.times[i] as number));
-  t.same(gaps.slice(0, 13), [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3600].map((s) => s * 1000), 'doubles from 1 s, then an hour');
-  t.ok(gaps.slice(12).every((g) => g === 3_600_000), `stays at an hour (${gaps.length} gaps)`);
+  t.same(
+    gaps.slice(0, 13),
+    [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3600].map((s) => s * 1000),
+    'doubles from 1 s, then an hour',
+  );
+  t.ok(
+    gaps.slice(12).every((g) => g === 3_600_000),
+    `stays at an hour (${gaps.length} gaps)`,
+  );
   t.equal(s.failures, attempts.calls.length);
   t.equal(s.isReady(), false);
   t.equal(s.value, undefined);
@@ -84,7 +91,11 @@ t.test('quiet first failure, later ones as errors with their delay, success once
   await attempts.fail('no region');
   await clock.advanceAsync(2000);
   await attempts.fail('no token');
-  t.same(log.lines.slice(1), ['error setup failed, retrying in 2 s: no region', 'error setup failed, retrying in 4 s: no token'], 'each later failure, with its delay');
+  t.same(
+    log.lines.slice(1),
+    ['error setup failed, retrying in 2 s: no region', 'error setup failed, retrying in 4 s: no token'],
+    'each later failure, with its delay',
+  );
   t.equal(s.lastError, 'no token');
   await clock.advanceAsync(4000);
   await attempts.succeed('vm-1');
@@ -112,7 +123,11 @@ t.test('success at the first attempt is logged at debug; reportFirstFailure and 
   await attempts.fail('b');
   t.same(
     log.lines,
-    ['error setup failed, retrying in 1 s (buffering meanwhile): a', 'debug setup failed, retrying in 2 s (buffering meanwhile): a', 'error setup failed, retrying in 4 s (buffering meanwhile): b'],
+    [
+      'error setup failed, retrying in 1 s (buffering meanwhile): a',
+      'debug setup failed, retrying in 2 s (buffering meanwhile): a',
+      'error setup failed, retrying in 4 s (buffering meanwhile): b',
+    ],
     'the first failure reported; a repeated reason at debug only',
   );
 });

@@ -24,7 +24,12 @@ function setup(overrides: Partial<BatcherOptions<string>> = {}, heapBytes = 1000
   const sent: string[][] = [];
   const script: ((batch: string[]) => Promise<unknown>)[] = [];
   const heap = new Heap('test', heapBytes);
-  const log = { debug: () => {}, info: (m: string) => logs.push(`info ${m}`), warn: (m: string) => logs.push(`warn ${m}`), error: (m: string) => logs.push(`error ${m}`) };
+  const log = {
+    debug: () => {},
+    info: (m: string) => logs.push(`info ${m}`),
+    warn: (m: string) => logs.push(`warn ${m}`),
+    error: (m: string) => logs.push(`error ${m}`),
+  };
   const batcher = new Batcher<string>({
     name: 'test',
     noun: 'lines',
@@ -44,7 +49,12 @@ function setup(overrides: Partial<BatcherOptions<string>> = {}, heapBytes = 1000
       return isResult(result) ? result : undefined;
     },
     backoff: { initial: 1000, max: 8000, factor: 2 },
-    counters: { sent: stats.counter('test', 'sent'), dropped: stats.counter('test', 'dropped'), retries: stats.counter('test', 'retries'), rejected: stats.counter('test', 'rejected') },
+    counters: {
+      sent: stats.counter('test', 'sent'),
+      dropped: stats.counter('test', 'dropped'),
+      retries: stats.counter('test', 'retries'),
+      rejected: stats.counter('test', 'rejected'),
+    },
     ...overrides,
   });
   return { batcher, clock, sent, logs, stats, heap, script };
@@ -74,15 +84,30 @@ t.test('a batch leaves when full, or flushIntervalMs after its first record', as
 });
 
 t.test('batches respect the byte limit with the per-item overhead, and canJoin', async (t) => {
-  const s = setup({ maxBatchItems: 100, maxBatchBytes: 30, itemOverheadBytes: 5, canJoin: (batch, next) => !(batch[0]!.startsWith('x') && !next.startsWith('x')) });
+  const s = setup({
+    maxBatchItems: 100,
+    maxBatchBytes: 30,
+    itemOverheadBytes: 5,
+    canJoin: (batch, next) => !(batch[0]!.startsWith('x') && !next.startsWith('x')),
+  });
   for (const item of ['xaaaaaaaa', 'xbbbbbbbb', 'ycccccccc', 'ydddddddd']) s.batcher.push(item);
   await s.batcher.flush();
-  t.same(s.sent, [['xaaaaaaaa', 'xbbbbbbbb'], ['ycccccccc', 'ydddddddd']], '2 × (9+5) = 28 ≤ 30, a third would be 42; canJoin splits x from y');
+  t.same(
+    s.sent,
+    [
+      ['xaaaaaaaa', 'xbbbbbbbb'],
+      ['ycccccccc', 'ydddddddd'],
+    ],
+    '2 × (9+5) = 28 ≤ 30, a third would be 42; canJoin splits x from y',
+  );
 });
 
 t.test('a failed send is retried with backoff, keeping order and losing nothing', async (t) => {
   const s = setup();
-  s.script.push(() => Promise.reject(new Error('ECONNRESET')), () => Promise.reject(new Error('ECONNRESET')));
+  s.script.push(
+    () => Promise.reject(new Error('ECONNRESET')),
+    () => Promise.reject(new Error('ECONNRESET')),
+  );
   s.batcher.push('1');
   s.batcher.push('2');
   await s.clock.advanceAsync(1000);
@@ -199,7 +224,14 @@ t.test('maxInFlight and canOverlap: later batches go while earlier ones are in f
   s.script.push(a.step, b.step, c.step);
   for (const r of ['1:a', '1:b', '2:c', '2:d', '2:e', '3:f']) s.batcher.push(r);
   await s.clock.advanceAsync(0);
-  t.same(started, [['1:a', '1:b'], ['2:c', '2:d']], 'two batches in flight; the third (time 2 again) may not overlap the second');
+  t.same(
+    started,
+    [
+      ['1:a', '1:b'],
+      ['2:c', '2:d'],
+    ],
+    'two batches in flight; the third (time 2 again) may not overlap the second',
+  );
   b.settle();
   await s.clock.advanceAsync(0);
   t.same(s.sent, [['2:c', '2:d']], 'the second batch was sent first');
@@ -230,7 +262,16 @@ t.test('trimFull: a batch ended by a limit may end earlier, and the rest starts 
   });
   for (const r of ['1:a', '2:b', '3:c', '3:d', '3:e', '4:f', '4:g', '4:h', '4:i', '4:j']) s.batcher.push(r);
   await s.batcher.flush();
-  t.same(s.sent, [['1:a', '2:b'], ['3:c', '3:d', '3:e'], ['4:f', '4:g', '4:h'], ['4:i', '4:j']], 'cut before time 3 (3:d overflowed), not before time 4 (already there); a batch of one time is sent whole');
+  t.same(
+    s.sent,
+    [
+      ['1:a', '2:b'],
+      ['3:c', '3:d', '3:e'],
+      ['4:f', '4:g', '4:h'],
+      ['4:i', '4:j'],
+    ],
+    'cut before time 3 (3:d overflowed), not before time 4 (already there); a batch of one time is sent whole',
+  );
   t.equal(counters(s).sent, 10);
   t.equal(s.heap.allocated, 0);
   t.equal(s.batcher.pending, 0);
@@ -261,14 +302,25 @@ t.test('with batches in flight, a failed one is retried as it was, and no new ba
   s.batcher.push('e');
   s.batcher.push('f');
   await s.clock.advanceAsync(0);
-  t.same(started, [['a', 'b'], ['c', 'd']], 'no new batch while one waits for its retry');
+  t.same(
+    started,
+    [
+      ['a', 'b'],
+      ['c', 'd'],
+    ],
+    'no new batch while one waits for its retry',
+  );
   b.settle();
   await s.clock.advanceAsync(0);
   t.equal(s.batcher.pending, 6, 'c and d were sent, but wait in the queue behind a and b');
   await s.clock.advanceAsync(1000);
   t.same(started[2], ['a', 'b'], 'the failed batch again, as it was');
   await s.batcher.flush();
-  t.same(s.sent, [['c', 'd'], ['a', 'b'], ['e', 'f']]);
+  t.same(s.sent, [
+    ['c', 'd'],
+    ['a', 'b'],
+    ['e', 'f'],
+  ]);
   t.equal(counters(s).sent, 6);
   t.equal(counters(s).retries, 1);
   t.equal(s.heap.allocated, 0);
@@ -362,7 +414,10 @@ t.test('the default delivery backoff stops growing at 30 s', async (t) => {
   await o.clock.advanceAsync(200_000);
   const gaps = attempts.slice(1).map((at, i) => at - (attempts[i] as number));
   t.same(gaps.slice(0, 5), [1000, 2000, 4000, 8000, 16_000]);
-  t.ok(gaps.slice(5).every((g) => g === 30_000), `then 30 s apart: ${gaps.join(', ')}`);
+  t.ok(
+    gaps.slice(5).every((g) => g === 30_000),
+    `then 30 s apart: ${gaps.join(', ')}`,
+  );
   healthy = true;
   const before = attempts.length;
   await o.clock.advanceAsync(30_000);
@@ -413,7 +468,10 @@ t.test('while closing, failed batches are retried at most a second apart until t
   await s.clock.advanceAsync(10_000);
   await closed;
   const gaps = attempts.slice(1).map((at, i) => at - (attempts[i] as number));
-  t.ok(gaps.every((g) => g <= 1000), `retries while closing at most 1 s apart: ${gaps.join(', ')}`);
+  t.ok(
+    gaps.every((g) => g <= 1000),
+    `retries while closing at most 1 s apart: ${gaps.join(', ')}`,
+  );
   t.same(s.sent, [['a']], 'delivered on the seventh attempt, within the deadline');
   t.equal(counters(s).dropped, 0);
 });
@@ -594,7 +652,7 @@ t.test('retry with items, refused again and again: given up as rejected after ma
   t.match(s.logs.join('\n'), /gave up 1 lines the destination refused 3 times for a passing reason \(UNAVAILABLE\); counted as rejected/);
 });
 
-t.test('retry afterMs: the destination\'s own wait is used (within the backoff cap)', async (t) => {
+t.test("retry afterMs: the destination's own wait is used (within the backoff cap)", async (t) => {
   const s = setup();
   s.script.push(() => Promise.resolve(retry('429 Too Many Requests', { afterMs: 5000 })));
   s.batcher.push('a');
@@ -645,7 +703,7 @@ t.test('release runs exactly once per item, whatever its fate', async (t) => {
   t.equal(released.length, 8, 'never twice');
 });
 
-t.test('close({ deadline, signal }): the kernel\'s deadline is absolute, and an abort cuts it short', async (t) => {
+t.test("close({ deadline, signal }): the kernel's deadline is absolute, and an abort cuts it short", async (t) => {
   const s = withUncertainCounters();
   s.script.push(() => new Promise(() => {}));
   s.batcher.push('a');

@@ -10,7 +10,11 @@ import { ManualClock, Timers } from '../src/timers.js';
 
 function queueOf(items: string[], heapBytes = 1_000_000, released: string[] = []) {
   const heap = new Heap('q', heapBytes);
-  const q = new RecordQueue<string>(heap, { sizeOf: (s) => s.length, countOf: (s) => (s.startsWith('x') ? 2 : 1), release: (items) => released.push(...items) });
+  const q = new RecordQueue<string>(heap, {
+    sizeOf: (s) => s.length,
+    countOf: (s) => (s.startsWith('x') ? 2 : 1),
+    release: (items) => released.push(...items),
+  });
   for (const item of items) q.push(item, item.length, q.countOf(item));
   return { q, heap, released };
 }
@@ -62,7 +66,13 @@ t.test('Flights: land in order, take back the only failure, bytes and records ke
   two.state = 'done';
   t.same(f.takeLanded(), [], 'the second waits for the first');
   one.state = 'done';
-  t.same(f.takeLanded().map((x) => x.items), [['a', 'b'], ['c', 'd']]);
+  t.same(
+    f.takeLanded().map((x) => x.items),
+    [
+      ['a', 'b'],
+      ['c', 'd'],
+    ],
+  );
   t.same([f.bytes, f.count, f.length], [0, 0, 0]);
   const g = new Flights<string>(0);
   const only = g.add(takeBatch(q, 0, { maxBatchItems: 2, maxBatchBytes: 100 }), 0);
@@ -75,7 +85,7 @@ t.test('Flights: land in order, take back the only failure, bytes and records ke
   t.same([g.sendHead, g.length], [0, 0], 'its items go again with what came meanwhile');
 });
 
-t.test('RetrySchedule: backoff, the destination\'s wait within the cap, one timer', async (t) => {
+t.test("RetrySchedule: backoff, the destination's wait within the cap, one timer", async (t) => {
   const clock = new ManualClock();
   const r = new RetrySchedule(new Timers(clock), { initial: 1000, max: 8000, factor: 2 });
   t.same([r.nextDelay(undefined), r.nextDelay(undefined), r.nextDelay(3000), r.nextDelay(60_000)], [1000, 2000, 3000, 8000]);
@@ -94,7 +104,14 @@ t.test('RetrySchedule: backoff, the destination\'s wait within the cap, one time
 t.test('Backpressure: hysteresis, never while it may not hold, lets go of a stalled send', async (t) => {
   const clock = new ManualClock();
   const state = { queuedBytes: 0, capacity: 100, hold: true, started: undefined as number | undefined };
-  const bp = new Backpressure({ stallMs: 1000 }, new Timers(clock), { get queuedBytes() { return state.queuedBytes; }, capacity: 100, mayHold: () => state.hold, oldestSendStarted: () => state.started });
+  const bp = new Backpressure({ stallMs: 1000 }, new Timers(clock), {
+    get queuedBytes() {
+      return state.queuedBytes;
+    },
+    capacity: 100,
+    mayHold: () => state.hold,
+    oldestSendStarted: () => state.started,
+  });
   state.queuedBytes = 49;
   t.equal(bp.shouldPause(), false, 'below half');
   state.queuedBytes = 50;

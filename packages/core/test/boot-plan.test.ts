@@ -23,7 +23,15 @@ function writeBadConfig(dir: string): string {
     file,
     JSON.stringify({
       Program: '/bin/true',
-      Klibs: [rel('needs-missing.mjs'), rel('after-recfile.mjs'), rel('recfile.mjs'), rel('needs-config.mjs'), rel('alpha.mjs'), rel('options-bug.mjs'), rel('gamma.mjs')],
+      Klibs: [
+        rel('needs-missing.mjs'),
+        rel('after-recfile.mjs'),
+        rel('recfile.mjs'),
+        rel('needs-config.mjs'),
+        rel('alpha.mjs'),
+        rel('options-bug.mjs'),
+        rel('gamma.mjs'),
+      ],
       ManifestPassthrough: {
         uk: { shutdown_timeout: 'soon', bogus: 1 },
         consoles: ['serial'],
@@ -59,20 +67,32 @@ t.test('uk validate and boot report the same problems, with the same codes and m
   t.same(flat(validation.problems), expected, 'uk validate');
   t.same(flat(boot.problems), expected, 'boot: the same');
   t.same(klibEvents(), ['init:gamma'], 'boot started only the klib without a problem');
-  t.same(boot.klibs.map((k) => `${k.name}:${k.status}`), ['recfile:failed', 'after-recfile:failed', 'needs-config:failed', 'alpha:failed', 'options-bug:failed', 'gamma:loaded']);
+  t.same(
+    boot.klibs.map((k) => `${k.name}:${k.status}`),
+    ['recfile:failed', 'after-recfile:failed', 'needs-config:failed', 'alpha:failed', 'options-bug:failed', 'gamma:loaded'],
+  );
   const recfile = boot.klibs[0]?.error;
   t.equal(recfile?.code, 'UK_ERR_OPTIONS_INVALID', 'at run time, one error per klib listing its invalid options');
-  t.equal(recfile?.message, 'recfile: 2 invalid options: recfile.path: required, expected a file path; recfile.batch: expected a number of records from 1 to 100000, got "0"');
+  t.equal(
+    recfile?.message,
+    'recfile: 2 invalid options: recfile.path: required, expected a file path; recfile.batch: expected a number of records from 1 to 100000, got "0"',
+  );
   t.equal(boot.klibs[1]?.error?.fix, 'fix the problem reported for recfile');
 });
 
 t.test('planBoot: what boot will do with each klib, in load order', async (t) => {
   const file = writeBadConfig(t.testdir({}));
   const plan = await planBoot(loadOpsConfig(file), { env: {} });
-  t.same(plan.klibs.map((k) => `${k.item.klib.name}:${k.action}`), ['recfile:fail', 'after-recfile:fail', 'needs-config:fail', 'alpha:fail', 'options-bug:fail', 'gamma:init']);
+  t.same(
+    plan.klibs.map((k) => `${k.item.klib.name}:${k.action}`),
+    ['recfile:fail', 'after-recfile:fail', 'needs-config:fail', 'alpha:fail', 'options-bug:fail', 'gamma:init'],
+  );
   t.same(plan.settings.shutdownTimeoutMs, 10_000, 'the default in place of the bad value');
   t.same([...plan.toggles.keys()], [], 'the bad consoles entry toggles nothing');
-  t.same(plan.resolved.map((r) => r.klib.name), ['needs-missing', 'after-recfile', 'recfile', 'needs-config', 'alpha', 'options-bug', 'gamma']);
+  t.same(
+    plan.resolved.map((r) => r.klib.name),
+    ['needs-missing', 'after-recfile', 'recfile', 'needs-config', 'alpha', 'options-bug', 'gamma'],
+  );
   const gamma = plan.klibs.at(-1);
   t.same(gamma?.action === 'init' ? gamma.config?.toJSON() : 'not init', {});
 });

@@ -20,7 +20,12 @@ t.test('parseCliArgs', async (t) => {
   t.same(parseCliArgs(['run', '--help']), { command: 'help', ...base });
   t.same(parseCliArgs(['--version']), { command: 'version', ...base });
   t.same(parseCliArgs(['-V']), { command: 'version', ...base });
-  t.same(parseCliArgs(['run', '-c', 'app.json', './server', '--port', '80']), { ...base, command: 'run', config: 'app.json', program: ['./server', '--port', '80'] });
+  t.same(parseCliArgs(['run', '-c', 'app.json', './server', '--port', '80']), {
+    ...base,
+    command: 'run',
+    config: 'app.json',
+    program: ['./server', '--port', '80'],
+  });
   t.same(parseCliArgs(['run', '--config=app.json', '-v', '--strict', '--stats-interval', '30', '--', '-weird', 'x']), {
     command: 'run',
     config: 'app.json',
@@ -40,8 +45,18 @@ t.test('parseCliArgs', async (t) => {
   throwsUk(t, () => parseCliArgs(['frobnicate']), 'UK_ERR_CLI_USAGE', 'unknown command "frobnicate"; commands: run, validate, klibs (see uk --help)');
   throwsUk(t, () => parseCliArgs(['run', '-c']), 'UK_ERR_CLI_USAGE', 'option -c needs a value (see uk --help)');
   throwsUk(t, () => parseCliArgs(['run', '--config', '']), 'UK_ERR_CLI_USAGE', 'option --config needs a value (see uk --help)');
-  throwsUk(t, () => parseCliArgs(['run', '--stats-interval', '0']), 'UK_ERR_CLI_USAGE', 'option --stats-interval expects a whole number of seconds ≥ 1, got "0" (see uk --help)');
-  throwsUk(t, () => parseCliArgs(['run', '--stats-interval=1.5']), 'UK_ERR_CLI_USAGE', 'option --stats-interval expects a whole number of seconds ≥ 1, got "1.5" (see uk --help)');
+  throwsUk(
+    t,
+    () => parseCliArgs(['run', '--stats-interval', '0']),
+    'UK_ERR_CLI_USAGE',
+    'option --stats-interval expects a whole number of seconds ≥ 1, got "0" (see uk --help)',
+  );
+  throwsUk(
+    t,
+    () => parseCliArgs(['run', '--stats-interval=1.5']),
+    'UK_ERR_CLI_USAGE',
+    'option --stats-interval expects a whole number of seconds ≥ 1, got "1.5" (see uk --help)',
+  );
   throwsUk(t, () => parseCliArgs(['validate']), 'UK_ERR_CLI_USAGE', 'uk validate needs -c FILE (see uk --help)');
   throwsUk(t, () => parseCliArgs(['validate', '-c', 'a.json', 'extra']), 'UK_ERR_CLI_USAGE', 'unexpected argument "extra" for uk validate (see uk --help)');
   throwsUk(t, () => parseCliArgs(['klibs', '--', 'prog']), 'UK_ERR_CLI_USAGE', 'uk klibs takes no program (see uk --help)');
@@ -142,7 +157,7 @@ t.test('uk validate: a bad config lists every problem and exits 1', async (t) =>
     `error UK_ERR_KLIB_NOT_FOUND: klib "./nope.mjs": no file at ${join(dir, 'nope.mjs')} (paths in Klibs are relative to the config file)`,
     `error UK_ERR_KLIB_NAME_MISMATCH: klib "other=${rel('alpha.mjs')}": the module declares the klib "alpha", not "other" (use "alpha=${rel('alpha.mjs')}" or point the entry at the right module)`,
     'error UK_ERR_KLIB_MISSING_DEP: missing dependencies for needs-missing klib: nonexistent (add "nonexistent" to Klibs)',
-    "error UK_ERR_MANIFEST_MISSING: recfile.path: required, expected a file path",
+    'error UK_ERR_MANIFEST_MISSING: recfile.path: required, expected a file path',
     'error UK_ERR_MANIFEST_VALUE: recfile.batch: expected a number of records from 1 to 100000, got "0"',
     'error UK_ERR_KLIB_CONFIG_MISSING: needs-config: configuration tuple "needs-config" is missing from ManifestPassthrough (add "needs-config": { … } to ManifestPassthrough)',
     `${file}: 9 problem(s)`,
@@ -154,22 +169,35 @@ t.test('validateConfig in-process: warnings, problems and order', async (t) => {
   const dir = t.testdir({ 'c.json': JSON.stringify({ Klibs: ['./x.mjs'] }) });
   const result = await validateConfig(join(dir, 'c.json'));
   t.same(result.order, []);
-  t.same(result.problems.map((p) => p.code), ['UK_ERR_KLIB_NOT_FOUND']);
+  t.same(
+    result.problems.map((p) => p.code),
+    ['UK_ERR_KLIB_NOT_FOUND'],
+  );
   t.same(result.warnings, ['Program: not set; give the program on the command line (uk run -c FILE -- PROGRAM)']);
   const missing = await validateConfig(join(dir, 'none.json'));
   t.equal(missing.config, undefined);
-  t.same(missing.problems.map((p) => [p.code, p.message]), [['UK_ERR_CONFIG_NOT_FOUND', `cannot read config file ${join(dir, 'none.json')}: ENOENT`]]);
+  t.same(
+    missing.problems.map((p) => [p.code, p.message]),
+    [['UK_ERR_CONFIG_NOT_FOUND', `cannot read config file ${join(dir, 'none.json')}: ENOENT`]],
+  );
 });
 
 t.test('uk klibs lists the built-in klibs and those of a config', async (t) => {
   const all = await runUk(['klibs']);
   t.equal(all.code, 0);
   const lines = all.out.trimEnd().split('\n');
-  t.same(lines.map((line) => line.split(/\s+/)[0]), [...BUILTIN_KLIBS], 'one line per built-in, in order');
+  t.same(
+    lines.map((line) => line.split(/\s+/)[0]),
+    [...BUILTIN_KLIBS],
+    'one line per built-in, in order',
+  );
   for (const line of lines) t.match(line, /^[a-z]+ +(\S+ +deps: .+|- +not available: .+)$/);
   const dir = t.testdir({});
   const file = join(dir, 'k.json');
-  writeFileSync(file, JSON.stringify({ Klibs: [relative(dir, join(fixtureKlibs, 'beta.mjs')), relative(dir, join(fixtureKlibs, 'dyn-deps.mjs')), './missing.mjs'] }));
+  writeFileSync(
+    file,
+    JSON.stringify({ Klibs: [relative(dir, join(fixtureKlibs, 'beta.mjs')), relative(dir, join(fixtureKlibs, 'dyn-deps.mjs')), './missing.mjs'] }),
+  );
   const withConfig = await runUk(['klibs', '-c', file]);
   t.equal(withConfig.code, 0);
   const extra = withConfig.out.trimEnd().split('\n').slice(BUILTIN_KLIBS.length);

@@ -49,12 +49,21 @@ t.test('a FIFO fed without end is refused; a FIFO holding a small config is read
   const fifo = join(dir, 'config.fifo');
   execFileSync('mkfifo', [fifo]);
   // A writer that would write 64 MiB; it stops with EPIPE once uk has closed its end.
-  const endless = spawn(process.execPath, ['-e', `const fs=require('fs');const fd=fs.openSync(${JSON.stringify(fifo)},'w');const b=Buffer.alloc(65536,32);try{for(let i=0;i<1024;i++)fs.writeSync(fd,b)}catch(e){process.exit(e.code==='EPIPE'?0:1)}process.exit(2)`], { stdio: 'ignore' });
+  const endless = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const fs=require('fs');const fd=fs.openSync(${JSON.stringify(fifo)},'w');const b=Buffer.alloc(65536,32);try{for(let i=0;i<1024;i++)fs.writeSync(fd,b)}catch(e){process.exit(e.code==='EPIPE'?0:1)}process.exit(2)`,
+    ],
+    { stdio: 'ignore' },
+  );
   const ended = new Promise<number | null>((resolve) => endless.once('close', (code) => resolve(code)));
   throwsUk(t, () => loadOpsConfig(fifo), 'UK_ERR_CONFIG_TOO_LARGE', tooLarge(fifo), fifo);
   t.equal(await ended, 0, 'the writer saw its reader go away (EPIPE) before writing 64 MiB');
 
-  const small = spawn(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(fifo)}, JSON.stringify({ Program: '/bin/echo' }))`], { stdio: 'ignore' });
+  const small = spawn(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(fifo)}, JSON.stringify({ Program: '/bin/echo' }))`], {
+    stdio: 'ignore',
+  });
   const smallEnded = new Promise<number | null>((resolve) => small.once('close', (code) => resolve(code)));
   t.equal(loadOpsConfig(fifo).program, '/bin/echo', 'a config through a pipe still works');
   t.equal(await smallEnded, 0);

@@ -65,7 +65,13 @@ t.test('defaults for an empty config', async (t) => {
 t.test('Klibs at the top level or in RunConfig, not both', async (t) => {
   t.same(opsConfigFromJSON({ RunConfig: { Klibs: ['gcp', 'tls'], Ports: ['80'] } }).klibs, ['gcp', 'tls']);
   t.same(opsConfigFromJSON({ Klibs: ['cloudwatch'], RunConfig: { Ports: ['80'] } }).klibs, ['cloudwatch']);
-  const err = throwsUk(t, () => opsConfigFromJSON({ Klibs: ['a'], RunConfig: { Klibs: ['b'] } }), 'UK_ERR_CONFIG_SHAPE', 'Klibs: set both at the top level and in RunConfig', 'Klibs');
+  const err = throwsUk(
+    t,
+    () => opsConfigFromJSON({ Klibs: ['a'], RunConfig: { Klibs: ['b'] } }),
+    'UK_ERR_CONFIG_SHAPE',
+    'Klibs: set both at the top level and in RunConfig',
+    'Klibs',
+  );
   t.equal(err?.fix, 'keep one Klibs list');
   t.equal(err?.describe(), 'Klibs: set both at the top level and in RunConfig (keep one Klibs list)');
   // Even an empty list in each place is two lists.
@@ -104,9 +110,25 @@ t.test('wrong shapes are reported with the path of the bad value', async (t) => 
 });
 
 t.test('null values in ManifestPassthrough are errors', async (t) => {
-  throwsUk(t, () => opsConfigFromJSON({ ManifestPassthrough: { syslog: { server: null } } }), 'UK_ERR_MANIFEST_VALUE', 'syslog.server: expected a string, number, boolean, object or array, got null', 'syslog.server');
-  throwsUk(t, () => opsConfigFromJSON({ ManifestPassthrough: { consoles: [null] } }), 'UK_ERR_MANIFEST_VALUE', 'consoles[0]: expected a string, number, boolean, object or array, got null');
-  throwsUk(t, () => opsConfigFromJSON({ CloudConfig: { Zone: null } }), 'UK_ERR_MANIFEST_VALUE', 'CloudConfig.Zone: expected a string, number, boolean, object or array, got null');
+  throwsUk(
+    t,
+    () => opsConfigFromJSON({ ManifestPassthrough: { syslog: { server: null } } }),
+    'UK_ERR_MANIFEST_VALUE',
+    'syslog.server: expected a string, number, boolean, object or array, got null',
+    'syslog.server',
+  );
+  throwsUk(
+    t,
+    () => opsConfigFromJSON({ ManifestPassthrough: { consoles: [null] } }),
+    'UK_ERR_MANIFEST_VALUE',
+    'consoles[0]: expected a string, number, boolean, object or array, got null',
+  );
+  throwsUk(
+    t,
+    () => opsConfigFromJSON({ CloudConfig: { Zone: null } }),
+    'UK_ERR_MANIFEST_VALUE',
+    'CloudConfig.Zone: expected a string, number, boolean, object or array, got null',
+  );
 });
 
 t.test('loadOpsConfig reads a file and resolves paths against its directory', async (t) => {
@@ -155,7 +177,13 @@ t.test('loadOpsConfig: wrong shapes name the key', async (t) => {
     'array.json': '[1, 2]',
     'env.json': JSON.stringify({ Env: { A: null } }),
   });
-  throwsUk(t, () => loadOpsConfig(join(dir, 'klibs.json')), 'UK_ERR_CONFIG_SHAPE', 'RunConfig.Klibs[1]: expected a non-empty string, got 7', 'RunConfig.Klibs[1]');
+  throwsUk(
+    t,
+    () => loadOpsConfig(join(dir, 'klibs.json')),
+    'UK_ERR_CONFIG_SHAPE',
+    'RunConfig.Klibs[1]: expected a non-empty string, got 7',
+    'RunConfig.Klibs[1]',
+  );
   throwsUk(t, () => loadOpsConfig(join(dir, 'array.json')), 'UK_ERR_CONFIG_SHAPE', `${join(dir, 'array.json')}: expected a JSON object at the top level`);
   throwsUk(t, () => loadOpsConfig(join(dir, 'env.json')), 'UK_ERR_CONFIG_SHAPE', 'Env.A: expected a string, got null');
 });

@@ -105,7 +105,11 @@ t.test('a success resets the run; 1,000 failures in all disable a driver that fa
   t.same(counters(), { driver_failures: 150, drivers_disabled: 0, 'half.failed': 150 });
   clock.advance(10_000);
   list.write(rec('r300'));
-  t.same(reports.slice(1), ['half: console driver half failed 150 more times in the last 10.0 s (last: half cannot write "r300")'], 'a summary once 10 s have passed');
+  t.same(
+    reports.slice(1),
+    ['half: console driver half failed 150 more times in the last 10.0 s (last: half cannot write "r300")'],
+    'a summary once 10 s have passed',
+  );
   for (let i = 301; i < 2000; i++) list.write(rec(`r${i}`));
   t.equal(counters()['half.failed'], 1000);
   t.match(reports.at(-1), /^half: console driver half disabled: 1000 calls failed \(1000 in all; last: half cannot write "r1998"\)/);
@@ -128,7 +132,13 @@ t.test('a driver disabled in the middle of a block: the rest of the block is cou
 
 t.test('writeLines, writeRaw, shouldPause and drain failures are failures too', async (t) => {
   const { list, reports, counters } = setup({ maxFailuresInARow: 2 });
-  list.attach({ name: 'lines', write: () => {}, writeLines: () => { throw new Error('encoder broke'); } });
+  list.attach({
+    name: 'lines',
+    write: () => {},
+    writeLines: () => {
+      throw new Error('encoder broke');
+    },
+  });
   list.writeLines(block(7), 'stdout');
   t.same(counters(), { driver_failures: 1, drivers_disabled: 0, 'lines.failed': 7 }, 'every line of a failed block is counted');
   list.writeLines(block(3), 'stdout');
@@ -136,22 +146,43 @@ t.test('writeLines, writeRaw, shouldPause and drain failures are failures too', 
   list.writeLines(block(4), 'stdout');
   t.equal(counters()['lines.dropped'], 4);
 
-  list.attach({ name: 'raw', writeRaw: () => { throw new Error('EPIPE'); } });
+  list.attach({
+    name: 'raw',
+    writeRaw: () => {
+      throw new Error('EPIPE');
+    },
+  });
   t.equal(list.writeRaw(Buffer.from('abc'), 'stdout'), true);
   t.equal(list.writeRaw(Buffer.from('defg'), 'stdout'), true);
   t.equal(list.writeRaw(Buffer.from('hi'), 'stdout'), true);
   t.equal(counters()['raw.failed_bytes'], 7);
   t.equal(counters()['raw.dropped_bytes'], 2, 'a disabled raw driver: bytes counted');
 
-  list.attach({ name: 'pauser', write: () => {}, shouldPause: () => { throw new Error('bad mark'); } });
+  list.attach({
+    name: 'pauser',
+    write: () => {},
+    shouldPause: () => {
+      throw new Error('bad mark');
+    },
+  });
   t.equal(list.wantsPause(), false, 'a throwing shouldPause does not pause the program');
   t.match(reports.at(-1), /^pauser: console driver pauser failed: bad mark/);
 
   const drains = setup();
-  drains.list.attach({ name: 'sync-throw', writeRaw: () => false, drain: () => { throw new Error('no drain'); } });
+  drains.list.attach({
+    name: 'sync-throw',
+    writeRaw: () => false,
+    drain: () => {
+      throw new Error('no drain');
+    },
+  });
   drains.list.attach({ name: 'rejects', writeRaw: () => false, drain: () => Promise.reject(new Error('drain rejected')) });
   await drains.list.drain('stdout');
-  t.same(drains.reports.map((r) => r.replace(/ \(further.*$/, '')), ['sync-throw: console driver sync-throw failed: no drain', 'rejects: console driver rejects failed: drain rejected'], 'the reader is not held by a failing drain');
+  t.same(
+    drains.reports.map((r) => r.replace(/ \(further.*$/, '')),
+    ['sync-throw: console driver sync-throw failed: no drain', 'rejects: console driver rejects failed: drain rejected'],
+    'the reader is not held by a failing drain',
+  );
 });
 
 t.test('a drain waiting on a driver ends when the driver is disabled', async (t) => {
@@ -167,7 +198,7 @@ t.test('a drain waiting on a driver ends when the driver is disabled', async (t)
   t.equal(done, true);
 });
 
-t.test('disableOwner: a failed klib\'s drivers, now and attached later, get nothing; kernel messages can skip an owner', async (t) => {
+t.test("disableOwner: a failed klib's drivers, now and attached later, get nothing; kernel messages can skip an owner", async (t) => {
   const { list, counters } = setup();
   const mine = memoryDriver('mine');
   const other = memoryDriver('other');
@@ -177,13 +208,19 @@ t.test('disableOwner: a failed klib\'s drivers, now and attached later, get noth
   list.attach(other, { owner: 'j' });
   list.write(rec('uk: k: retrying', 'kernel'), { owner: 'k' });
   t.same(mine.records, [], "a klib's own message does not go into its own driver");
-  t.same(other.records.map((r) => r.text), ['uk: k: retrying']);
+  t.same(
+    other.records.map((r) => r.text),
+    ['uk: k: retrying'],
+  );
   t.same(list.driversOf('k'), ['mine', 'off']);
   t.same(list.disableOwner('k'), ['mine'], 'only enabled drivers are disabled (and counted)');
   list.ownerNow = () => 'k';
   const late = memoryDriver('late');
   list.attach(late);
-  t.same(list.describe().map((d) => `${d.enabled ? '+' : '-'}${d.name}`), ['+other', '-mine', '-off', '-late']);
+  t.same(
+    list.describe().map((d) => `${d.enabled ? '+' : '-'}${d.name}`),
+    ['+other', '-mine', '-off', '-late'],
+  );
   list.writeLines(block(3), 'stdout');
   t.equal(mine.records.length + late.records.length, 0, 'nothing reached them');
   t.same(counters(), { driver_failures: 0, drivers_disabled: 2, 'mine.dropped': 3, 'late.dropped': 3 });

@@ -21,8 +21,14 @@ t.test('enabled drivers attach at the front, disabled ones at the end', async (t
   list.attach(memoryDriver('off2'), { disabled: true });
   list.attach(memoryDriver('b'));
   t.same(order(list), ['+b', '+a', '+serial', '-off1', '-off2']);
-  t.same(list.enabledDrivers.map((d) => d.name), ['b', 'a', 'serial']);
-  t.same(list.drivers.map((d) => d.name), ['b', 'a', 'serial', 'off1', 'off2']);
+  t.same(
+    list.enabledDrivers.map((d) => d.name),
+    ['b', 'a', 'serial'],
+  );
+  t.same(
+    list.drivers.map((d) => d.name),
+    ['b', 'a', 'serial', 'off1', 'off2'],
+  );
   t.throws(() => list.attach(memoryDriver('a')), new RangeError('console driver a is already attached'));
   t.equal(list.setEnabled('off1', true), true);
   t.same(order(list), ['+b', '+a', '+serial', '+off1', '-off2']);
@@ -59,24 +65,43 @@ t.test('program lines go as bytes to drivers that take them and as records to th
     name: 'bytes',
     write: (r) => void seen.push(`bytes-record:${r.text}`),
     writeLines: (block, source) => {
-      for (let i = 0; i < block.count; i++) seen.push(`bytes:${block.buf.subarray(block.bounds[2 * i], block.bounds[2 * i + 1]).toString('hex')}@${block.time}/${source}`);
+      for (let i = 0; i < block.count; i++)
+        seen.push(`bytes:${block.buf.subarray(block.bounds[2 * i], block.bounds[2 * i + 1]).toString('hex')}@${block.time}/${source}`);
     },
   });
   list.attach({ name: 'off', write: (r) => void seen.push(`off:${r.text}`), writeLines: () => void seen.push('off:block') }, { disabled: true });
   const buf = Buffer.from([0x61, 0x0a, 0xff, 0x0a]);
   list.writeLines({ buf, bounds: Int32Array.of(0, 1, 2, 3), count: 2, time: 9 }, 'stderr');
-  t.same(seen, ['bytes:61@9/stderr', 'bytes:ff@9/stderr', 'text:a@9/stderr', 'text:\ufffd@9/stderr'], 'bytes as written; records decoded (invalid UTF-8 as U+FFFD)');
+  t.same(
+    seen,
+    ['bytes:61@9/stderr', 'bytes:ff@9/stderr', 'text:a@9/stderr', 'text:\ufffd@9/stderr'],
+    'bytes as written; records decoded (invalid UTF-8 as U+FFFD)',
+  );
   seen.length = 0;
   list.write(rec('kernel says', 'kernel'));
-  t.same(seen, ['bytes-record:kernel says', 'text:kernel says@1/kernel'], 'uk\'s own messages reach every record driver as records');
-  t.throws(() => list.attach({ name: 'half', writeLines: () => {} }), new RangeError("console driver half has writeLines but no write (uk's own messages arrive as records)"));
+  t.same(seen, ['bytes-record:kernel says', 'text:kernel says@1/kernel'], "uk's own messages reach every record driver as records");
+  t.throws(
+    () => list.attach({ name: 'half', writeLines: () => {} }),
+    new RangeError("console driver half has writeLines but no write (uk's own messages arrive as records)"),
+  );
 });
 
 t.test('writeRaw reports backpressure and drain waits for every raw driver', async (t) => {
   const list = new ConsoleDriverList();
   let release: () => void = () => {};
   const drained: string[] = [];
-  list.attach({ name: 'slow', writeRaw: () => false, drain: () => new Promise<void>((resolve) => (release = () => { drained.push('slow'); resolve(); })) });
+  list.attach({
+    name: 'slow',
+    writeRaw: () => false,
+    drain: () =>
+      new Promise<void>(
+        (resolve) =>
+          (release = () => {
+            drained.push('slow');
+            resolve();
+          }),
+      ),
+  });
   list.attach({ name: 'fast', writeRaw: () => true });
   t.equal(list.writeRaw(Buffer.from('x'), 'stdout'), false);
   let done = false;
@@ -90,11 +115,14 @@ t.test('writeRaw reports backpressure and drain waits for every raw driver', asy
 
 t.test('parseConsoleToggles', async (t) => {
   const { toggles, problems } = parseConsoleToggles(consoles('-serial', '+syslog', ' +gcp ', 'cloudwatch', '+', 7, '+a b', { x: 1 }));
-  t.same([...toggles].map(([name, toggle]) => [name, toggle.enabled, toggle.where]), [
-    ['serial', false, 'consoles[0]'],
-    ['syslog', true, 'consoles[1]'],
-    ['gcp', true, 'consoles[2]'],
-  ]);
+  t.same(
+    [...toggles].map(([name, toggle]) => [name, toggle.enabled, toggle.where]),
+    [
+      ['serial', false, 'consoles[0]'],
+      ['syslog', true, 'consoles[1]'],
+      ['gcp', true, 'consoles[2]'],
+    ],
+  );
   t.equal(problems.length, 5);
   assertUkError(t, problems[0], 'UK_ERR_CONSOLES_ENTRY', 'consoles[3]: expected "+name" or "-name", got "cloudwatch"', 'consoles[3]');
   t.equal(problems[0]?.fix, 'write "+syslog" to enable the syslog driver or "-serial" to disable the serial one');
@@ -126,9 +154,15 @@ t.test('kernel boot: consoles toggles, driver order, malformed entries and unkno
     { baseDir: fixtures },
   );
   const report = await kernel.boot();
-  t.same(report.klibs.map((k) => `${k.name}:${k.status}`), ['memdrv:loaded']);
+  t.same(
+    report.klibs.map((k) => `${k.name}:${k.status}`),
+    ['memdrv:loaded'],
+  );
   t.same(order(kernel.console), ['+memdrv', '-serial'], 'memdrv attached disabled but enabled by consoles; serial disabled');
-  t.same(report.problems.map((p) => [p.code, p.message]), [['UK_ERR_CONSOLES_ENTRY', 'consoles[3]: expected "+name" or "-name", got "bad"']]);
+  t.same(
+    report.problems.map((p) => [p.code, p.message]),
+    [['UK_ERR_CONSOLES_ENTRY', 'consoles[3]: expected "+name" or "-name", got "bad"']],
+  );
   t.equal(
     stderr.text,
     'uk: consoles[2]: no console driver named "nosuch" (attached: memdrv, serial)\n' +
@@ -137,16 +171,25 @@ t.test('kernel boot: consoles toggles, driver order, malformed entries and unkno
   t.equal(kernel.log.counts.warn, 1, 'an unknown name is a warning');
   t.equal(kernel.log.counts.error, 1);
   const memdrv = kernel.console.drivers.find((d) => d.name === 'memdrv') as ConsoleDriver & { records: ConsoleRecord[] };
-  t.same(memdrv.records.map((r) => [r.source, r.text]), [
-    ['kernel', 'uk: consoles[2]: no console driver named "nosuch" (attached: memdrv, serial)'],
-    ['kernel', 'uk: consoles[3]: expected "+name" or "-name", got "bad" (write "+syslog" to enable the syslog driver or "-serial" to disable the serial one)'],
-  ]);
+  t.same(
+    memdrv.records.map((r) => [r.source, r.text]),
+    [
+      ['kernel', 'uk: consoles[2]: no console driver named "nosuch" (attached: memdrv, serial)'],
+      [
+        'kernel',
+        'uk: consoles[3]: expected "+name" or "-name", got "bad" (write "+syslog" to enable the syslog driver or "-serial" to disable the serial one)',
+      ],
+    ],
+  );
   kernel.console.writeRaw(Buffer.from('program output\n'), 'stdout');
   t.equal(stdout.text, '', 'serial is off');
 
   const bad = testKernel({ ManifestPassthrough: { consoles: '+syslog' } });
   const badReport = await bad.kernel.boot();
-  t.same(badReport.problems.map((p) => [p.code, p.message]), [['UK_ERR_MANIFEST_VALUE', 'consoles: expected a vector (JSON array), got "+syslog"']]);
+  t.same(
+    badReport.problems.map((p) => [p.code, p.message]),
+    [['UK_ERR_MANIFEST_VALUE', 'consoles: expected a vector (JSON array), got "+syslog"']],
+  );
 });
 
 t.test('the serial driver passes bytes through unchanged and is on by default', async (t) => {
@@ -181,23 +224,38 @@ t.test('a driver that throws is reported through the kernel log and never gets i
   t.same(calls, ['stdout:hello'], 'the failing driver saw only the program record');
   const first = 'uk: console driver bad failed: disk full (further failures are counted and reported at most every 10 s)';
   // bad was attached last, so it is first in the list: its failure reaches good before the record does.
-  t.same(good.records.map((r) => [r.source, r.text]), [
-    ['kernel', first],
-    ['stdout', 'hello'],
-  ]);
+  t.same(
+    good.records.map((r) => [r.source, r.text]),
+    [
+      ['kernel', first],
+      ['stdout', 'hello'],
+    ],
+  );
   t.equal(stderr.text, `${first}\n`);
   // A kernel message while bad keeps failing: bad's second failure is counted, not reported (no flood, no loop).
   kernel.log.info('something happened');
   t.same(calls, ['stdout:hello', 'kernel:uk: something happened']);
-  t.same(good.records.map((r) => r.text), [first, 'hello', 'uk: something happened']);
+  t.same(
+    good.records.map((r) => r.text),
+    [first, 'hello', 'uk: something happened'],
+  );
   t.equal(stderr.text, `${first}\nuk: something happened\n`);
   t.equal(kernel.log.counts.error, 1);
-  t.same(kernel.stats.snapshot().console, { driver_failures: 2, drivers_disabled: 0, 'bad.failed': 1 }, 'the program line it failed on is counted; a kernel message is not');
+  t.same(
+    kernel.stats.snapshot().console,
+    { driver_failures: 2, drivers_disabled: 0, 'bad.failed': 1 },
+    'the program line it failed on is counted; a kernel message is not',
+  );
 
   // A raw driver that throws is reported the same way and the others still get the bytes.
   const raw: string[] = [];
   kernel.console.attach({ name: 'raw-ok', writeRaw: (c) => void raw.push(c.toString()) });
-  kernel.console.attach({ name: 'raw-bad', writeRaw: () => { throw new Error('EPIPE'); } });
+  kernel.console.attach({
+    name: 'raw-bad',
+    writeRaw: () => {
+      throw new Error('EPIPE');
+    },
+  });
   t.equal(kernel.console.writeRaw(Buffer.from('x'), 'stdout'), true);
   t.same(raw, ['x']);
   // The report of raw-bad reaches the record drivers; bad fails on it again, counted quietly.
@@ -235,5 +293,8 @@ t.test('kernel messages reach record drivers with source kernel', async (t) => {
   const mem2 = memoryDriver();
   kernel.console.attach(mem2);
   await kernel.boot();
-  t.same(mem2.records.map((r) => [r.source, r.text]), [['kernel', 'uk: shutdown-hooks: started']]);
+  t.same(
+    mem2.records.map((r) => [r.source, r.text]),
+    [['kernel', 'uk: shutdown-hooks: started']],
+  );
 });

@@ -34,7 +34,10 @@ t.test('klibs load in dependency order, otherwise in Klibs order', async (t) => 
   t.same(events, ['init:gamma', 'init:alpha config={"x":"1"}', 'init:beta']);
   t.same(report.problems, []);
   t.equal(stderr.text, '', 'nothing to report');
-  t.same(report.klibs.map((k) => k.entry), ['./gamma.mjs', './alpha.mjs', './beta.mjs']);
+  t.same(
+    report.klibs.map((k) => k.entry),
+    ['./gamma.mjs', './alpha.mjs', './beta.mjs'],
+  );
 
   const again = await boot({ Klibs: ['./alpha.mjs', './gamma.mjs', './beta.mjs'], ManifestPassthrough: { alpha: {}, beta: {}, gamma: {} } });
   t.same(again.events, ['init:alpha config={}', 'init:gamma', 'init:beta']);
@@ -83,11 +86,17 @@ t.test('duplicates, name mismatches, invalid modules and missing files are all r
     ['UK_ERR_KLIB_NAME_MISMATCH', 'klib "gamma=./beta.mjs": the module declares the klib "beta", not "gamma"'],
     ['UK_ERR_KLIB_INVALID', `klib "./not-a-klib.mjs": ${join(fixtures, 'not-a-klib.mjs')} does not export a klib`],
     ['UK_ERR_KLIB_NOT_FOUND', `klib "./nope.mjs": no file at ${join(fixtures, 'nope.mjs')}`],
-    ['UK_ERR_KLIB_NOT_FOUND', 'klib "uk-no-such-klib-package": no package "uk-no-such-klib-package" is installed and it is not a built-in klib (tls, syslog, cloudwatch, gcp)'],
+    [
+      'UK_ERR_KLIB_NOT_FOUND',
+      'klib "uk-no-such-klib-package": no package "uk-no-such-klib-package" is installed and it is not a built-in klib (tls, syslog, cloudwatch, gcp)',
+    ],
     ['UK_ERR_KLIB_DUPLICATE', 'klib "alpha" is loaded twice (by "./alpha.mjs" and "./alpha-again.mjs")'],
   ]);
   t.equal(stderr.text.split('\n').filter(Boolean).length, 5, 'each problem is logged once');
-  t.match(stderr.text, /^uk: klib "gamma=\.\/beta\.mjs": the module declares the klib "beta", not "gamma" \(use "beta=\.\/beta\.mjs" or point the entry at the right module\)$/m);
+  t.match(
+    stderr.text,
+    /^uk: klib "gamma=\.\/beta\.mjs": the module declares the klib "beta", not "gamma" \(use "beta=\.\/beta\.mjs" or point the entry at the right module\)$/m,
+  );
 });
 
 t.test('a path-loaded klib is resolved relative to the config file', async (t) => {
@@ -152,9 +161,21 @@ t.test('init that throws fails that klib and the klibs that depend on it', async
   const { report, events } = await boot({ Klibs: ['./after-failing.mjs', './failing-init.mjs', './gamma.mjs'], ManifestPassthrough: { gamma: {} } });
   t.same(statuses(report), ['failing-init:failed', 'after-failing:failed', 'gamma:loaded']);
   t.same(events, ['init:failing-init', 'init:gamma']);
-  const failed = assertUkError(t, report.klibs[0]?.error, 'UK_ERR_KLIB_INIT_FAILED', 'klib failing-init failed to start: cannot open /dev/nothing', 'failing-init');
+  const failed = assertUkError(
+    t,
+    report.klibs[0]?.error,
+    'UK_ERR_KLIB_INIT_FAILED',
+    'klib failing-init failed to start: cannot open /dev/nothing',
+    'failing-init',
+  );
   t.equal((failed?.cause as Error | undefined)?.message, 'cannot open /dev/nothing');
-  assertUkError(t, report.klibs[1]?.error, 'UK_ERR_KLIB_MISSING_DEP', 'missing dependencies for after-failing klib: failing-init (which failed to load)', 'after-failing');
+  assertUkError(
+    t,
+    report.klibs[1]?.error,
+    'UK_ERR_KLIB_MISSING_DEP',
+    'missing dependencies for after-failing klib: failing-init (which failed to load)',
+    'after-failing',
+  );
   t.same(problems(report), [
     ['UK_ERR_KLIB_INIT_FAILED', 'klib failing-init failed to start: cannot open /dev/nothing'],
     ['UK_ERR_KLIB_MISSING_DEP', 'missing dependencies for after-failing klib: failing-init (which failed to load)'],
@@ -165,11 +186,20 @@ t.test('without a configuration tuple: skip (default), fail, or init', async (t)
   const { report, events } = await boot({ Klibs: ['./alpha.mjs', './needs-config.mjs', './always-init.mjs'] });
   t.same(statuses(report), ['alpha:skipped', 'needs-config:failed', 'always-init:loaded']);
   t.same(events, ['init:always-init config=none options={"path":"always-init","level":"info"}']);
-  const err = assertUkError(t, report.klibs[1]?.error, 'UK_ERR_KLIB_CONFIG_MISSING', 'needs-config: configuration tuple "needs-config" is missing from ManifestPassthrough', 'needs-config');
+  const err = assertUkError(
+    t,
+    report.klibs[1]?.error,
+    'UK_ERR_KLIB_CONFIG_MISSING',
+    'needs-config: configuration tuple "needs-config" is missing from ManifestPassthrough',
+    'needs-config',
+  );
   t.equal(err?.fix, 'add "needs-config": { … } to ManifestPassthrough');
   t.same(problems(report), [['UK_ERR_KLIB_CONFIG_MISSING', 'needs-config: configuration tuple "needs-config" is missing from ManifestPassthrough']]);
 
-  const configured = await boot({ Klibs: ['./alpha.mjs', './needs-config.mjs', './always-init.mjs'], ManifestPassthrough: { alpha: {}, 'needs-config': {}, 'always-init': { level: 'debug' } } });
+  const configured = await boot({
+    Klibs: ['./alpha.mjs', './needs-config.mjs', './always-init.mjs'],
+    ManifestPassthrough: { alpha: {}, 'needs-config': {}, 'always-init': { level: 'debug' } },
+  });
   t.same(statuses(configured.report), ['alpha:loaded', 'needs-config:loaded', 'always-init:loaded']);
   t.same(configured.events, ['init:alpha config={}', 'init:needs-config', 'init:always-init config=tuple options={"path":"always-init","level":"debug"}']);
 });
@@ -188,7 +218,10 @@ t.test('a configuration value that is not a tuple, and options that fail', async
     'UK_ERR_OPTIONS_INVALID',
     'recfile: 3 invalid options: recfile: invalid option \'colour\'; recfile.path: required, expected a file path; recfile.batch: expected a number of records, got "lots"',
   );
-  t.same(err?.problems.map((p) => p.code), ['UK_ERR_OPTION_UNKNOWN', 'UK_ERR_MANIFEST_MISSING', 'UK_ERR_MANIFEST_VALUE']);
+  t.same(
+    err?.problems.map((p) => p.code),
+    ['UK_ERR_OPTION_UNKNOWN', 'UK_ERR_MANIFEST_MISSING', 'UK_ERR_MANIFEST_VALUE'],
+  );
   assertUkError(t, report.klibs[2]?.error, 'UK_ERR_MANIFEST_VALUE', 'always-init.level: expected a string, got a tuple (JSON object)');
 });
 
@@ -245,20 +278,37 @@ t.test('kernel services are bound at boot', async (t) => {
 });
 
 t.test('kernel settings from the uk tuple', async (t) => {
-  t.same(readKernelSettings(Tuple.empty()), { shutdownTimeoutMs: 10000, maxRecordBytes: 1024 * 1024, partialLineMs: 100, klibInitTimeoutMs: 10000, passthrough: true });
-  t.same(readKernelSettings(Tuple.fromJSON({ uk: { shutdown_timeout: 3, max_record_size: '64k', partial_line_timeout: 50, klib_init_timeout: '7', passthrough: false } })), {
-    shutdownTimeoutMs: 3000,
-    maxRecordBytes: 64 * 1024,
-    partialLineMs: 50,
-    klibInitTimeoutMs: 7000,
-    passthrough: false,
+  t.same(readKernelSettings(Tuple.empty()), {
+    shutdownTimeoutMs: 10000,
+    maxRecordBytes: 1024 * 1024,
+    partialLineMs: 100,
+    klibInitTimeoutMs: 10000,
+    passthrough: true,
   });
-  throwsUk(t, () => readKernelSettings(Tuple.fromJSON({ uk: { shutdown_timeout: 0 } })), 'UK_ERR_MANIFEST_VALUE', 'uk.shutdown_timeout: expected a whole number of seconds from 1 to 3600, got "0"', 'uk.shutdown_timeout');
+  t.same(
+    readKernelSettings(
+      Tuple.fromJSON({ uk: { shutdown_timeout: 3, max_record_size: '64k', partial_line_timeout: 50, klib_init_timeout: '7', passthrough: false } }),
+    ),
+    {
+      shutdownTimeoutMs: 3000,
+      maxRecordBytes: 64 * 1024,
+      partialLineMs: 50,
+      klibInitTimeoutMs: 7000,
+      passthrough: false,
+    },
+  );
+  throwsUk(
+    t,
+    () => readKernelSettings(Tuple.fromJSON({ uk: { shutdown_timeout: 0 } })),
+    'UK_ERR_MANIFEST_VALUE',
+    'uk.shutdown_timeout: expected a whole number of seconds from 1 to 3600, got "0"',
+    'uk.shutdown_timeout',
+  );
   const err = throwsUk(
     t,
     () => readKernelSettings(Tuple.fromJSON({ uk: { max_record_size: '1', partial_line_timeout: 'soon', flush: 1 } })),
     'UK_ERR_OPTIONS_INVALID',
-    "uk: 3 invalid options: uk: invalid option 'flush'; uk.max_record_size: expected a size from 1024 to 67108864 bytes, got \"1\"; uk.partial_line_timeout: expected a whole number of milliseconds, got \"soon\"",
+    'uk: 3 invalid options: uk: invalid option \'flush\'; uk.max_record_size: expected a size from 1024 to 67108864 bytes, got "1"; uk.partial_line_timeout: expected a whole number of milliseconds, got "soon"',
     'uk',
   );
   t.equal(err?.problems.length, 3);
@@ -270,10 +320,16 @@ t.test('a kernel with a bad uk tuple uses the defaults for the bad values and re
   t.equal(kernel.settings.shutdownTimeoutMs, 10_000, 'the default in place of the bad value');
   t.equal(kernel.settings.partialLineMs, 250, 'the good values are kept');
   const report = await kernel.boot();
-  t.same(report.problems.map((p) => [p.code, p.message]), [['UK_ERR_MANIFEST_VALUE', 'uk.shutdown_timeout: expected a whole number of seconds, got "x"']]);
+  t.same(
+    report.problems.map((p) => [p.code, p.message]),
+    [['UK_ERR_MANIFEST_VALUE', 'uk.shutdown_timeout: expected a whole number of seconds, got "x"']],
+  );
   t.match(stderr.text, /^uk: uk\.shutdown_timeout: expected a whole number of seconds, got "x"$/m);
   const { kernel: notATuple } = testKernel({ ManifestPassthrough: { uk: 'fast' } });
-  t.same((await notATuple.boot()).problems.map((p) => p.message), ['uk: expected a tuple (JSON object), got "fast"']);
+  t.same(
+    (await notATuple.boot()).problems.map((p) => p.message),
+    ['uk: expected a tuple (JSON object), got "fast"'],
+  );
 });
 
 t.test('programEnv: uk’s environment, then Env, then IMAGE_NAME', async (t) => {
@@ -294,7 +350,13 @@ t.test('stop: aborts, runs shutdown hooks, flushes drivers, reports the deadline
   kernel.console.attach({ name: 'quick', write() {}, flush: async () => void flushed++ });
   kernel.console.attach({ name: 'stuck', write() {}, flush: () => new Promise<void>(() => {}) });
   kernel.console.attach({ name: 'off', write() {}, flush: async () => void (flushed += 100) }, { disabled: true });
-  kernel.console.attach({ name: 'broken', write() {}, flush: async () => { throw new Error('socket closed'); } });
+  kernel.console.attach({
+    name: 'broken',
+    write() {},
+    flush: async () => {
+      throw new Error('socket closed');
+    },
+  });
   const stopping = kernel.stop(1500);
   t.ok(kernel.signal.aborted);
   // Let the hooks that can finish do so, then pass the deadline.
@@ -307,7 +369,10 @@ t.test('stop: aborts, runs shutdown hooks, flushes drivers, reports the deadline
   t.same(result.failed, [{ name: 'console driver broken', reason: 'socket closed' }]);
   t.equal(result.elapsedMs, 1500);
   t.match(stderr.text, /^uk: shutdown: console driver broken failed: socket closed$/m);
-  t.match(stderr.text, /^uk: shutdown deadline of 1\.5 s passed; still flushing: console driver stuck \(raise uk\.shutdown_timeout or check the destination\)$/m);
+  t.match(
+    stderr.text,
+    /^uk: shutdown deadline of 1\.5 s passed; still flushing: console driver stuck \(raise uk\.shutdown_timeout or check the destination\)$/m,
+  );
   t.same(await kernel.stop(1), result, 'stopping again returns the same report');
 });
 
@@ -367,11 +432,18 @@ t.test('stop closes last in first out: dependents (and their drivers) first, ind
   const stopping = kernel.stop(5000);
   await until(() => events.length >= 4, 'the dependents to start closing');
   await settle();
-  t.same(new Set(events), new Set(['close-left hook start', 'close-left flush start', 'close-right hook start', 'close-right flush start']), 'both dependents close at once; close-base waits');
+  t.same(
+    new Set(events),
+    new Set(['close-left hook start', 'close-left flush start', 'close-right hook start', 'close-right flush start']),
+    'both dependents close at once; close-base waits',
+  );
   gates.open('close-left');
   await until(() => events.includes('close-left hook end') && events.includes('close-left flush end'), 'close-left to finish');
   await settle();
-  t.notOk(events.some((e) => e.startsWith('close-base')), 'close-base still waits for close-right');
+  t.notOk(
+    events.some((e) => e.startsWith('close-base')),
+    'close-base still waits for close-right',
+  );
   gates.open('close-right');
   await until(() => events.includes('close-base hook start') && events.includes('close-base flush start'), 'close-base to start');
   const baseStart = Math.min(events.indexOf('close-base hook start'), events.indexOf('close-base flush start'));
@@ -385,8 +457,11 @@ t.test('stop closes last in first out: dependents (and their drivers) first, ind
   t.same(result, { elapsedMs: 0, unfinished: [], failed: [] });
   const closes = gates.closes();
   t.equal(closes.length, 3, 'one hook per klib');
-  t.ok(closes.every((c) => c === closes[0]), 'every hook got the same deadline and signal');
-  t.equal((closes[0] as { deadline: number }).deadline, 4500, 'the kernel\'s deadline less 10% (hookDeadline), absolute');
+  t.ok(
+    closes.every((c) => c === closes[0]),
+    'every hook got the same deadline and signal',
+  );
+  t.equal((closes[0] as { deadline: number }).deadline, 4500, "the kernel's deadline less 10% (hookDeadline), absolute");
 });
 
 t.test('stop: the one deadline bounds everything; the klibs that waited start with the aborted signal', async (t) => {
@@ -402,7 +477,10 @@ t.test('stop: the one deadline bounds everything; the klibs that waited start wi
   t.ok(events.indexOf('close-base hook start') > events.indexOf('close-left hook aborted'), 'close-base started only when nothing could wait any more');
   t.same(result.unfinished.sort(), ['close-left', 'console driver close-left-out']);
   t.equal(result.elapsedMs, 2000);
-  t.match(stderr.text, /^uk: shutdown deadline of 2 s passed; still flushing: (close-left, console driver close-left-out|console driver close-left-out, close-left) \(raise uk\.shutdown_timeout or check the destination\)$/m);
+  t.match(
+    stderr.text,
+    /^uk: shutdown deadline of 2 s passed; still flushing: (close-left, console driver close-left-out|console driver close-left-out, close-left) \(raise uk\.shutdown_timeout or check the destination\)$/m,
+  );
 });
 
 t.test('abandon (a second signal): the shutdown signal aborts at once, and the heaps give up what they hold', async (t) => {

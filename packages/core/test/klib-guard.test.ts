@@ -59,10 +59,18 @@ t.test('attribution: the top-most frame in a klib file or package wins; uk frame
   t.equal(guard.fromStack(frames(join(dir, 'app/klibs/two.mjs')))?.identity, two);
   t.equal(guard.fromStack(frames(ukFile, join(dir, 'app/klibs/one.mjs')))?.identity, one, 'frames in uk itself are passed over');
   t.equal(guard.fromStack(frames(ukFile, join(dir, 'app/klibs/one.mjs')))?.at, `${join(dir, 'app/klibs/one.mjs')}:2:1`);
-  t.equal(guard.fromStack(frames(join(dir, 'pkgs/acme/lib/deep.js'), join(dir, 'app/klibs/one.mjs')))?.identity, acme, "a file of a klib's own package is the klib's");
+  t.equal(
+    guard.fromStack(frames(join(dir, 'pkgs/acme/lib/deep.js'), join(dir, 'app/klibs/one.mjs')))?.identity,
+    acme,
+    "a file of a klib's own package is the klib's",
+  );
   t.equal(guard.fromStack(frames(join(dir, 'app/klibs/shared.mjs')))?.identity, undefined, 'a file next to a klib file is no klib file');
   t.equal(guard.fromStack(frames(join(dir, 'pkgs/other/a.mjs')))?.identity, a, 'the module file itself is exact');
-  t.equal(guard.fromStack(frames(join(dir, 'pkgs/other/c.mjs'), join(dir, 'pkgs/other/b.mjs')))?.identity, b, 'a file two klibs share a package with names neither; the next frame decides');
+  t.equal(
+    guard.fromStack(frames(join(dir, 'pkgs/other/c.mjs'), join(dir, 'pkgs/other/b.mjs')))?.identity,
+    b,
+    'a file two klibs share a package with names neither; the next frame decides',
+  );
   t.equal(guard.fromStack(frames(ukFile)), undefined);
   t.equal(guard.fromStack(undefined), undefined);
   // Without a stack, the klib whose code started the work.
@@ -114,7 +122,10 @@ export default defineKlib({
   const other = memoryDriver('other');
   kernel.console.attach(other);
   const report = await kernel.boot();
-  t.same(report.klibs.map((k) => `${k.name}:${k.status}`), ['chatty:loaded']);
+  t.same(
+    report.klibs.map((k) => `${k.name}:${k.status}`),
+    ['chatty:loaded'],
+  );
   t.same(kernel.console.driversOf('chatty'), ['chatty']);
   t.same(kernel.console.driversOf('other'), []);
   kernel.console.write({ text: 'fail', time: 1, source: 'stdout' });
@@ -122,7 +133,11 @@ export default defineKlib({
   const seen = (globalThis as { __chattySeen?: string[] }).__chattySeen;
   t.same(seen, ['fail', 'uk: a kernel message'], "the klib's driver does not get the klib's own message");
   // chatty is first in the list (attached last): its message reaches other before the line that caused it.
-  t.same(other.records.map((r) => r.text), ['uk: chatty: send failed, retrying in 1.0 s', 'fail', 'uk: a kernel message'], 'the other drivers do');
+  t.same(
+    other.records.map((r) => r.text),
+    ['uk: chatty: send failed, retrying in 1.0 s', 'fail', 'uk: a kernel message'],
+    'the other drivers do',
+  );
 });
 
 t.test('installed in a process: failures no klib can be blamed for are reported once, then summed up; uk code exits normally', async (t) => {
@@ -153,13 +168,16 @@ setTimeout(() => {
   t.equal(code, 0, 'the process ends normally (nothing keeps it alive)');
   t.equal(out, 'still running\n');
   const lines = err.split('\n');
-  t.equal(lines[0], 'uk: uncaught exception that no klib can be blamed for: nobody owns this; uk keeps running (if the stack below is in uk, please report it; if it is in a klib, report it to its author)');
+  t.equal(
+    lines[0],
+    'uk: uncaught exception that no klib can be blamed for: nobody owns this; uk keeps running (if the stack below is in uk, please report it; if it is in a klib, report it to its author)',
+  );
   t.match(lines[1], /^Error: nobody owns this$/);
   t.match(err, /main\.mjs:\d+:\d+/, 'with its stack, to find the culprit');
   t.notMatch(err, /second, counted/, 'the second failure within 10 s is only counted');
 });
 
-t.test("a Batcher's own \"send failed, retrying\" does not join the queue of the driver that failed", async (t) => {
+t.test('a Batcher\'s own "send failed, retrying" does not join the queue of the driver that failed', async (t) => {
   const dir = t.testdir({
     'shipper.mjs': `
 import { Batcher, defineKlib } from '@uk/core';
@@ -192,14 +210,25 @@ export default defineKlib({
   kernel.console.write({ text: 'line 2', time: clock.now(), source: 'stdout' });
   const attempts = () => (globalThis as { __shipperAttempts?: string[][] }).__shipperAttempts ?? [];
   for (let i = 0; i < 10 && attempts().length < 2; i++) await clock.advanceAsync(1000);
-  t.same(attempts(), [['line 1', 'line 2'], ['line 1', 'line 2']], 'the retry sends the program lines only');
+  t.same(
+    attempts(),
+    [
+      ['line 1', 'line 2'],
+      ['line 1', 'line 2'],
+    ],
+    'the retry sends the program lines only',
+  );
   await clock.advanceAsync(5000);
   t.same(attempts().length, 2, "no batch of the klib's own messages follows (they were never queued)");
-  t.same(other.records.map((r) => r.text), [
-    'line 1',
-    'line 2',
-    'uk: shipper: send failed, retrying in 1.0 s (2 records waiting): 503 Service Unavailable',
-    'uk: shipper: delivering again after 1 failed attempt(s)',
-  ], 'the other drivers get them');
+  t.same(
+    other.records.map((r) => r.text),
+    [
+      'line 1',
+      'line 2',
+      'uk: shipper: send failed, retrying in 1.0 s (2 records waiting): 503 Service Unavailable',
+      'uk: shipper: delivering again after 1 failed attempt(s)',
+    ],
+    'the other drivers get them',
+  );
   t.equal(kernel.stats.snapshot().shipper?.sent, 2);
 });

@@ -85,18 +85,43 @@ const programText = (records: readonly Kept[]) => records.filter((r) => r.source
 function statsOf(stderr: string, group: string): Record<string, number> {
   const line = stderr.split('\n').find((l) => l.startsWith(`uk: stats ${group}: `));
   if (!line) return {};
-  return Object.fromEntries(line.slice(`uk: stats ${group}: `.length).split(' ').map((pair) => [pair.split('=')[0], Number(pair.split('=')[1])]));
+  return Object.fromEntries(
+    line
+      .slice(`uk: stats ${group}: `.length)
+      .split(' ')
+      .map((pair) => [pair.split('=')[0], Number(pair.split('=')[1])]),
+  );
 }
 
 /** A config that also loads recfile (every record into records.jsonl), the driver that works. */
 function config(dir: string, klibs: string[], extra: Record<string, unknown> = {}): string {
   const file = join(dir, 'uk.json');
-  writeFileSync(file, JSON.stringify({ Klibs: [`recfile=${join(fixtureKlibs, 'recfile.mjs')}`, ...klibs], ManifestPassthrough: { recfile: { path: join(dir, 'records.jsonl') }, ...extra } }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      Klibs: [`recfile=${join(fixtureKlibs, 'recfile.mjs')}`, ...klibs],
+      ManifestPassthrough: { recfile: { path: join(dir, 'records.jsonl') }, ...extra },
+    }),
+  );
   return file;
 }
 
 async function run(dir: string, configFile: string, before: number, marker: string, after: number, code: number) {
-  return runUk(['run', '-c', configFile, '--', process.execPath, join(dir, 'program.mjs'), String(before), marker === '-' ? '-' : join(dir, marker), String(after), String(code)], { cwd: dir, timeoutMs: 60000 });
+  return runUk(
+    [
+      'run',
+      '-c',
+      configFile,
+      '--',
+      process.execPath,
+      join(dir, 'program.mjs'),
+      String(before),
+      marker === '-' ? '-' : join(dir, marker),
+      String(after),
+      String(code),
+    ],
+    { cwd: dir, timeoutMs: 60000 },
+  );
 }
 
 t.test('a driver that throws on every write: two messages, disabled, counted; the others get every line', async (t) => {
@@ -125,7 +150,11 @@ export default defineKlib({
   ]);
   const records = kept(dir, 'records.jsonl');
   t.same(programText(records), expected, 'the other driver got every program line, in order');
-  t.same(records.filter((r) => r.source === 'kernel').map((r) => r.text), aboutThrowy, 'and the two messages, nothing more');
+  t.same(
+    records.filter((r) => r.source === 'kernel').map((r) => r.text),
+    aboutThrowy,
+    'and the two messages, nothing more',
+  );
   const stats = statsOf(result.err, 'console');
   t.same(stats, { driver_failures: 100, drivers_disabled: 1, 'throwy.failed': 100, 'throwy.dropped': expected.length - 100 });
   t.equal((stats['throwy.failed'] ?? 0) + (stats['throwy.dropped'] ?? 0), expected.length, 'written = stored (0) + counted');
@@ -144,7 +173,10 @@ t.test('a klib whose timer throws after init is disabled; the program runs on an
   t.same(programText(kept(dir, 'records.jsonl')), expected, 'the other driver got every line');
   const message = result.err.split('\n').filter((l) => l.includes('crashy'));
   t.equal(message.length, 2, 'one message, and the stats line');
-  t.match(message[0], /^uk: klib crashy failed: uncaught exception: late bug in crashy \(at \/.*\/crashy\.mjs:\d+:\d+\); klib crashy is disabled \(console driver crashy: no more lines, counted as dropped\); the program keeps running \(a klib must catch/);
+  t.match(
+    message[0],
+    /^uk: klib crashy failed: uncaught exception: late bug in crashy \(at \/.*\/crashy\.mjs:\d+:\d+\); klib crashy is disabled \(console driver crashy: no more lines, counted as dropped\); the program keeps running \(a klib must catch/,
+  );
   t.notMatch(result.err, /^\s+at /m, 'no stack trace');
   const stored = programText(kept(dir, 'crashy.jsonl'));
   t.same(stored, programLines(100, 0), 'the crashed klib got the lines up to its failure');
@@ -171,7 +203,10 @@ t.test('an unhandled rejection without a stack, from a timer started in init, is
   t.equal(result.code, 4);
   t.equal(result.out, expected.map((l) => `${l}\n`).join(''));
   t.same(programText(kept(dir, 'records.jsonl')), expected);
-  t.match(result.err, /^uk: klib rejecty failed: unhandled rejection: a reason without a stack; klib rejecty is disabled \(console driver rejecty: no more lines, counted as dropped\); the program keeps running/m);
+  t.match(
+    result.err,
+    /^uk: klib rejecty failed: unhandled rejection: a reason without a stack; klib rejecty is disabled \(console driver rejecty: no more lines, counted as dropped\); the program keeps running/m,
+  );
   const stored = programText(kept(dir, 'rejecty.jsonl')).length;
   t.equal(stored + (statsOf(result.err, 'console')['rejecty.dropped'] ?? 0), expected.length, 'written = stored + counted');
 });
@@ -198,7 +233,10 @@ export default defineKlib({ name: 'tla', init() {} });
     `uk: klib "./tla.mjs": importing ${join(dir, 'tla.mjs')} did not finish within 1000 ms (its top-level code awaits something that never settles?) (a klib module must not wait at its top level: start work in init; raise uk.klib_init_timeout if importing really takes this long)\n`,
   );
 
-  writeFileSync(join(dir, 'validate.json'), JSON.stringify({ Program: '/bin/true', Klibs: ['./tla.mjs', './exit-top.mjs'], ManifestPassthrough: { uk: { klib_init_timeout: 1 } } }));
+  writeFileSync(
+    join(dir, 'validate.json'),
+    JSON.stringify({ Program: '/bin/true', Klibs: ['./tla.mjs', './exit-top.mjs'], ManifestPassthrough: { uk: { klib_init_timeout: 1 } } }),
+  );
   const validate = await runUk(['validate', '-c', join(dir, 'validate.json')], { cwd: dir, timeoutMs: 30000 });
   t.equal(validate.code, 1);
   t.equal(

@@ -16,7 +16,10 @@ t.test('complete lines, empty lines and CRLF', async (t) => {
   const { f, out, texts } = framer();
   f.push(Buffer.from('one\ntwo\n\nfour\r\n'), 5);
   t.same(texts(), ['one', 'two', '', 'four\r'], 'empty lines are records; CR is kept as-is');
-  t.same(out.map((r) => r.time), [5, 5, 5, 5]);
+  t.same(
+    out.map((r) => r.time),
+    [5, 5, 5, 5],
+  );
   t.equal(f.pendingBytes, 0);
   f.push(Buffer.from('\n'), 6);
   t.same(texts().slice(4), [''], 'a lone newline is an empty line');
@@ -37,7 +40,11 @@ t.test('partial lines across chunks keep the time they started', async (t) => {
   t.equal(f.pendingBytes, 4);
   t.equal(f.pendingSince, 30);
   f.push(Buffer.from('\na\nb\n'), 40);
-  t.same(out.slice(1), [{ text: 'next', time: 30 }, { text: 'a', time: 40 }, { text: 'b', time: 40 }]);
+  t.same(out.slice(1), [
+    { text: 'next', time: 30 },
+    { text: 'a', time: 40 },
+    { text: 'b', time: 40 },
+  ]);
   t.equal(f.pendingSince, 0);
   t.same(texts(), ['hello world', 'next', 'a', 'b']);
 });
@@ -46,7 +53,10 @@ t.test('flush delivers a partial line', async (t) => {
   const { f, out } = framer();
   f.push(Buffer.from('done\nno newline at the end'), 7);
   f.flush();
-  t.same(out, [{ text: 'done', time: 7 }, { text: 'no newline at the end', time: 7 }]);
+  t.same(out, [
+    { text: 'done', time: 7 },
+    { text: 'no newline at the end', time: 7 },
+  ]);
   t.equal(f.pendingBytes, 0);
   f.push(Buffer.from('after\n'), 8);
   t.same(out.at(-1), { text: 'after', time: 8 }, 'framing continues after a flush');
@@ -156,10 +166,14 @@ t.test('lines come as bytes, one block per read; a line begun earlier is a block
   t.same(blocks, [], 'no complete line, no block');
   chunk = Buffer.from('t\none\ntwo\n\xff\nthr', 'latin1');
   f.push(chunk, 2);
-  t.same(blocks, [
-    { lines: ['part'], time: 1, sameBuffer: false },
-    { lines: ['one', 'two', '\xff'], time: 2, sameBuffer: true },
-  ], 'the lines of the read are ranges of the read itself (no copy), invalid bytes as they are');
+  t.same(
+    blocks,
+    [
+      { lines: ['part'], time: 1, sameBuffer: false },
+      { lines: ['one', 'two', '\xff'], time: 2, sameBuffer: true },
+    ],
+    'the lines of the read are ranges of the read itself (no copy), invalid bytes as they are',
+  );
 });
 
 t.test('a driver that throws does not carry its lines into the next block', async (t) => {

@@ -39,13 +39,26 @@ t.test('defineKlib checks the shape and brands the klib', async (t) => {
   t.notOk(isKlib(null));
   t.notOk(isKlib('x'));
   for (const bad of ['Syslog', '1klib', '', 'has space', 'dots.no', '-dash', 'ü']) {
-    t.throws(() => defineKlib({ name: bad, init() {} }), new TypeError(`defineKlib: name must match /^[a-z][a-z0-9_-]*$/, got ${JSON.stringify(bad)}`), `rejects ${JSON.stringify(bad)}`);
+    t.throws(
+      () => defineKlib({ name: bad, init() {} }),
+      new TypeError(`defineKlib: name must match /^[a-z][a-z0-9_-]*$/, got ${JSON.stringify(bad)}`),
+      `rejects ${JSON.stringify(bad)}`,
+    );
   }
-  t.throws(() => defineKlib({ name: undefined as unknown as string, init() {} }), new TypeError('defineKlib: name must match /^[a-z][a-z0-9_-]*$/, got undefined'));
+  t.throws(
+    () => defineKlib({ name: undefined as unknown as string, init() {} }),
+    new TypeError('defineKlib: name must match /^[a-z][a-z0-9_-]*$/, got undefined'),
+  );
   t.throws(() => defineKlib(undefined as unknown as KlibDefinition), new TypeError('defineKlib: name must match /^[a-z][a-z0-9_-]*$/, got undefined'));
   t.throws(() => defineKlib({ name: 'x', init: 'no' } as unknown as KlibDefinition), new TypeError('defineKlib(x): init must be a function'));
-  t.throws(() => defineKlib({ name: 'x', init() {}, dependencies: 'tls' as unknown as string[] }), new TypeError('defineKlib(x): dependencies must be an array of klib names or a function'));
-  t.throws(() => defineKlib({ name: 'x', init() {}, dependencies: [1] as unknown as string[] }), new TypeError('defineKlib(x): dependencies must be an array of klib names or a function'));
+  t.throws(
+    () => defineKlib({ name: 'x', init() {}, dependencies: 'tls' as unknown as string[] }),
+    new TypeError('defineKlib(x): dependencies must be an array of klib names or a function'),
+  );
+  t.throws(
+    () => defineKlib({ name: 'x', init() {}, dependencies: [1] as unknown as string[] }),
+    new TypeError('defineKlib(x): dependencies must be an array of klib names or a function'),
+  );
   t.same(dependenciesOf(defineKlib({ name: 'x', init() {} }), undefined), []);
   t.same(dependenciesOf(defineKlib({ name: 'x', init() {}, dependencies: ['a'] }), undefined), ['a']);
   const dyn = defineKlib({ name: 'x', init() {}, dependencies: (c) => (c?.string('transport') === 'tls' ? ['tls'] : []) });
@@ -108,14 +121,23 @@ t.test('orderKlibs: cycles are named, and klibs that depend on a cycle are repor
   );
   t.equal(result.problems[0]?.where, 'a');
   const self = orderKlibs([fake('me', ['me'])], empty);
-  t.same(self.problems.map((p) => p.message), ['klib dependency cycle: me → me']);
+  t.same(
+    self.problems.map((p) => p.message),
+    ['klib dependency cycle: me → me'],
+  );
   const three = orderKlibs([fake('p', ['q']), fake('q', ['r']), fake('r', ['p'])], empty);
-  t.same(three.problems.map((p) => p.message), ['klib dependency cycle: p → q → r → p']);
+  t.same(
+    three.problems.map((p) => p.message),
+    ['klib dependency cycle: p → q → r → p'],
+  );
   const two = orderKlibs([fake('a', ['b']), fake('b', ['a']), fake('c', ['d']), fake('d', ['c'])], empty);
-  t.same(two.problems.map((p) => [p.code, p.message]), [
-    ['UK_ERR_KLIB_CYCLE', 'klib dependency cycle: a → b → a'],
-    ['UK_ERR_KLIB_CYCLE', 'klib dependency cycle: c → d → c'],
-  ]);
+  t.same(
+    two.problems.map((p) => [p.code, p.message]),
+    [
+      ['UK_ERR_KLIB_CYCLE', 'klib dependency cycle: a → b → a'],
+      ['UK_ERR_KLIB_CYCLE', 'klib dependency cycle: c → d → c'],
+    ],
+  );
 });
 
 t.test('orderKlibs: duplicates keep the first', async (t) => {
@@ -147,18 +169,40 @@ t.test('resolveKlib: paths relative to the base directory, name=path, named expo
 
 t.test('resolveKlib: errors', async (t) => {
   const mismatch = await rejection(resolveKlib('beta=./alpha.mjs', fixtures));
-  const err = assertUkError(t, mismatch, 'UK_ERR_KLIB_NAME_MISMATCH', 'klib "beta=./alpha.mjs": the module declares the klib "alpha", not "beta"', 'beta=./alpha.mjs');
+  const err = assertUkError(
+    t,
+    mismatch,
+    'UK_ERR_KLIB_NAME_MISMATCH',
+    'klib "beta=./alpha.mjs": the module declares the klib "alpha", not "beta"',
+    'beta=./alpha.mjs',
+  );
   t.equal(err?.fix, 'use "alpha=./alpha.mjs" or point the entry at the right module');
 
   const notKlib = join(fixtures, 'not-a-klib.mjs');
-  const invalid = assertUkError(t, await rejection(resolveKlib('./not-a-klib.mjs', fixtures)), 'UK_ERR_KLIB_INVALID', `klib "./not-a-klib.mjs": ${notKlib} does not export a klib`);
+  const invalid = assertUkError(
+    t,
+    await rejection(resolveKlib('./not-a-klib.mjs', fixtures)),
+    'UK_ERR_KLIB_INVALID',
+    `klib "./not-a-klib.mjs": ${notKlib} does not export a klib`,
+  );
   t.equal(invalid?.fix, 'export default defineKlib({ name, init }) from the module');
 
   const broken = join(fixtures, 'broken-import.mjs');
-  assertUkError(t, await rejection(resolveKlib('./broken-import.mjs', fixtures)), 'UK_ERR_KLIB_INVALID', `klib "./broken-import.mjs": importing ${broken} failed: broken-import: top-level failure`);
+  assertUkError(
+    t,
+    await rejection(resolveKlib('./broken-import.mjs', fixtures)),
+    'UK_ERR_KLIB_INVALID',
+    `klib "./broken-import.mjs": importing ${broken} failed: broken-import: top-level failure`,
+  );
 
   const nofile = join(fixtures, 'nope.mjs');
-  const notFound = assertUkError(t, await rejection(resolveKlib('./nope.mjs', fixtures)), 'UK_ERR_KLIB_NOT_FOUND', `klib "./nope.mjs": no file at ${nofile}`, './nope.mjs');
+  const notFound = assertUkError(
+    t,
+    await rejection(resolveKlib('./nope.mjs', fixtures)),
+    'UK_ERR_KLIB_NOT_FOUND',
+    `klib "./nope.mjs": no file at ${nofile}`,
+    './nope.mjs',
+  );
   t.equal(notFound?.fix, 'paths in Klibs are relative to the config file');
   assertUkError(t, await rejection(resolveKlib('x=./nope.mjs', fixtures)), 'UK_ERR_KLIB_NOT_FOUND', `klib "x=./nope.mjs": no file at ${nofile}`);
 
@@ -186,11 +230,28 @@ t.test('a klib’s core range is checked against the running @uk/core', async (t
   const current = await resolveKlib('./core-current.mjs', fixtures);
   t.equal(current.klib.core, '^0.1.0', 'a range this core is in loads');
 
-  const err = assertUkError(t, await rejection(resolveKlib('./core-future.mjs', fixtures)), 'UK_ERR_KLIB_CORE_RANGE', `klib core-future works with @uk/core >=99.0.0, but this is @uk/core ${own}`, 'core-future');
+  const err = assertUkError(
+    t,
+    await rejection(resolveKlib('./core-future.mjs', fixtures)),
+    'UK_ERR_KLIB_CORE_RANGE',
+    `klib core-future works with @uk/core >=99.0.0, but this is @uk/core ${own}`,
+    'core-future',
+  );
   t.equal(err?.fix, `install a version of the klib made for @uk/core ${own}, or a @uk/core in >=99.0.0`);
 
-  assertUkError(t, await rejection(resolveKlib('./core-current.mjs', fixtures, { coreVersion: '1.0.0' })), 'UK_ERR_KLIB_CORE_RANGE', 'klib core-current works with @uk/core ^0.1.0, but this is @uk/core 1.0.0');
-  assertUkError(t, await rejection(resolveKlib('./core-current.mjs', fixtures, { coreVersion: '0.2.0' })), 'UK_ERR_KLIB_CORE_RANGE', 'klib core-current works with @uk/core ^0.1.0, but this is @uk/core 0.2.0', 'core-current');
+  assertUkError(
+    t,
+    await rejection(resolveKlib('./core-current.mjs', fixtures, { coreVersion: '1.0.0' })),
+    'UK_ERR_KLIB_CORE_RANGE',
+    'klib core-current works with @uk/core ^0.1.0, but this is @uk/core 1.0.0',
+  );
+  assertUkError(
+    t,
+    await rejection(resolveKlib('./core-current.mjs', fixtures, { coreVersion: '0.2.0' })),
+    'UK_ERR_KLIB_CORE_RANGE',
+    'klib core-current works with @uk/core ^0.1.0, but this is @uk/core 0.2.0',
+    'core-current',
+  );
   t.equal((await resolveKlib('./core-current.mjs', fixtures, { coreVersion: '0.1.7' })).klib.name, 'core-current', 'a later patch is in ^0.1.0');
   t.equal((await resolveKlib('./core-current.mjs', fixtures, { coreVersion: '0.1.8-rc.1' })).klib.name, 'core-current', 'a prerelease counts as its release');
   t.equal((await resolveKlib('./gamma.mjs', fixtures, { coreVersion: '9.0.0' })).klib.name, 'gamma', 'a klib that states no range is not checked');
@@ -198,6 +259,12 @@ t.test('a klib’s core range is checked against the running @uk/core', async (t
 
 t.test('defineKlib: core must be a semver range', async (t) => {
   t.equal(defineKlib({ name: 'ok', core: '>=0.1.0 <2', init() {} }).core, '>=0.1.0 <2');
-  t.throws(() => defineKlib({ name: 'bad', core: 'latest', init() {} }), new TypeError('defineKlib(bad): core must be a semver range of @uk/core such as "^0.1.0", got "latest"'));
-  t.throws(() => defineKlib({ name: 'bad', core: 1 as unknown as string, init() {} }), new TypeError('defineKlib(bad): core must be a semver range of @uk/core such as "^0.1.0", got 1'));
+  t.throws(
+    () => defineKlib({ name: 'bad', core: 'latest', init() {} }),
+    new TypeError('defineKlib(bad): core must be a semver range of @uk/core such as "^0.1.0", got "latest"'),
+  );
+  t.throws(
+    () => defineKlib({ name: 'bad', core: 1 as unknown as string, init() {} }),
+    new TypeError('defineKlib(bad): core must be a semver range of @uk/core such as "^0.1.0", got 1'),
+  );
 });

@@ -63,10 +63,32 @@ t.test('fromJSON normalises numbers and booleans to strings and keeps the tree',
     uk: { shutdown_timeout: '5' },
     cloudwatch: Object.fromEntries(
       Object.entries({
-        mem_metrics_interval: 'abc', interval: '60', spaced: ' 42 ', negative: '-1', fraction: '1.5', huge: '99999999999999999999',
-        flag_t: 'true', flag_f: 'false', yes: 'YES', off: 'off', one: '1', maybe: 'maybe', empty: '', size_k: '512k', size_m: '8M',
-        size_g: '1g', size_G: '2G', size_plain: '4096', size_b: '16kb', size_spaced: '3 m', size_bad: '8X', size_neg: '-8m', mode: 'udp',
-        nested: { a: 'b' }, list: ['x', '2', 'true'], mixed: ['x', { y: 'z' }],
+        mem_metrics_interval: 'abc',
+        interval: '60',
+        spaced: ' 42 ',
+        negative: '-1',
+        fraction: '1.5',
+        huge: '99999999999999999999',
+        flag_t: 'true',
+        flag_f: 'false',
+        yes: 'YES',
+        off: 'off',
+        one: '1',
+        maybe: 'maybe',
+        empty: '',
+        size_k: '512k',
+        size_m: '8M',
+        size_g: '1g',
+        size_G: '2G',
+        size_plain: '4096',
+        size_b: '16kb',
+        size_spaced: '3 m',
+        size_bad: '8X',
+        size_neg: '-8m',
+        mode: 'udp',
+        nested: { a: 'b' },
+        list: ['x', '2', 'true'],
+        mixed: ['x', { y: 'z' }],
       }),
     ),
     consoles: ['-serial', '+syslog'],
@@ -76,8 +98,19 @@ t.test('fromJSON normalises numbers and booleans to strings and keeps the tree',
 });
 
 t.test('fromJSON rejects null, non-finite numbers and non-objects', async (t) => {
-  throwsUk(t, () => Tuple.fromJSON({ syslog: { server: null } }), 'UK_ERR_MANIFEST_VALUE', 'syslog.server: expected a string, number, boolean, object or array, got null', 'syslog.server');
-  throwsUk(t, () => Tuple.fromJSON({ consoles: ['+a', null] }), 'UK_ERR_MANIFEST_VALUE', 'consoles[1]: expected a string, number, boolean, object or array, got null');
+  throwsUk(
+    t,
+    () => Tuple.fromJSON({ syslog: { server: null } }),
+    'UK_ERR_MANIFEST_VALUE',
+    'syslog.server: expected a string, number, boolean, object or array, got null',
+    'syslog.server',
+  );
+  throwsUk(
+    t,
+    () => Tuple.fromJSON({ consoles: ['+a', null] }),
+    'UK_ERR_MANIFEST_VALUE',
+    'consoles[1]: expected a string, number, boolean, object or array, got null',
+  );
   throwsUk(t, () => Tuple.fromJSON(null), 'UK_ERR_MANIFEST_VALUE', 'manifest: expected a string, number, boolean, object or array, got null');
   throwsUk(t, () => Tuple.fromJSON({ x: Infinity }), 'UK_ERR_MANIFEST_VALUE', 'x: expected a finite number, got Infinity');
   throwsUk(t, () => Tuple.fromJSON({ x: NaN }), 'UK_ERR_MANIFEST_VALUE', 'x: expected a finite number, got NaN');
@@ -157,7 +190,12 @@ t.test('uint with range and what', async (t) => {
     'UK_ERR_MANIFEST_VALUE',
     'cloudwatch.interval: expected a whole number of seconds from 1 to 59, got "60"',
   );
-  throwsUk(t, () => cw.uint('interval', { min: 61 }), 'UK_ERR_MANIFEST_VALUE', `cloudwatch.interval: expected a whole number from 61 to ${Number.MAX_SAFE_INTEGER}, got "60"`);
+  throwsUk(
+    t,
+    () => cw.uint('interval', { min: 61 }),
+    'UK_ERR_MANIFEST_VALUE',
+    `cloudwatch.interval: expected a whole number from 61 to ${Number.MAX_SAFE_INTEGER}, got "60"`,
+  );
   throwsUk(t, () => cw.uint('nested', { default: 1 }), 'UK_ERR_MANIFEST_VALUE', 'cloudwatch.nested: expected a whole number, got a tuple (JSON object)');
 });
 
@@ -191,8 +229,18 @@ t.test('size with k, m, g in either case', async (t) => {
   throwsUk(t, () => cw.size('size_bad', d), 'UK_ERR_MANIFEST_VALUE', `cloudwatch.size_bad: expected ${what}, got "8X"`, 'cloudwatch.size_bad');
   throwsUk(t, () => cw.size('size_neg', d), 'UK_ERR_MANIFEST_VALUE', `cloudwatch.size_neg: expected ${what}, got "-8m"`);
   throwsUk(t, () => cw.size('nested', d), 'UK_ERR_MANIFEST_VALUE', `cloudwatch.nested: expected ${what}, got a tuple (JSON object)`);
-  throwsUk(t, () => cw.size('size_k', { default: 1, min: 1024 * 1024 }), 'UK_ERR_MANIFEST_VALUE', `cloudwatch.size_k: expected a size from 1048576 to ${Number.MAX_SAFE_INTEGER} bytes, got "512k"`);
-  throwsUk(t, () => cw.size('size_m', { default: 1, min: 1024, max: 1024 * 1024 }), 'UK_ERR_MANIFEST_VALUE', 'cloudwatch.size_m: expected a size from 1024 to 1048576 bytes, got "8M"');
+  throwsUk(
+    t,
+    () => cw.size('size_k', { default: 1, min: 1024 * 1024 }),
+    'UK_ERR_MANIFEST_VALUE',
+    `cloudwatch.size_k: expected a size from 1048576 to ${Number.MAX_SAFE_INTEGER} bytes, got "512k"`,
+  );
+  throwsUk(
+    t,
+    () => cw.size('size_m', { default: 1, min: 1024, max: 1024 * 1024 }),
+    'UK_ERR_MANIFEST_VALUE',
+    'cloudwatch.size_m: expected a size from 1024 to 1048576 bytes, got "8M"',
+  );
   t.equal(cw.size('size_m', { default: 1, min: 8 * 1024 * 1024, max: 8 * 1024 * 1024 }), 8 * 1024 * 1024, 'bounds are inclusive');
 });
 
@@ -214,7 +262,13 @@ t.test('parseSize', async (t) => {
 t.test('oneOf', async (t) => {
   t.equal(cw.oneOf('mode', ['udp', 'tcp', 'tls'], 'tcp'), 'udp');
   t.equal(cw.oneOf('absent', ['udp', 'tcp'], 'tcp'), 'tcp');
-  throwsUk(t, () => cw.oneOf('mode', ['tcp', 'tls'], 'tcp'), 'UK_ERR_MANIFEST_VALUE', 'cloudwatch.mode: expected one of "tcp", "tls", got "udp"', 'cloudwatch.mode');
+  throwsUk(
+    t,
+    () => cw.oneOf('mode', ['tcp', 'tls'], 'tcp'),
+    'UK_ERR_MANIFEST_VALUE',
+    'cloudwatch.mode: expected one of "tcp", "tls", got "udp"',
+    'cloudwatch.mode',
+  );
   throwsUk(t, () => cw.oneOf('nested', ['a'], 'a'), 'UK_ERR_MANIFEST_VALUE', 'cloudwatch.nested: expected one of "a", got a tuple (JSON object)');
 });
 
@@ -228,7 +282,7 @@ t.test('tuple and vector', async (t) => {
   throwsUk(t, () => cw.vector('nested'), 'UK_ERR_MANIFEST_VALUE', 'cloudwatch.nested: expected a vector (JSON array), got a tuple (JSON object)');
   const mixed = cw.vector('mixed') as Vector;
   throwsUk(t, () => mixed.strings(), 'UK_ERR_MANIFEST_VALUE', 'cloudwatch.mixed[1]: expected a string, got a tuple (JSON object)', 'cloudwatch.mixed[1]');
-  t.equal(((mixed.items[1] as Tuple).path), 'cloudwatch.mixed[1]');
+  t.equal((mixed.items[1] as Tuple).path, 'cloudwatch.mixed[1]');
   t.same(mixed.toJSON(), ['x', { y: 'z' }]);
   t.same(manifest.vector('consoles')?.strings(), ['-serial', '+syslog']);
   t.equal(manifest.vector('consoles')?.itemPath(0), 'consoles[0]');

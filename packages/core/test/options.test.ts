@@ -4,7 +4,9 @@ import { Tuple } from '../src/manifest.js';
 import { OptionsReader } from '../src/options.js';
 import { assertUkError, thrownBy, throwsUk } from './helpers.js';
 
-const syslog = Tuple.fromJSON({ syslog: { server: '', server_port: 'abc', transport: 'xyz', bogus: 1, tls: { verify: 'x', extra: 'y' } } }).tuple('syslog') as Tuple;
+const syslog = Tuple.fromJSON({ syslog: { server: '', server_port: 'abc', transport: 'xyz', bogus: 1, tls: { verify: 'x', extra: 'y' } } }).tuple(
+  'syslog',
+) as Tuple;
 
 t.test('OptionsReader collects every problem', async (t) => {
   const reader = new OptionsReader('syslog', syslog);
@@ -26,9 +28,21 @@ t.test('OptionsReader collects every problem', async (t) => {
     "syslog.tls: invalid option 'extra'",
     'syslog.tls.verify: expected true or false, got "x"',
   ];
-  t.same(reader.problems.map((p) => p.message), messages);
-  t.same(reader.problems.map((p) => p.code), ['UK_ERR_OPTION_UNKNOWN', 'UK_ERR_MANIFEST_VALUE', 'UK_ERR_MANIFEST_VALUE', 'UK_ERR_MANIFEST_VALUE', 'UK_ERR_OPTION_UNKNOWN', 'UK_ERR_MANIFEST_VALUE']);
-  const err = assertUkError(t, thrownBy(() => reader.done()), 'UK_ERR_OPTIONS_INVALID', `syslog: 6 invalid options: ${messages.join('; ')}`, 'syslog');
+  t.same(
+    reader.problems.map((p) => p.message),
+    messages,
+  );
+  t.same(
+    reader.problems.map((p) => p.code),
+    ['UK_ERR_OPTION_UNKNOWN', 'UK_ERR_MANIFEST_VALUE', 'UK_ERR_MANIFEST_VALUE', 'UK_ERR_MANIFEST_VALUE', 'UK_ERR_OPTION_UNKNOWN', 'UK_ERR_MANIFEST_VALUE'],
+  );
+  const err = assertUkError(
+    t,
+    thrownBy(() => reader.done()),
+    'UK_ERR_OPTIONS_INVALID',
+    `syslog: 6 invalid options: ${messages.join('; ')}`,
+    'syslog',
+  );
   t.equal(err?.problems.length, 6);
   t.equal(err?.problems[0], reader.problems[0]);
 });
@@ -49,10 +63,19 @@ t.test("allowKeys: syslog: invalid option 'bogus'", async (t) => {
 t.test('no problems: done() returns; non-uk errors are not swallowed; problem() records', async (t) => {
   const reader = new OptionsReader('ok', Tuple.fromJSON({ a: '1' }, 'ok'));
   reader.allowKeys(['a']);
-  t.equal(reader.read((c) => c.uint('a'), 0), 1);
+  t.equal(
+    reader.read((c) => c.uint('a'), 0),
+    1,
+  );
   t.doesNotThrow(() => reader.done());
   t.same(reader.problems, []);
-  t.throws(() => reader.read(() => { throw new TypeError('a bug'); }, 0), new TypeError('a bug'));
+  t.throws(
+    () =>
+      reader.read(() => {
+        throw new TypeError('a bug');
+      }, 0),
+    new TypeError('a bug'),
+  );
   t.equal(reader.problems.length, 0);
   const other = new OptionsReader('cw', Tuple.fromJSON({}, 'cw'));
   const cross = thrownBy(() => Tuple.empty('cw').requireString('x'));

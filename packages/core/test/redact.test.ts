@@ -97,8 +97,14 @@ t.test('credential fields are redacted without registration; access key ids stay
       'Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/logs/aws4_request, SignedHeaders=host;x-amz-security-token, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7',
       `Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/logs/aws4_request, SignedHeaders=host;x-amz-security-token, Signature=${REDACTED}`,
     ],
-    ["Canonical String: 'POST\n/\n\nhost:logs\nx-amz-security-token:IQoJb3JpZ2luX2Vj//wEa\nx-amz-target:Logs.PutLogEvents'", `Canonical String: 'POST\n/\n\nhost:logs\nx-amz-security-token:${REDACTED}\nx-amz-target:Logs.PutLogEvents'`],
-    ['https://h/?X-Amz-Credential=AKIDEXAMPLE%2F20240101&X-Amz-Security-Token=IQoJb3JpZ2lu%2FX2Vj&X-Amz-Signature=abcdef0123456789abcdef', `https://h/?X-Amz-Credential=AKIDEXAMPLE%2F20240101&X-Amz-Security-Token=${REDACTED}&X-Amz-Signature=${REDACTED}`],
+    [
+      "Canonical String: 'POST\n/\n\nhost:logs\nx-amz-security-token:IQoJb3JpZ2luX2Vj//wEa\nx-amz-target:Logs.PutLogEvents'",
+      `Canonical String: 'POST\n/\n\nhost:logs\nx-amz-security-token:${REDACTED}\nx-amz-target:Logs.PutLogEvents'`,
+    ],
+    [
+      'https://h/?X-Amz-Credential=AKIDEXAMPLE%2F20240101&X-Amz-Security-Token=IQoJb3JpZ2lu%2FX2Vj&X-Amz-Signature=abcdef0123456789abcdef',
+      `https://h/?X-Amz-Credential=AKIDEXAMPLE%2F20240101&X-Amz-Security-Token=${REDACTED}&X-Amz-Signature=${REDACTED}`,
+    ],
     ['X-aws-ec2-metadata-token: AQAEAFT6ZJ9kLzQ1bHk4ZnU=', `X-aws-ec2-metadata-token: ${REDACTED}`],
     ['aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', `aws_secret_access_key = ${REDACTED}`],
     ['AWS_SESSION_TOKEN=IQoJb3JpZ2luX2VjEJr', `AWS_SESSION_TOKEN=${REDACTED}`],
@@ -106,7 +112,10 @@ t.test('credential fields are redacted without registration; access key ids stay
       '{"Code":"Success","AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"wJalrXUtnFEMI/K7MDENG","Token":"IQoJb3JpZ2luX2Vj==","Expiration":"2024-01-01T00:00:00Z"}',
       `{"Code":"Success","AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"${REDACTED}","Token":"${REDACTED}","Expiration":"2024-01-01T00:00:00Z"}`,
     ],
-    ['{"access_token":"ya29.c.b0AXv0zTOabc","expires_in":3599,"token_type":"Bearer"}', `{"access_token":"${REDACTED}","expires_in":3599,"token_type":"Bearer"}`],
+    [
+      '{"access_token":"ya29.c.b0AXv0zTOabc","expires_in":3599,"token_type":"Bearer"}',
+      `{"access_token":"${REDACTED}","expires_in":3599,"token_type":"Bearer"}`,
+    ],
     ['client_secret: GOCSPX-abcdefghijkl; refresh_token=1//0gabcdefghijk', `client_secret: ${REDACTED}; refresh_token=${REDACTED}`],
   ];
   for (const [input, output] of cases) t.equal(secrets.redact(input), output, input.slice(0, 40));
@@ -157,11 +166,15 @@ t.test('the kernel provides its Secrets, and the kernel log redacts stderr and t
   t.notMatch(stderr.text, 'abcdefghijklmnopqrstuvwxyz012345');
   t.match(stderr.text, `uk: gcp: entries.write: HTTP 400 INVALID_ARGUMENT: bad token ${REDACTED}\nsecond line ${REDACTED}\n`);
   const texts = records.records.map((r) => r.text);
-  t.same(texts, [`uk: gcp: entries.write: HTTP 400 INVALID_ARGUMENT: bad token ${REDACTED}`, `second line ${REDACTED}`, `uk: cloudwatch: Authorization: Bearer ${REDACTED}`]);
+  t.same(texts, [
+    `uk: gcp: entries.write: HTTP 400 INVALID_ARGUMENT: bad token ${REDACTED}`,
+    `second line ${REDACTED}`,
+    `uk: cloudwatch: Authorization: Bearer ${REDACTED}`,
+  ]);
   t.ok(records.records.every((r) => r.source === 'kernel'));
 });
 
-t.test("errors the CLI prints itself (before the kernel) are redacted too", async (t) => {
+t.test('errors the CLI prints itself (before the kernel) are redacted too', async (t) => {
   // A config path that carries a credential field (a presigned URL saved as a directory name).
   const path = '/nonexistent/X-Amz-Security-Token=IQoJb3JpZ2luX2VjEJrwEaCXVzLWVhc3QtMSJH/app.json';
   const run = await runUk(['run', '-c', path, '--', 'true']);

@@ -13,7 +13,13 @@ t.test('hooks run once, in reverse registration order, concurrently', async (t) 
   let releaseFirst: () => void = () => {};
   shutdown.register('first', () => {
     started.push('first');
-    return new Promise<void>((resolve) => (releaseFirst = () => { finished.push('first'); resolve(); }));
+    return new Promise<void>(
+      (resolve) =>
+        (releaseFirst = () => {
+          finished.push('first');
+          resolve();
+        }),
+    );
   });
   shutdown.register('second', async () => {
     started.push('second');
@@ -57,10 +63,13 @@ t.test('the deadline reports unfinished hooks; failures are reported with the re
   clock.advance(1);
   await running;
   t.same(report?.unfinished.sort(), ['stuck-a', 'stuck-b']);
-  t.same([...(report?.failed ?? [])].sort((a, b) => a.name.localeCompare(b.name)), [
-    { name: 'rejects', reason: 'gave up (wait longer)' },
-    { name: 'throws', reason: 'socket closed' },
-  ]);
+  t.same(
+    [...(report?.failed ?? [])].sort((a, b) => a.name.localeCompare(b.name)),
+    [
+      { name: 'rejects', reason: 'gave up (wait longer)' },
+      { name: 'throws', reason: 'socket closed' },
+    ],
+  );
   t.equal(report?.elapsedMs, 2000);
 });
 
@@ -123,10 +132,21 @@ t.test('dependents close before their dependencies; independent klibs close toge
   const report = await running;
   t.same(report, { elapsedMs: 1000, unfinished: [], failed: [] });
   t.equal(closes.length, 4);
-  t.ok(closes.every((c) => c === closes[0]), 'every hook got the same close options');
+  t.ok(
+    closes.every((c) => c === closes[0]),
+    'every hook got the same close options',
+  );
   const close = closes[0] as { deadline: number; signal: AbortSignal };
-  t.equal(close.deadline, 700 + 4500, 'the deadline is absolute, on the monotonic clock: 90% of 5 s, so that hooks report what they give up before the kernel stops waiting');
-  t.same([hookDeadline(10_000), hookDeadline(1000), hookDeadline(100), hookDeadline(20)], [9000, 750, 50, 20], '90%, at least 250 ms kept back when there is room, never below 50 ms (or the whole deadline when shorter)');
+  t.equal(
+    close.deadline,
+    700 + 4500,
+    'the deadline is absolute, on the monotonic clock: 90% of 5 s, so that hooks report what they give up before the kernel stops waiting',
+  );
+  t.same(
+    [hookDeadline(10_000), hookDeadline(1000), hookDeadline(100), hookDeadline(20)],
+    [9000, 750, 50, 20],
+    '90%, at least 250 ms kept back when there is room, never below 50 ms (or the whole deadline when shorter)',
+  );
   t.equal(close.signal.aborted, false, 'not aborted when everything finished in time');
   t.equal(clock.pending, 0, 'the deadline timer was cancelled');
 });
@@ -143,7 +163,11 @@ t.test('one deadline bounds the whole shutdown; what waited starts then with the
   t.notOk(events.includes('tls start'));
   clock.advance(1);
   await running;
-  t.same(events, ['cloudwatch start', 'gcp start', 'tls-audit flush', 'tls start', 'serial start'], 'at the deadline the rest started, to count what they give up');
+  t.same(
+    events,
+    ['cloudwatch start', 'gcp start', 'tls-audit flush', 'tls start', 'serial start'],
+    'at the deadline the rest started, to count what they give up',
+  );
   t.ok((closes[0] as { signal: AbortSignal }).signal.aborted, 'the signal is aborted at the deadline');
   t.ok(shutdown.signal.aborted);
   t.same(report?.unfinished.sort(), ['cloudwatch', 'gcp', 'serial flush', 'tls'], 'every hook still running is named; the one that returned at once is not');
@@ -194,11 +218,15 @@ t.test('a hook registered from a klib’s code belongs to that klib', async (t) 
   const userDone = gate();
   shutdown.register('base helper', () => void events.push('base helper'));
   current = undefined;
-  shutdown.register('user', async () => {
-    events.push('user start');
-    await userDone.promise;
-    events.push('user end');
-  }, { owner: 'user' });
+  shutdown.register(
+    'user',
+    async () => {
+      events.push('user start');
+      await userDone.promise;
+      events.push('user end');
+    },
+    { owner: 'user' },
+  );
   const running = shutdown.run(1000);
   await settle();
   t.same(events, ['user start'], "the helper waits as base's own hooks do");

@@ -43,9 +43,20 @@ t.test('Services: provide, get, duplicates, missing', async (t) => {
   t.equal(services.tryGet(token), value);
   t.throws(() => services.provide(token, { n: 2 }, 'other'), new RangeError('service thing is already provided by maker'));
   const missing = serviceToken('absent');
-  const err = assertUkError(t, thrownBy(() => services.get(missing, 'syslog')), 'UK_ERR_SERVICE_MISSING', 'syslog: no loaded klib provides the absent service', 'absent');
+  const err = assertUkError(
+    t,
+    thrownBy(() => services.get(missing, 'syslog')),
+    'UK_ERR_SERVICE_MISSING',
+    'syslog: no loaded klib provides the absent service',
+    'absent',
+  );
   t.equal(err?.fix, 'add the klib that provides it to Klibs and list it in the dependencies of the klib that uses it');
-  assertUkError(t, thrownBy(() => services.get(missing)), 'UK_ERR_SERVICE_MISSING', 'no loaded klib provides the absent service');
+  assertUkError(
+    t,
+    thrownBy(() => services.get(missing)),
+    'UK_ERR_SERVICE_MISSING',
+    'no loaded klib provides the absent service',
+  );
   services.provide(serviceToken<string>('kernel-thing'), 'v');
   t.throws(() => services.provide(serviceToken<string>('kernel-thing'), 'w'), new RangeError('service kernel-thing is already provided by kernel'));
 });

@@ -10,7 +10,12 @@ import t from 'tap';
 import { fixtureKlibs, node, programs, runUk } from './uk-process.js';
 
 /** A config loading the slow_sink fixture klib (a destination that answers `delayMs` late). */
-function slowSinkConfig(dir: string, sink: Record<string, unknown>, uk: Record<string, unknown> = {}, consoles: string[] = ['-serial']): { config: string; stored: string } {
+function slowSinkConfig(
+  dir: string,
+  sink: Record<string, unknown>,
+  uk: Record<string, unknown> = {},
+  consoles: string[] = ['-serial'],
+): { config: string; stored: string } {
   const stored = join(dir, 'stored.txt');
   const config = join(dir, 'uk.json');
   const klib = relative(dir, join(fixtureKlibs, 'slow-sink.mjs'));
@@ -22,35 +27,49 @@ function slowSinkConfig(dir: string, sink: Record<string, unknown>, uk: Record<s
 function statsOf(stderr: string, klib: string): Record<string, number> {
   const line = stderr.split('\n').find((l) => l.startsWith(`uk: stats ${klib}: `));
   if (!line) throw new Error(`no stats line for ${klib} in: ${stderr}`);
-  return Object.fromEntries(line.slice(`uk: stats ${klib}: `.length).split(' ').map((kv) => [kv.split('=')[0] as string, Number(kv.split('=')[1])]));
+  return Object.fromEntries(
+    line
+      .slice(`uk: stats ${klib}: `.length)
+      .split(' ')
+      .map((kv) => [kv.split('=')[0] as string, Number(kv.split('=')[1])]),
+  );
 }
 
-const storedLines = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []);
+const storedLines = (file: string): string[] =>
+  existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+    : [];
 
 // The destination answers 6 s late: longer than the Batcher's stall limit (5 s) and the pipe
 // grace (2 s), so the program's last writes sit in the pipe while uk holds it paused. 15,000
 // lines (about 165 KB) pass the buffer's high-water mark (128 KB) and fit in the pipe beyond it,
 // so the program exits while paused; 60,000 lines overflow the buffer as well.
 for (const written of [15_000, 60_000]) {
-t.test(`a program that exits while its output is held back (${written} lines): every line is stored or counted as dropped`, async (t) => {
-  const dir = t.testdir({});
-  const { config, stored } = slowSinkConfig(dir, { delay_ms: 6000, buffer: '256k' }, { shutdown_timeout: 4 });
-  const result = await runUk(['run', '-v', '-c', config, '--', node, join(programs, 'flood.mjs'), String(written)], { timeoutMs: 90_000 });
-  t.equal(result.code, 0, result.err);
-  const lines = storedLines(stored);
-  const distinct = new Set(lines);
-  t.equal(distinct.size, lines.length, 'no line stored twice');
-  for (const line of distinct) {
-    if (!/^line \d+$/.test(line) || Number(line.slice(5)) < 1 || Number(line.slice(5)) > written) t.fail(`not a program line: ${line}`);
-  }
-  const c = statsOf(result.err, 'slow_sink');
-  // The accounting invariant: lines written = stored + counted as dropped (or unconfirmed: sent
-  // with no answer before the deadline; this destination stores them only after uk has gone).
-  t.equal(distinct.size + c.dropped! + c.unconfirmed!, written, `written ${written} = stored ${distinct.size} + dropped ${c.dropped} + unconfirmed ${c.unconfirmed}`);
-  t.equal(c.sent, distinct.size, 'every line counted as sent was stored');
-  t.ok(c.dropped! > 0, 'some could not be sent in time, and that was said');
-  t.match(result.err, /slow_sink: (shutdown deadline passed: )?dropped \d+ lines/);
-});
+  t.test(`a program that exits while its output is held back (${written} lines): every line is stored or counted as dropped`, async (t) => {
+    const dir = t.testdir({});
+    const { config, stored } = slowSinkConfig(dir, { delay_ms: 6000, buffer: '256k' }, { shutdown_timeout: 4 });
+    const result = await runUk(['run', '-v', '-c', config, '--', node, join(programs, 'flood.mjs'), String(written)], { timeoutMs: 90_000 });
+    t.equal(result.code, 0, result.err);
+    const lines = storedLines(stored);
+    const distinct = new Set(lines);
+    t.equal(distinct.size, lines.length, 'no line stored twice');
+    for (const line of distinct) {
+      if (!/^line \d+$/.test(line) || Number(line.slice(5)) < 1 || Number(line.slice(5)) > written) t.fail(`not a program line: ${line}`);
+    }
+    const c = statsOf(result.err, 'slow_sink');
+    // The accounting invariant: lines written = stored + counted as dropped (or unconfirmed: sent
+    // with no answer before the deadline; this destination stores them only after uk has gone).
+    t.equal(
+      distinct.size + c.dropped! + c.unconfirmed!,
+      written,
+      `written ${written} = stored ${distinct.size} + dropped ${c.dropped} + unconfirmed ${c.unconfirmed}`,
+    );
+    t.equal(c.sent, distinct.size, 'every line counted as sent was stored');
+    t.ok(c.dropped! > 0, 'some could not be sent in time, and that was said');
+    t.match(result.err, /slow_sink: (shutdown deadline passed: )?dropped \d+ lines/);
+  });
 }
 
 t.test('pipes held open by a process the program started are reported, and uk does not wait for them', async (t) => {

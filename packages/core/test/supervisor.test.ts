@@ -128,7 +128,10 @@ t.test('a flood of 200,000 lines: every line arrives, in order, through serial a
   for (let i = 0; i < recs.length && badRecord < 0; i++) if (recs[i]?.text !== `line ${i + 1}` || recs[i]?.source !== 'stdout') badRecord = i;
   t.equal(badRecord, -1, 'records: every line in order, from stdout');
   const times = recs.map((r) => r.time);
-  t.ok(times.every((time, i) => i === 0 || time >= (times[i - 1] as number)), 'record times never go back');
+  t.ok(
+    times.every((time, i) => i === 0 || time >= (times[i - 1] as number)),
+    'record times never go back',
+  );
   t.ok(Math.abs((times[0] as number) - Date.now()) < 60000, 'records carry realtime timestamps');
 });
 
@@ -144,7 +147,10 @@ t.test('a path-loaded record driver gets every line with its source; per-stream 
   const err = recs.filter((r) => r.source === 'stderr').map((r) => r.text);
   t.same(out, [...Array.from({ length: n }, (_, i) => `out ${i}`), 'out partial']);
   t.same(err, [...Array.from({ length: n }, (_, i) => `err ${i}`), 'err partial']);
-  t.same(recs.filter((r) => r.source === 'kernel'), []);
+  t.same(
+    recs.filter((r) => r.source === 'kernel'),
+    [],
+  );
   t.equal(result.out, `${Array.from({ length: n }, (_, i) => `out ${i}\n`).join('')}out partial`, 'serial gets the same bytes');
   t.equal(result.err, `${Array.from({ length: n }, (_, i) => `err ${i}\n`).join('')}err partial`);
 });
@@ -157,8 +163,14 @@ t.test('records: invalid UTF-8 becomes U+FFFD, CR is kept, serial can be turned 
   t.equal(result.stdout.length, 0, 'serial is off');
   t.equal(result.stderr.length, 0);
   const recs = readRecords(records);
-  t.same(recs.filter((r) => r.source === 'stdout').map((r) => r.text), ['ok', '\ufffd\ufffdA\r', '\u0000\ufffd(', '\ufffd']);
-  t.same(recs.filter((r) => r.source === 'stderr').map((r) => r.text), ['err\ufffd\ufffd']);
+  t.same(
+    recs.filter((r) => r.source === 'stdout').map((r) => r.text),
+    ['ok', '\ufffd\ufffdA\r', '\u0000\ufffd(', '\ufffd'],
+  );
+  t.same(
+    recs.filter((r) => r.source === 'stderr').map((r) => r.text),
+    ['err\ufffd\ufffd'],
+  );
   t.equal(recs.length, 5);
 });
 
@@ -169,7 +181,11 @@ t.test('a partial line is delivered after uk.partial_line_timeout while the prog
   const script = `printf 'prompt> '; sleep 0.5; echo rest`;
   const result = await runUk(['run', '-c', config, '--', 'sh', '-c', script]);
   t.equal(result.code, 0);
-  t.same(readRecords(records).map((r) => r.text), ['prompt> ', 'rest'], 'the prompt became a record of its own before the rest of the line came');
+  t.same(
+    readRecords(records).map((r) => r.text),
+    ['prompt> ', 'rest'],
+    'the prompt became a record of its own before the rest of the line came',
+  );
 });
 
 t.test('Env from the config, and IMAGE_NAME from the program name', async (t) => {
@@ -201,7 +217,10 @@ t.test('a klib whose init hangs does not stop the program from running', async (
   const result = await runUk(['run', '-c', config, '--', 'sh', '-c', 'echo ran; exit 4']);
   t.equal(result.code, 4);
   t.equal(result.out, 'ran\n');
-  t.equal(result.err, 'uk: klib hangs did not finish init within 1000 ms (a klib must not wait for the network in init; raise uk.klib_init_timeout if it must)\n');
+  t.equal(
+    result.err,
+    'uk: klib hangs did not finish init within 1000 ms (a klib must not wait for the network in init; raise uk.klib_init_timeout if it must)\n',
+  );
   const strict = await runUk(['run', '--strict', '-c', config, '--', 'sh', '-c', 'echo ran']);
   t.equal(strict.code, 2);
   t.equal(strict.out, '', 'the program did not run');
@@ -212,7 +231,10 @@ t.test('--verbose prints the klib load order and the consoles', async (t) => {
   const dir = t.testdir({});
   const config = join(dir, 'v.json');
   const rel = (name: string) => relative(dir, join(fixtureKlibs, name));
-  writeFileSync(config, JSON.stringify({ Klibs: [rel('beta.mjs'), rel('gamma.mjs'), rel('alpha.mjs')], ManifestPassthrough: { alpha: {}, beta: {}, gamma: {} } }));
+  writeFileSync(
+    config,
+    JSON.stringify({ Klibs: [rel('beta.mjs'), rel('gamma.mjs'), rel('alpha.mjs')], ManifestPassthrough: { alpha: {}, beta: {}, gamma: {} } }),
+  );
   const result = await runUk(['run', '--verbose', '-c', config, '--', 'sh', '-c', 'exit 0']);
   t.equal(result.code, 0);
   const lines = result.err.split('\n');

@@ -27,6 +27,9 @@ t.test('a periodic tick that fires a hair early by the monotonic clock is not ru
   }
   handle.cancel();
   const gaps = ticks.slice(1).map((tick, i) => tick - ticks[i]!);
-  t.ok(gaps.every((gap) => gap > 99), `ticks stay a period apart: ${gaps.map((g) => g.toFixed(1)).join(', ')}`);
+  t.ok(
+    gaps.every((gap) => gap > 99),
+    `ticks stay a period apart: ${gaps.map((g) => g.toFixed(1)).join(', ')}`,
+  );
   t.end();
 });

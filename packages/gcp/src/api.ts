@@ -43,7 +43,16 @@ export class ApiError extends Error {
 }
 
 /** Network errors after which the server cannot have had the request: nothing to count as resent. */
-const NOT_SENT_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ERR_INVALID_URL', 'ERR_UNSUPPORTED_PROTOCOL']);
+const NOT_SENT_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ERR_INVALID_URL',
+  'ERR_UNSUPPORTED_PROTOCOL',
+]);
 /** Network errors that break a request once under way: a reset, a closed pipe, a garbled answer. */
 const BROKEN_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_RESPONSE_TOO_LARGE']);
 /** got's timeout events before anything of the request is sent (`Timeout awaiting 'connect' for …`). */
@@ -115,7 +124,13 @@ export class GoogleApi {
       });
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      throw new ApiError(`${call.what}: ${(err as Error).message ?? String(err)}${typeof code === 'string' && !String((err as Error).message).includes(code) ? ` (${code})` : ''}`, undefined, true, undefined, mayHaveBeenCarriedOut(err));
+      throw new ApiError(
+        `${call.what}: ${(err as Error).message ?? String(err)}${typeof code === 'string' && !String((err as Error).message).includes(code) ? ` (${code})` : ''}`,
+        undefined,
+        true,
+        undefined,
+        mayHaveBeenCarriedOut(err),
+      );
     }
   }
 

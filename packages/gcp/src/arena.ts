@@ -123,7 +123,8 @@ export class EntryArena {
   rollback(ref: number): void {
     const last = this.#chunks[this.#chunks.length - 1];
     const bytes = entrySize(ref);
-    if (!last || last.used < bytes || (entryPosition(ref) + bytes) % POSITION_SPAN !== this.#position) throw new RangeError('arena: only the last entry can be rolled back');
+    if (!last || last.used < bytes || (entryPosition(ref) + bytes) % POSITION_SPAN !== this.#position)
+      throw new RangeError('arena: only the last entry can be rolled back');
     last.used -= bytes;
     last.live -= bytes;
     this.#position = entryPosition(ref);

@@ -197,7 +197,6 @@ export class EntryEncoder {
       stderr: `","severity":"${options.severity.stderr}","textPayload":`,
       kernel: `","severity":"${options.severity.kernel}","textPayload":`,
     };
-
   }
 
   /** The insertId digits of #seq as ASCII (an odometer, so the fast path need not divide). */
@@ -403,11 +402,11 @@ export class EntryEncoder {
         delete fields[LABELS_FIELD];
       }
       if (typeof fields[TRACE_FIELD] === 'string') {
-        extra += `,"trace":${quote(fields[TRACE_FIELD] as string)}`;
+        extra += `,"trace":${quote(fields[TRACE_FIELD])}`;
         delete fields[TRACE_FIELD];
       }
       if (typeof fields[SPAN_FIELD] === 'string') {
-        extra += `,"spanId":${quote(fields[SPAN_FIELD] as string)}`;
+        extra += `,"spanId":${quote(fields[SPAN_FIELD])}`;
         delete fields[SPAN_FIELD];
       }
       if (typeof fields[SAMPLED_FIELD] === 'boolean') {
@@ -438,9 +437,13 @@ export class EntryEncoder {
 type FastWrites = { latin1Write?: (text: string, offset: number) => number; utf8Write?: (text: string, offset: number) => number };
 const proto = Buffer.prototype as unknown as FastWrites;
 const writeLatin1: (buf: Buffer, text: string, at: number) => number =
-  typeof proto.latin1Write === 'function' ? (buf, text, at) => (buf as unknown as Required<FastWrites>).latin1Write(text, at) : (buf, text, at) => buf.write(text, at, 'latin1');
+  typeof proto.latin1Write === 'function'
+    ? (buf, text, at) => (buf as unknown as Required<FastWrites>).latin1Write(text, at)
+    : (buf, text, at) => buf.write(text, at, 'latin1');
 const writeUtf8: (buf: Buffer, text: string, at: number) => number =
-  typeof proto.utf8Write === 'function' ? (buf, text, at) => (buf as unknown as Required<FastWrites>).utf8Write(text, at) : (buf, text, at) => buf.write(text, at, 'utf8');
+  typeof proto.utf8Write === 'function'
+    ? (buf, text, at) => (buf as unknown as Required<FastWrites>).utf8Write(text, at)
+    : (buf, text, at) => buf.write(text, at, 'utf8');
 
 /** 10 base-36 digits, zero-padded so that text order is number order (3.6e15 before it grows). */
 function insertIdSuffix(seq: number): string {

@@ -49,7 +49,31 @@ export async function readMemory(path = '/proc/meminfo'): Promise<MemorySample> 
 }
 
 /** Filesystems on disks or network shares; everything else (proc, tmpfs, overlay, cgroup…) is left out. */
-const DISK_TYPES = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'zfs', 'vfat', 'exfat', 'ntfs', 'ntfs3', 'f2fs', 'jfs', 'reiserfs', 'fuseblk', 'nfs', 'nfs4', 'cifs', 'smb3', 'hfsplus', 'iso9660', 'udf', 'erofs', 'squashfs']);
+const DISK_TYPES = new Set([
+  'ext2',
+  'ext3',
+  'ext4',
+  'xfs',
+  'btrfs',
+  'zfs',
+  'vfat',
+  'exfat',
+  'ntfs',
+  'ntfs3',
+  'f2fs',
+  'jfs',
+  'reiserfs',
+  'fuseblk',
+  'nfs',
+  'nfs4',
+  'cifs',
+  'smb3',
+  'hfsplus',
+  'iso9660',
+  'udf',
+  'erofs',
+  'squashfs',
+]);
 
 export interface MountEntry {
   readonly device: string;
@@ -82,7 +106,11 @@ export function parseMounts(text: string): MountEntry[] {
 
 export type StatfsFn = (path: string) => Promise<{ bsize: number; blocks: number; bfree: number; bavail: number }>;
 
-export async function readDisks(options: { includeReadonly: boolean; mountsPath?: string; statfs?: StatfsFn }): Promise<{ disks: DiskSample[]; failures: string[] }> {
+export async function readDisks(options: {
+  includeReadonly: boolean;
+  mountsPath?: string;
+  statfs?: StatfsFn;
+}): Promise<{ disks: DiskSample[]; failures: string[] }> {
   const text = await readFile(options.mountsPath ?? '/proc/self/mounts', 'utf8');
   const stat: StatfsFn = options.statfs ?? ((path) => statfs(path));
   const disks: DiskSample[] = [];

@@ -17,14 +17,62 @@ import { createMetricsReporter, type MetricsReporter } from './monitoring.js';
 import { readGcpOptions, type GcpOptions } from './options.js';
 import { GcpSetup } from './setup.js';
 
-export { ApiError, GoogleApi, resultOf, isRetryableStatus, mayHaveBeenCarriedOut, parseGoogleError, RETRYABLE_CODES, type ApiCall, type GoogleError } from './api.js';
+export {
+  ApiError,
+  GoogleApi,
+  resultOf,
+  isRetryableStatus,
+  mayHaveBeenCarriedOut,
+  parseGoogleError,
+  RETRYABLE_CODES,
+  type ApiCall,
+  type GoogleError,
+} from './api.js';
 export { EXPIRY_MARGIN_MS, REFRESH_BEFORE_MS, TokenSource } from './credentials.js';
-export { EntryEncoder, MAX_ENTRY_BYTES, MAX_JSON_DEPTH, nestedDeeperThan, splitForJson, TimestampFormatter, type EncodedEntry, type EntryEncoderOptions } from './entries.js';
-export { DISK_STATES, MEMORY_STATES, memorySample, parseMounts, readDisks, readMemory, type DiskSample, type MemorySample, type MountEntry } from './host-metrics.js';
-export { createLoggingDriver, ENTRY_RETRIES, followUpBudget, logNameOf, partialErrorsOf, REQUESTS_IN_FLIGHT, TARGET_REQUEST_BYTES, type GcpDestination, type LoggingDriver, type LoggingDriverDeps } from './logging.js';
+export {
+  EntryEncoder,
+  MAX_ENTRY_BYTES,
+  MAX_JSON_DEPTH,
+  nestedDeeperThan,
+  splitForJson,
+  TimestampFormatter,
+  type EncodedEntry,
+  type EntryEncoderOptions,
+} from './entries.js';
+export {
+  DISK_STATES,
+  MEMORY_STATES,
+  memorySample,
+  parseMounts,
+  readDisks,
+  readMemory,
+  type DiskSample,
+  type MemorySample,
+  type MountEntry,
+} from './host-metrics.js';
+export {
+  createLoggingDriver,
+  ENTRY_RETRIES,
+  followUpBudget,
+  logNameOf,
+  partialErrorsOf,
+  REQUESTS_IN_FLIGHT,
+  TARGET_REQUEST_BYTES,
+  type GcpDestination,
+  type LoggingDriver,
+  type LoggingDriverDeps,
+} from './logging.js';
 export { EntryArena, entryPosition, entrySize } from './arena.js';
 export { MetadataClient, MetadataError, type AccessToken, type InstanceInfo } from './metadata.js';
-export { createMetricsReporter, diskPoints, MAX_SERIES_PER_REQUEST, memoryPoints, MIN_POINT_SPACING_MS, type MetricPoint, type MetricsReporter } from './monitoring.js';
+export {
+  createMetricsReporter,
+  diskPoints,
+  MAX_SERIES_PER_REQUEST,
+  memoryPoints,
+  MIN_POINT_SPACING_MS,
+  type MetricPoint,
+  type MetricsReporter,
+} from './monitoring.js';
 export {
   DEFAULT_BUFFER_SIZE,
   DEFAULT_FLUSH_INTERVAL_MS,
@@ -62,7 +110,14 @@ export default defineKlib<GcpOptions>({
     const http = ctx.services.get(HttpClientService, ctx.name);
     const metadata = new MetadataClient(http, o.metadataUrl);
     const tokens = new TokenSource(() => metadata.token(), ctx.timers, ctx.services.tryGet(coreTokens.SecretsService));
-    const setup = new GcpSetup({ metadata, tokens, timers: ctx.timers, log: ctx.log, needHostname: o.logging !== undefined && o.logging.logId === undefined, signal: ctx.signal });
+    const setup = new GcpSetup({
+      metadata,
+      tokens,
+      timers: ctx.timers,
+      log: ctx.log,
+      needHostname: o.logging !== undefined && o.logging.logId === undefined,
+      signal: ctx.signal,
+    });
     const api = new GoogleApi(http, tokens);
     // The drivers' Batchers send nothing before setup is done (GcpSetup is their ReadySignal).
     const deps = { api, setup };
@@ -83,6 +138,8 @@ export default defineKlib<GcpOptions>({
     });
     // In the background: the program starts at once, records wait in the buffer meanwhile.
     setup.start();
-    ctx.log.debug(`${o.logging ? `logging to ${o.logging.endpoint}` : ''}${o.logging && o.metrics ? ', ' : ''}${o.metrics ? `metrics every ${o.metrics.intervalMs / 1000} s to ${o.metrics.endpoint}` : ''}; metadata server ${o.metadataUrl}`);
+    ctx.log.debug(
+      `${o.logging ? `logging to ${o.logging.endpoint}` : ''}${o.logging && o.metrics ? ', ' : ''}${o.metrics ? `metrics every ${o.metrics.intervalMs / 1000} s to ${o.metrics.endpoint}` : ''}; metadata server ${o.metadataUrl}`,
+    );
   },
 });

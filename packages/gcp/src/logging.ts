@@ -22,7 +22,20 @@
  * The Batcher sends nothing before setup (project, zone, instance, token) is done; records wait
  * in the buffer meanwhile. What each answer means is decided in `resultOf` and `followUp`.
  */
-import { Batcher, delivered, lineText, reasonOf, retry, type CloseOptions, type ConsoleDriver, type ConsoleRecord, type KlibContext, type KlibLog, type ReadySignal, type SendResult } from '@uk/core';
+import {
+  Batcher,
+  delivered,
+  lineText,
+  reasonOf,
+  retry,
+  type CloseOptions,
+  type ConsoleDriver,
+  type ConsoleRecord,
+  type KlibContext,
+  type KlibLog,
+  type ReadySignal,
+  type SendResult,
+} from '@uk/core';
 import { ApiError, GoogleApi, resultOf, RETRYABLE_CODES, type ApiCall } from './api.js';
 import { EntryArena, entryPosition, entrySize, POSITION_SPAN } from './arena.js';
 import { EntryEncoder, MAX_JSON_DEPTH, writeRequestHead, type EncodedEntry } from './entries.js';
@@ -76,7 +89,9 @@ export function logNameOf(projectId: string, logId: string): string {
 }
 
 /** Per-entry errors of a partial success, by index; undefined when the answer has none. */
-export function partialErrorsOf(google: { details?: readonly Record<string, unknown>[] } | undefined): Map<number, { code: number; message: string }> | undefined {
+export function partialErrorsOf(
+  google: { details?: readonly Record<string, unknown>[] } | undefined,
+): Map<number, { code: number; message: string }> | undefined {
   const detail = google?.details?.find((d) => d['@type'] === PARTIAL_ERRORS_TYPE);
   const errors = detail?.logEntryErrors;
   if (typeof errors !== 'object' || errors === null) return undefined;
@@ -106,7 +121,7 @@ type WriteAnswer =
 
 export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions, deps: LoggingDriverDeps): LoggingDriver {
   const log: KlibLog = ctx.log;
-  const encoder = new EntryEncoder({ severity: o.severity as Record<ConsoleRecord['source'], Severity>, jsonPayload: o.jsonPayload, specialFields: o.specialFields });
+  const encoder = new EntryEncoder({ severity: o.severity, jsonPayload: o.jsonPayload, specialFields: o.specialFields });
   const rejected = ctx.counter('rejected');
   const dropped = ctx.counter('dropped');
   const splitCounter = ctx.counter('split');
@@ -164,7 +179,7 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
       offsets.push(at);
       at += entrySize(ref);
     }
-    const sliceOf = (i: number): Buffer => whole.subarray(offsets[i] as number, (offsets[i] as number) + entrySize(batch[i] as number));
+    const sliceOf = (i: number): Buffer => whole.subarray(offsets[i], (offsets[i] as number) + entrySize(batch[i] as number));
     let refused = 0;
     const reasons: string[] = [];
     const refuse = (count: number, reason: string): void => {
@@ -197,7 +212,10 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
         } else refuse(1, reason);
       }
     };
-    settle(batch.map((_, i) => i), first);
+    settle(
+      batch.map((_, i) => i),
+      first,
+    );
     let budget = followUpBudget(batch.length);
     for (let part = halves.pop(); part !== undefined; part = halves.pop()) {
       if (budget-- <= 0) {
@@ -206,7 +224,10 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
       }
       let answer: WriteAnswer;
       try {
-        answer = await post(part.map(sliceOf), part.reduce((sum, i) => sum + entrySize(batch[i] as number), 0));
+        answer = await post(
+          part.map(sliceOf),
+          part.reduce((sum, i) => sum + entrySize(batch[i] as number), 0),
+        );
       } catch (err) {
         // This part failed as a whole: a passing failure is sent again by the Batcher (after a
         // timeout maybe stored already: a resend carries the same insertIds, which Cloud Logging
@@ -223,7 +244,10 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     }
     const reason = reasons.join('; ');
     if (refused > 0 && reason !== lastRejection) {
-      const what = refused === batch.length ? `${refused === 1 ? 'the only entry' : `all ${refused} entries`} of a batch` : `${refused} entr${refused === 1 ? 'y' : 'ies'} of a batch of ${batch.length}`;
+      const what =
+        refused === batch.length
+          ? `${refused === 1 ? 'the only entry' : `all ${refused} entries`} of a batch`
+          : `${refused} entr${refused === 1 ? 'y' : 'ies'} of a batch of ${batch.length}`;
       log.warn(`entries.write refused ${what} (${reason})${refused === batch.length ? '' : '; the rest were stored'}`);
     }
     lastRejection = refused > 0 ? reason : '';
@@ -257,7 +281,12 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
   const send = async (batch: number[]): Promise<SendResult> => {
     // The Batcher sends only once setup is done.
     const info = deps.setup.value as InstanceInfo;
-    head ??= Buffer.from(writeRequestHead(logNameOf(info.projectId, o.logId ?? info.hostname), { type: 'gce_instance', labels: { project_id: info.projectId, instance_id: info.instanceId, zone: info.zone } }));
+    head ??= Buffer.from(
+      writeRequestHead(logNameOf(info.projectId, o.logId ?? info.hostname), {
+        type: 'gce_instance',
+        labels: { project_id: info.projectId, instance_id: info.instanceId, zone: info.zone },
+      }),
+    );
     const { slices, bytes } = viewOf(batch);
     let first: WriteAnswer;
     try {
@@ -270,7 +299,14 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     return delivered();
   };
 
-  const counters = { sent: ctx.counter('sent'), dropped, retries: ctx.counter('retries'), rejected, resent: ctx.counter('resent'), unconfirmed: ctx.counter('unconfirmed') };
+  const counters = {
+    sent: ctx.counter('sent'),
+    dropped,
+    retries: ctx.counter('retries'),
+    rejected,
+    resent: ctx.counter('resent'),
+    unconfirmed: ctx.counter('unconfirmed'),
+  };
   const batcher = new Batcher<number>({
     name: 'gcp',
     noun: 'log entries',
@@ -311,7 +347,10 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     encoder.encode(record, push);
     if (encoder.split !== split) splitCounter.add(encoder.split - split);
     if (encoder.jsonTooDeep !== jsonTooDeep) {
-      if (tooDeepCounter.value === 0) log.warn(`a JSON line nested deeper than ${MAX_JSON_DEPTH} levels was sent as textPayload (Cloud Logging cannot take it as jsonPayload); counted as json_too_deep`);
+      if (tooDeepCounter.value === 0)
+        log.warn(
+          `a JSON line nested deeper than ${MAX_JSON_DEPTH} levels was sent as textPayload (Cloud Logging cannot take it as jsonPayload); counted as json_too_deep`,
+        );
       tooDeepCounter.add(encoder.jsonTooDeep - jsonTooDeep);
     }
   };
@@ -330,7 +369,8 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
       outcome = 'dropped';
     }
     const reason = reasonOf(err);
-    if (reason !== lastEncodeError) log.warn(`a line of ${record.text.length} characters could not be encoded (${reason}); ${outcome}, counted as encode_failed`);
+    if (reason !== lastEncodeError)
+      log.warn(`a line of ${record.text.length} characters could not be encoded (${reason}); ${outcome}, counted as encode_failed`);
     lastEncodeError = reason;
   };
   const write = (record: ConsoleRecord): void => {

@@ -78,7 +78,10 @@ export class MetadataClient {
       throw new MetadataError(`metadata server ${this.#base}: ${(err as Error).message ?? String(err)}`);
     }
     if (header(response, 'metadata-flavor') !== 'Google') {
-      throw new MetadataError(`${path}: the answer from ${this.#base} has no "Metadata-Flavor: Google" header, so it is not a metadata server (HTTP ${response.statusCode})`, response.statusCode);
+      throw new MetadataError(
+        `${path}: the answer from ${this.#base} has no "Metadata-Flavor: Google" header, so it is not a metadata server (HTTP ${response.statusCode})`,
+        response.statusCode,
+      );
     }
     if (response.statusCode !== 200) {
       // A token error body could in theory echo request data; it never holds a token, but keep it short.
@@ -125,7 +128,8 @@ export class MetadataClient {
     if (typeof parsed?.access_token !== 'string' || parsed.access_token === '') throw new MetadataError(`${TOKEN_PATH}: the answer has no access_token`);
     const expiresIn = typeof parsed.expires_in === 'number' ? parsed.expires_in : Number(parsed.expires_in);
     if (!(expiresIn > 0)) throw new MetadataError(`${TOKEN_PATH}: the answer has no valid expires_in`);
-    if (parsed.token_type !== undefined && String(parsed.token_type).toLowerCase() !== 'bearer') throw new MetadataError(`${TOKEN_PATH}: unexpected token_type ${JSON.stringify(parsed.token_type)}`);
+    if (parsed.token_type !== undefined && String(parsed.token_type).toLowerCase() !== 'bearer')
+      throw new MetadataError(`${TOKEN_PATH}: unexpected token_type ${JSON.stringify(parsed.token_type)}`);
     return { token: parsed.access_token, expiresInMs: expiresIn * 1000 };
   }
 }

@@ -33,7 +33,9 @@ export interface MetricPoint {
 }
 
 function point(type: string, labels: Record<string, string>, value: number, endTime: number): MetricPoint {
-  const key = `${type}|${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',')}`;
+  const key = `${type}|${Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')}`;
   return { key, type, labels, value, endTime };
 }
 
@@ -41,7 +43,8 @@ function point(type: string, labels: Record<string, string>, value: number, endT
 export function memoryPoints(sample: MemorySample, endTime: number): MetricPoint[] {
   const out: MetricPoint[] = [];
   for (const state of MEMORY_STATES) out.push(point('agent.googleapis.com/memory/bytes_used', { state }, sample.bytes[state], endTime));
-  for (const state of MEMORY_STATES) out.push(point('agent.googleapis.com/memory/percent_used', { state }, (100 * sample.bytes[state]) / sample.total, endTime));
+  for (const state of MEMORY_STATES)
+    out.push(point('agent.googleapis.com/memory/percent_used', { state }, (100 * sample.bytes[state]) / sample.total, endTime));
   return out;
 }
 
@@ -50,7 +53,8 @@ export function diskPoints(disks: readonly DiskSample[], endTime: number): Metri
   const out: MetricPoint[] = [];
   for (const disk of disks) {
     for (const state of DISK_STATES) out.push(point('agent.googleapis.com/disk/bytes_used', { device: disk.device, state }, disk.bytes[state], endTime));
-    for (const state of DISK_STATES) out.push(point('agent.googleapis.com/disk/percent_used', { device: disk.device, state }, (100 * disk.bytes[state]) / disk.total, endTime));
+    for (const state of DISK_STATES)
+      out.push(point('agent.googleapis.com/disk/percent_used', { device: disk.device, state }, (100 * disk.bytes[state]) / disk.total, endTime));
   }
   return out;
 }
@@ -91,7 +95,8 @@ export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptio
       resourceJson = JSON.stringify({ type: 'gce_instance', labels: { instance_id: info.instanceId, zone: info.zone } });
     }
     const series = batch.map(
-      (p) => `{"metric":${JSON.stringify({ type: p.type, labels: p.labels })},"resource":${resourceJson},"points":[{"interval":{"endTime":"${ts.format(p.endTime)}"},"value":{"doubleValue":${Number.isFinite(p.value) ? p.value : 0}}}]}`,
+      (p) =>
+        `{"metric":${JSON.stringify({ type: p.type, labels: p.labels })},"resource":${resourceJson},"points":[{"interval":{"endTime":"${ts.format(p.endTime)}"},"value":{"doubleValue":${Number.isFinite(p.value) ? p.value : 0}}}]}`,
     );
     const call: ApiCall = { url, body: `{"timeSeries":[${series.join(',')}]}`, timeoutMs: o.requestTimeoutMs, what: 'timeSeries.create' };
     let result;
@@ -158,7 +163,11 @@ export function createMetricsReporter(ctx: KlibContext<unknown>, o: MetricsOptio
     }
     if (o.disk) {
       try {
-        const { disks, failures } = await readDisks({ includeReadonly: o.disk.includeReadonly, ...(deps.mountsPath ? { mountsPath: deps.mountsPath } : {}), ...(deps.statfs ? { statfs: deps.statfs } : {}) });
+        const { disks, failures } = await readDisks({
+          includeReadonly: o.disk.includeReadonly,
+          ...(deps.mountsPath ? { mountsPath: deps.mountsPath } : {}),
+          ...(deps.statfs ? { statfs: deps.statfs } : {}),
+        });
         points.push(...diskPoints(disks, endTime));
         problems.push(...failures.map((f) => `disk ${f}`));
       } catch (err) {

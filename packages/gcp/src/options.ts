@@ -9,7 +9,16 @@
 import { OptionsReader, ukError, type Env, type OptionsInput, type RecordSource, type Tuple } from '@uk/core';
 
 export const GCP_OPTION_KEYS = ['logging', 'metrics', 'request_timeout'] as const;
-export const LOGGING_OPTION_KEYS = ['log_id', 'flush_interval', 'buffer_size', 'severity', 'json_payload', 'special_fields', 'backpressure', 'endpoint'] as const;
+export const LOGGING_OPTION_KEYS = [
+  'log_id',
+  'flush_interval',
+  'buffer_size',
+  'severity',
+  'json_payload',
+  'special_fields',
+  'backpressure',
+  'endpoint',
+] as const;
 export const METRICS_OPTION_KEYS = ['interval', 'disk', 'endpoint'] as const;
 export const DISK_OPTION_KEYS = ['include_readonly'] as const;
 
@@ -161,7 +170,8 @@ export function metadataUrlOf(env: Env): string {
   } catch {
     throw valueError('environment variable GCE_METADATA_HOST', 'a host name or address with an optional :port', raw);
   }
-  if (url.pathname !== '/' || url.search || url.username) throw valueError('environment variable GCE_METADATA_HOST', 'a host name or address with an optional :port', raw);
+  if (url.pathname !== '/' || url.search || url.username)
+    throw valueError('environment variable GCE_METADATA_HOST', 'a host name or address with an optional :port', raw);
   return `${url.protocol}//${url.host}`;
 }
 
@@ -207,7 +217,10 @@ function readMetrics(reader: OptionsReader, tuple: Tuple, env: Env, requestTimeo
     const number = typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isSafeInteger(number) || number < MIN_METRICS_INTERVAL_S || number > 86_400) {
       const where = tuple.pathOf('interval');
-      const message = Number.isSafeInteger(number) && number > 86_400 ? `${where}: expected at most 86400 seconds, got ${describe(raw)}` : `${INVALID_INTERVAL_MESSAGE}: ${where} is ${describe(raw)}`;
+      const message =
+        Number.isSafeInteger(number) && number > 86_400
+          ? `${where}: expected at most 86400 seconds, got ${describe(raw)}`
+          : `${INVALID_INTERVAL_MESSAGE}: ${where} is ${describe(raw)}`;
       reader.problem(ukError('UK_ERR_MANIFEST_VALUE', message, { where, fix: 'give a whole number of seconds from 60 to 86400' }));
     } else {
       intervalS = number;
@@ -234,7 +247,10 @@ export function readGcpOptions({ config, env }: Pick<OptionsInput, 'config' | 'e
   const loggingTuple = reader.read((t) => t.tuple('logging'), undefined);
   const metricsTuple = reader.read((t) => t.tuple('metrics'), undefined);
   // One timeout for both APIs; unset, each keeps its own default.
-  const requestTimeoutMs = reader.read((t) => (t.get('request_timeout') === undefined ? undefined : readSeconds(t, 'request_timeout', 0, MIN_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS)), undefined);
+  const requestTimeoutMs = reader.read(
+    (t) => (t.get('request_timeout') === undefined ? undefined : readSeconds(t, 'request_timeout', 0, MIN_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS)),
+    undefined,
+  );
   const logging = loggingTuple ? readLogging(reader, loggingTuple, env, requestTimeoutMs) : undefined;
   const metrics = metricsTuple ? readMetrics(reader, metricsTuple, env, requestTimeoutMs) : undefined;
   const metadataUrl = reader.read(() => metadataUrlOf(env), `http://${DEFAULT_METADATA_HOST}`);

@@ -76,7 +76,11 @@ t.test('partialSuccess: an entry refused in the middle; the rest stored in the s
   write([...good(50), 'bad', ...good(50, 50)]);
   await driver.batcher.flush();
   t.same(e.logging.lines(), good(100), 'every other entry, in order');
-  t.same(e.logging.requests.map((r) => [r.status, r.items]), [[400, 101]], 'one request: the stored entries were not sent again');
+  t.same(
+    e.logging.requests.map((r) => [r.status, r.items]),
+    [[400, 101]],
+    'one request: the stored entries were not sent again',
+  );
   t.equal(e.logging.duplicates, 0);
   t.equal(counter('rejected'), 1);
   t.equal(counter('sent'), 100);
@@ -98,7 +102,11 @@ t.test('a request refused as a whole for one entry is split: the others stored o
   const stored = e.logging.requests.filter((r) => r.status === 200).reduce((sum, r) => sum + r.items, 0);
   t.equal(stored, 999, 'each good entry in exactly one successful request');
   t.ok(e.logging.requests.length <= 1 + 2 * Math.ceil(Math.log2(1000)), `found by halving: ${e.logging.requests.length} requests`);
-  t.equal(warnings.filter((w) => /refused 1 entry of a batch of 1000 \(entries\.write: HTTP 400 INVALID_ARGUMENT: entries\[0\]: cannot decode\)/.test(w)).length, 1, `reported once: ${warnings.join(' | ')}`);
+  t.equal(
+    warnings.filter((w) => /refused 1 entry of a batch of 1000 \(entries\.write: HTTP 400 INVALID_ARGUMENT: entries\[0\]: cannot decode\)/.test(w)).length,
+    1,
+    `reported once: ${warnings.join(' | ')}`,
+  );
   // The same problem again: counted, not reported again.
   write(['poison', 'after']);
   await driver.batcher.flush();
@@ -179,7 +187,12 @@ t.test('a line whose encoding throws: sent as text, or dropped and counted; the 
 
 t.test('API errors say whether the request may have been carried out (uncertain)', async (t) => {
   const { e, api } = await harness(t, {});
-  const call = (url: string, timeoutMs = 60_000) => ({ url, body: JSON.stringify({ logName: `projects/${PROJECT}/logs/x`, entries: [{ textPayload: 'u' }] }), timeoutMs, what: 'entries.write' });
+  const call = (url: string, timeoutMs = 60_000) => ({
+    url,
+    body: JSON.stringify({ logName: `projects/${PROJECT}/logs/x`, entries: [{ textPayload: 'u' }] }),
+    timeoutMs,
+    what: 'entries.write',
+  });
   const failure = async (promise: Promise<unknown>): Promise<ApiError> => {
     try {
       await promise;

@@ -39,7 +39,12 @@ t.test('Cloud Logging echoes the bearer token: no token in stderr, in the entrie
     echoed.push(token);
     return writes === 1
       ? googleError(403, `The caller ${token} does not have permission logging.logEntries.create`, undefined, 'PERMISSION_DENIED')
-      : googleError(403, `Permission denied; request headers: ${JSON.stringify({ authorization, 'content-type': request.headers['content-type'] })}`, undefined, 'PERMISSION_DENIED');
+      : googleError(
+          403,
+          `Permission denied; request headers: ${JSON.stringify({ authorization, 'content-type': request.headers['content-type'] })}`,
+          undefined,
+          'PERMISSION_DENIED',
+        );
   };
 
   const log = join(dir, 'app.log');
@@ -55,8 +60,17 @@ const end = Date.now() + 30000;
 while (!existsSync(${JSON.stringify(go)}) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));`,
   );
   const config = join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ Klibs: ['tls', 'gcp', 'syslog'], ManifestPassthrough: { consoles: ['-serial'], gcp: { logging: { log_id: 'redact' } }, syslog: { file: log } } }));
-  const child = spawn(process.execPath, [UK, 'run', '-c', config, '--', process.execPath, program], { env: { ...process.env, ...e.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  writeFileSync(
+    config,
+    JSON.stringify({
+      Klibs: ['tls', 'gcp', 'syslog'],
+      ManifestPassthrough: { consoles: ['-serial'], gcp: { logging: { log_id: 'redact' } }, syslog: { file: log } },
+    }),
+  );
+  const child = spawn(process.execPath, [UK, 'run', '-c', config, '--', process.execPath, program], {
+    env: { ...process.env, ...e.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -70,10 +84,17 @@ while (!existsSync(${JSON.stringify(go)}) && Date.now() < end) await new Promise
   t.equal(await exited, 0, stderr);
 
   t.equal(echoed.length, 2, 'two answers echoed the token');
-  t.ok(echoed.every((token) => token.startsWith('ya29.') && token.length > 50), 'a real token from the metadata server each time');
+  t.ok(
+    echoed.every((token) => token.startsWith('ya29.') && token.length > 50),
+    'a real token from the metadata server each time',
+  );
   const file = readFileSync(log, 'utf8');
   const shipped = JSON.stringify(e.logging.sorted());
-  for (const [where, text] of [['stderr', stderr], ['Cloud Logging', shipped], ['the syslog file', file]] as [string, string][]) {
+  for (const [where, text] of [
+    ['stderr', stderr],
+    ['Cloud Logging', shipped],
+    ['the syslog file', file],
+  ] as [string, string][]) {
     for (const token of new Set(echoed)) {
       t.notOk(text.includes(token), `${where} does not hold the token`);
       t.notOk(text.includes(token.slice(0, 20)), `${where} does not hold a part of it`);
@@ -84,8 +105,16 @@ while (!existsSync(${JSON.stringify(go)}) && Date.now() < end) await new Promise
       continue;
     }
     // What went wrong is still said.
-    t.match(text, /uk: gcp: send failed, retrying in [\d.]+ s \(\d+ log entries waiting\): entries\.write: HTTP 403 PERMISSION_DENIED: The caller \[REDACTED\] does not have permission logging\.logEntries\.create/, `${where}: the first 403`);
-    t.match(text, /entries\.write: HTTP 403 PERMISSION_DENIED: Permission denied; request headers: \{\\?"authorization\\?":\\?"Bearer \[REDACTED\]\\?",/, `${where}: the second 403`);
+    t.match(
+      text,
+      /uk: gcp: send failed, retrying in [\d.]+ s \(\d+ log entries waiting\): entries\.write: HTTP 403 PERMISSION_DENIED: The caller \[REDACTED\] does not have permission logging\.logEntries\.create/,
+      `${where}: the first 403`,
+    );
+    t.match(
+      text,
+      /entries\.write: HTTP 403 PERMISSION_DENIED: Permission denied; request headers: \{\\?"authorization\\?":\\?"Bearer \[REDACTED\]\\?",/,
+      `${where}: the second 403`,
+    );
   }
   t.ok(texts().includes(programLine), "the program's own line reaches Cloud Logging unchanged");
   t.ok(file.split('\n').includes(programLine), 'and the file unchanged');

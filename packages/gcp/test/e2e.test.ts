@@ -27,11 +27,32 @@ function tempDir(t: Test): string {
 }
 
 /** Runs `uk run` with a config holding `gcp`; `during` runs while the program runs (gets the child). */
-async function runUk(t: Test, e: GcpEmulators, gcp: unknown, programArgs: string[], options: { during?: (child: ReturnType<typeof spawn>, stderr: () => string) => Promise<void>; env?: Record<string, string>; uk?: Record<string, unknown>; serial?: boolean; ukArgs?: string[] } = {}): Promise<Run> {
+async function runUk(
+  t: Test,
+  e: GcpEmulators,
+  gcp: unknown,
+  programArgs: string[],
+  options: {
+    during?: (child: ReturnType<typeof spawn>, stderr: () => string) => Promise<void>;
+    env?: Record<string, string>;
+    uk?: Record<string, unknown>;
+    serial?: boolean;
+    ukArgs?: string[];
+  } = {},
+): Promise<Run> {
   const dir = tempDir(t);
   const config = join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ Klibs: ['tls', 'gcp'], ManifestPassthrough: { gcp, consoles: [options.serial ? '+serial' : '-serial'], ...(options.uk ? { uk: options.uk } : {}) } }));
-  const child = spawn(process.execPath, [UK, 'run', ...(options.ukArgs ?? []), '-c', config, '--', process.execPath, EMIT, ...programArgs], { env: { ...process.env, ...e.env, ...options.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  writeFileSync(
+    config,
+    JSON.stringify({
+      Klibs: ['tls', 'gcp'],
+      ManifestPassthrough: { gcp, consoles: [options.serial ? '+serial' : '-serial'], ...(options.uk ? { uk: options.uk } : {}) },
+    }),
+  );
+  const child = spawn(process.execPath, [UK, 'run', ...(options.ukArgs ?? []), '-c', config, '--', process.execPath, EMIT, ...programArgs], {
+    env: { ...process.env, ...e.env, ...options.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -74,12 +95,20 @@ t.test('every line arrives once, in order, byte for byte, with severities and JS
     '{"not":"json",}',
     '[1,2,3]',
   ];
-  const file = linesFile(t, [...tricky.map((text) => ({ text })), { text: 'on stderr', stream: 'stderr' }, { text: '{"message":"warn via json","severity":"WARNING"}', stream: 'stderr' }]);
+  const file = linesFile(t, [
+    ...tricky.map((text) => ({ text })),
+    { text: 'on stderr', stream: 'stderr' },
+    { text: '{"message":"warn via json","severity":"WARNING"}', stream: 'stderr' },
+  ]);
   const run = await runUk(t, e, { logging: { log_id: 'e2e' } }, ['--lines', file, '--count', '2000']);
   t.equal(run.code, 0, run.stderr);
   const entries = programEntries(e);
   const stdout = programLines(e).filter((l) => l !== 'on stderr' && l !== 'warn via json');
-  t.same(stdout.slice(0, tricky.length), [...tricky.slice(0, 8), { message: 'structured', user: { id: 7, tags: ['a', 'b'] }, ok: false, n: null }, '{"not":"json",}', '[1,2,3]'], 'byte-exact text, JSON objects as jsonPayload');
+  t.same(
+    stdout.slice(0, tricky.length),
+    [...tricky.slice(0, 8), { message: 'structured', user: { id: 7, tags: ['a', 'b'] }, ok: false, n: null }, '{"not":"json",}', '[1,2,3]'],
+    'byte-exact text, JSON objects as jsonPayload',
+  );
   t.same(stdout.slice(tricky.length), numbered(2000), 'the numbered lines, each once and in order');
   t.equal(e.logging.duplicates, 0);
   const bySeverity = (text: string) => entries.find((x) => x.textPayload === text)?.severity;
@@ -139,14 +168,29 @@ t.test('pathological lines in the middle: every good line stored once, the deep 
   const N = 20_000;
   const good = numbered(N);
   const lines = [...good.slice(0, N / 2), ...pathological, ...good.slice(N / 2)];
-  const file = linesFile(t, lines.map((text) => ({ text })));
+  const file = linesFile(
+    t,
+    lines.map((text) => ({ text })),
+  );
   const run = await runUk(t, e, { logging: { log_id: 'bad-lines', flush_interval: 0.05 } }, ['--lines', file], { ukArgs: ['--verbose'] });
   t.equal(run.code, 0, run.stderr.slice(-2000));
   t.notMatch(run.stderr, /Maximum call stack|RangeError/);
-  const expected = [...good.slice(0, N / 2), deep(5000), deep(1500), deep(100_000), '{"a":[}', JSON.parse(deep(32)) as Record<string, unknown>, deep(33), ...good.slice(N / 2)];
+  const expected = [
+    ...good.slice(0, N / 2),
+    deep(5000),
+    deep(1500),
+    deep(100_000),
+    '{"a":[}',
+    JSON.parse(deep(32)) as Record<string, unknown>,
+    deep(33),
+    ...good.slice(N / 2),
+  ];
   const stored = programLines(e);
   t.equal(stored.length, expected.length, 'every line but the refused one');
-  t.ok(stored.every((line, i) => (typeof line === 'string' ? line === expected[i] : JSON.stringify(line) === JSON.stringify(expected[i]))), 'each good line once, in order; the deep and invalid ones as their exact text');
+  t.ok(
+    stored.every((line, i) => (typeof line === 'string' ? line === expected[i] : JSON.stringify(line) === JSON.stringify(expected[i]))),
+    'each good line once, in order; the deep and invalid ones as their exact text',
+  );
   t.equal(e.logging.duplicates, 0, 'nothing stored was sent again');
   const entries = programEntries(e);
   t.ok(entries.filter((x) => x.textPayload?.startsWith('{"a":{"a":')).length >= 4, 'the deep lines as textPayload (the 100,000-level one split)');
@@ -156,10 +200,13 @@ t.test('pathological lines in the middle: every good line stored once, the deep 
   t.equal(stats.rejected, 1, 'the poison entry');
   t.equal(stats.dropped, 0);
   t.equal(stats.failed, undefined, 'no failed counter: a refused batch counts once, as dropped');
-  t.equal(stats.sent, e.logging.count, 'sent = stored (entries, uk\'s own included)');
+  t.equal(stats.sent, e.logging.count, "sent = stored (entries, uk's own included)");
   // Written = stored + counted: the program wrote lines.length lines.
   t.equal(stored.length + (stats.rejected ?? NaN) + (stats.dropped ?? NaN), lines.length);
-  t.match(run.stderr, /gcp: entries\.write refused 1 entry of a batch of \d+ \(entries\.write: HTTP 400 INVALID_ARGUMENT: entries\[0\]: cannot decode\); the rest were stored/);
+  t.match(
+    run.stderr,
+    /gcp: entries\.write refused 1 entry of a batch of \d+ \(entries\.write: HTTP 400 INVALID_ARGUMENT: entries\[0\]: cannot decode\); the rest were stored/,
+  );
 });
 
 t.test('each fault loses nothing: 401, 429, 503, resets, lost answers and partial errors', async (t) => {
@@ -180,7 +227,11 @@ t.test('each fault loses nothing: 401, 429, 503, resets, lost answers and partia
     },
   });
   t.equal(run.code, 0);
-  t.same(programLines(e).filter((l) => l !== 'ready'), [...numbered(3000), 'terminated'], 'every line once, in order');
+  t.same(
+    programLines(e).filter((l) => l !== 'ready'),
+    [...numbered(3000), 'terminated'],
+    'every line once, in order',
+  );
   t.ok(e.logging.duplicates > 0, 'the batch whose answer was lost was sent again and de-duplicated');
   t.equal(e.logging.faults.pending, 0, 'every fault was hit');
   t.notMatch(run.stderr, /dropped \d+/);
@@ -220,7 +271,10 @@ t.test('metadata server down at boot, then up: the buffered lines are delivered;
     },
   });
   t.equal(run.code, 0);
-  t.same(programLines(e).filter((l) => typeof l === 'string' && l.startsWith('numbered')), numbered(500));
+  t.same(
+    programLines(e).filter((l) => typeof l === 'string' && l.startsWith('numbered')),
+    numbered(500),
+  );
   t.match(run.stderr, /gcp: setup done after \d+ failed attempt/);
 });
 
@@ -262,7 +316,11 @@ t.test('a flood with a small buffer: backpressure slows the program, no line is 
   t.equal(run.code, 0, run.stderr);
   t.equal(bad, 0, 'no line cut in two');
   t.equal(duplicates + e.logging.duplicates, 0, 'none twice');
-  t.equal(seen.reduce((sum, v) => sum + v, 0), N, 'all of them');
+  t.equal(
+    seen.reduce((sum, v) => sum + v, 0),
+    N,
+    'all of them',
+  );
   t.notMatch(run.stderr, /dropped \d+/);
   t.same(e.logging.problems, []);
 });

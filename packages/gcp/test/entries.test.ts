@@ -1,13 +1,26 @@
 import t from 'tap';
 import type { ConsoleRecord } from '@uk/core';
-import { DEFAULT_SEVERITY, EntryEncoder, MAX_ENTRY_BYTES, MAX_JSON_DEPTH, nestedDeeperThan, splitForJson, TimestampFormatter, type EntryEncoderOptions } from '../src/index.js';
+import {
+  DEFAULT_SEVERITY,
+  EntryEncoder,
+  MAX_ENTRY_BYTES,
+  MAX_JSON_DEPTH,
+  nestedDeeperThan,
+  splitForJson,
+  TimestampFormatter,
+  type EntryEncoderOptions,
+} from '../src/index.js';
 import { EntryArena, entryPosition, entrySize, POSITION_SPAN } from '../src/arena.js';
 import { quote } from '../src/entries.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0, 123);
 const options: EntryEncoderOptions = { severity: DEFAULT_SEVERITY, jsonPayload: true, specialFields: true, insertIdPrefix: 'run1' };
 
-function encode(record: Partial<ConsoleRecord> & { text: string }, o: Partial<EntryEncoderOptions> = {}, encoder = new EntryEncoder({ ...options, ...o })): Record<string, unknown>[] {
+function encode(
+  record: Partial<ConsoleRecord> & { text: string },
+  o: Partial<EntryEncoderOptions> = {},
+  encoder = new EntryEncoder({ ...options, ...o }),
+): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   encoder.encode({ time: T0, source: 'stdout', ...record }, (json) => out.push(JSON.parse(json) as Record<string, unknown>));
   return out;
@@ -31,7 +44,11 @@ t.test('text lines: timestamp with nanoseconds, ordered insertIds, severity by s
   const ids = Array.from({ length: 50 }, (_, i) => i * 7919);
   const sorted = ids.map((n) => `p${n.toString(36).padStart(10, '0')}`);
   t.same([...sorted].sort(), sorted, 'fixed-width base-36 sorts as the numbers do');
-  t.match(JSON.parse(firstJson(new EntryEncoder({ severity: DEFAULT_SEVERITY, jsonPayload: true, specialFields: true }))).insertId, /^[0-9a-z]{8}0{10}$/, 'a random per-run prefix by default');
+  t.match(
+    JSON.parse(firstJson(new EntryEncoder({ severity: DEFAULT_SEVERITY, jsonPayload: true, specialFields: true }))).insertId,
+    /^[0-9a-z]{8}0{10}$/,
+    'a random per-run prefix by default',
+  );
 });
 
 t.test('timestamps keep sub-millisecond precision when the time has it', async (t) => {
@@ -56,8 +73,17 @@ t.test('JSON lines become jsonPayload with the structured logging fields lifted 
     traceSampled: true,
     jsonPayload: { message: 'disk almost full', pct: 97 },
   });
-  t.same(encode({ text: '  {"severity":"LOUD","a":1}  ', source: 'stderr' })[0], { timestamp: '2026-01-01T12:00:00.123000000Z', insertId: 'run10000000000', severity: 'ERROR', jsonPayload: { severity: 'LOUD', a: 1 } }, 'an unknown severity stays in the payload');
-  t.same(encode({ text: '{"message":"only a message","severity":200}' })[0], { timestamp: '2026-01-01T12:00:00.123000000Z', insertId: 'run10000000000', severity: 'INFO', textPayload: 'only a message' });
+  t.same(
+    encode({ text: '  {"severity":"LOUD","a":1}  ', source: 'stderr' })[0],
+    { timestamp: '2026-01-01T12:00:00.123000000Z', insertId: 'run10000000000', severity: 'ERROR', jsonPayload: { severity: 'LOUD', a: 1 } },
+    'an unknown severity stays in the payload',
+  );
+  t.same(encode({ text: '{"message":"only a message","severity":200}' })[0], {
+    timestamp: '2026-01-01T12:00:00.123000000Z',
+    insertId: 'run10000000000',
+    severity: 'INFO',
+    textPayload: 'only a message',
+  });
   t.same(encode({ text: '{"severity":"error","x":1}' }, { specialFields: false })[0]?.jsonPayload, { severity: 'error', x: 1 }, 'special_fields off');
   t.same(encode({ text: '{"x":1}' }, { jsonPayload: false })[0]?.textPayload, '{"x":1}', 'json_payload off');
   for (const text of ['{not json}', '[1,2]', '{"a":1} trailing', '{']) t.same(encode({ text })[0]?.textPayload, text, `${text} stays text`);
@@ -85,10 +111,11 @@ t.test('a JSON line nested deeper than MAX_JSON_DEPTH is sent as text, counted, 
   const encoder = new EntryEncoder(options);
   const insertIds: string[] = [];
   const emit = encoder.encode.bind(encoder);
-  encoder.encode = (record, out) => emit(record, (json) => {
-    insertIds.push((JSON.parse(json) as { insertId: string }).insertId);
-    out(json);
-  });
+  encoder.encode = (record, out) =>
+    emit(record, (json) => {
+      insertIds.push((JSON.parse(json) as { insertId: string }).insertId);
+      out(json);
+    });
   t.same(encode({ text: deepObject(32) }, {}, encoder)[0]?.jsonPayload, JSON.parse(deepObject(32)), '32 levels: jsonPayload');
   t.equal(encoder.jsonTooDeep, 0);
   const [deeper] = encode({ text: deepObject(33) }, {}, encoder);
@@ -103,14 +130,19 @@ t.test('a JSON line nested deeper than MAX_JSON_DEPTH is sent as text, counted, 
     const parts = encode({ text }, {}, encoder);
     t.equal(parts.map((p) => p.textPayload).join(''), text, `${levels} levels: the exact line as text`);
     t.ok(parts.every((p) => p.jsonPayload === undefined));
-    if (text.length * 6 > MAX_ENTRY_BYTES) t.ok(parts.length >= 2 && parts.every((p) => p.split !== undefined), `${levels} levels: ${text.length} characters, split`);
+    if (text.length * 6 > MAX_ENTRY_BYTES)
+      t.ok(parts.length >= 2 && parts.every((p) => p.split !== undefined), `${levels} levels: ${text.length} characters, split`);
   }
   t.equal(encoder.jsonTooDeep, 5);
   for (const text of ['{"a":[}', '{"a":1,}', `{${'"a":{'.repeat(5000)}`, '{"unterminated":"']) {
     t.equal(encode({ text }, {}, encoder)[0]?.textPayload, text, `invalid JSON stays text: ${text.slice(0, 20)}`);
   }
   t.equal(encoder.jsonTooDeep, 5, 'invalid JSON is not "too deep"');
-  t.same(insertIds, insertIds.map((_, i) => `run1${i.toString(36).padStart(10, '0')}`), 'consecutive insertIds: none skipped or reused by the fallback');
+  t.same(
+    insertIds,
+    insertIds.map((_, i) => `run1${i.toString(36).padStart(10, '0')}`),
+    'consecutive insertIds: none skipped or reused by the fallback',
+  );
 });
 
 t.test('a line too long for one entry is split, never lost', async (t) => {
@@ -120,11 +152,20 @@ t.test('a line too long for one entry is split, never lost', async (t) => {
   encoder.encode({ time: T0, source: 'stdout', text }, (json) => parts.push(json));
   t.ok(parts.length >= 4, `${parts.length} parts`);
   for (const json of parts) t.ok(Buffer.byteLength(json) <= MAX_ENTRY_BYTES, `part of ${Buffer.byteLength(json)} bytes`);
-  const entries = parts.map((json) => JSON.parse(json) as { insertId: string; textPayload: string; split: { uid: string; index: number; totalSplits: number } });
+  const entries = parts.map(
+    (json) => JSON.parse(json) as { insertId: string; textPayload: string; split: { uid: string; index: number; totalSplits: number } },
+  );
   t.equal(entries.map((e) => e.textPayload).join(''), text, 'the parts join back to the exact line');
-  t.same(entries.map((e) => e.split.index), entries.map((_, i) => i));
+  t.same(
+    entries.map((e) => e.split.index),
+    entries.map((_, i) => i),
+  );
   t.ok(entries.every((e) => e.split.totalSplits === entries.length && e.split.uid === entries[0]?.insertId));
-  t.same(entries.map((e) => e.insertId), [...entries.map((e) => e.insertId)].sort(), 'consecutive insertIds');
+  t.same(
+    entries.map((e) => e.insertId),
+    [...entries.map((e) => e.insertId)].sort(),
+    'consecutive insertIds',
+  );
   t.equal(encoder.split, 1);
   const big = `{"k":"${'x'.repeat(300_000)}"}`;
   const asText = encode({ text: big });
@@ -180,7 +221,11 @@ t.test('an arena reservation left unused takes no position and leaves no empty c
   const second = arena.commit(text.length);
   t.equal(entryPosition(second), entryPosition(first) + 8);
   const slices = arena.view(0, 16);
-  t.same(slices.map((slice) => slice.toString()), ['{"a":1},', '{"b":2},'], 'two chunks, nothing empty between them');
+  t.same(
+    slices.map((slice) => slice.toString()),
+    ['{"a":1},', '{"b":2},'],
+    'two chunks, nothing empty between them',
+  );
   arena.release(0, 16);
   t.throws(() => arena.view(0, 1), RangeError);
   t.equal(entryPosition(arena.append('{"c":3}')), 16);

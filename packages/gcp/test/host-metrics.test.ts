@@ -19,12 +19,18 @@ HugePages_Total:       0
 t.test('memory states from /proc/meminfo add up to MemTotal', async (t) => {
   const sample = memorySample(MEMINFO);
   const kb = 1024;
-  t.same(sample, { total: 16_000_000 * kb, bytes: { buffered: 500_000 * kb, cached: 3_000_000 * kb, free: 4_000_000 * kb, slab: 1_000_000 * kb, used: 7_500_000 * kb } });
+  t.same(sample, {
+    total: 16_000_000 * kb,
+    bytes: { buffered: 500_000 * kb, cached: 3_000_000 * kb, free: 4_000_000 * kb, slab: 1_000_000 * kb, used: 7_500_000 * kb },
+  });
   const points = memoryPoints(sample, 1000);
   t.equal(points.length, 10);
   const percent = points.filter((p) => p.type === 'agent.googleapis.com/memory/percent_used');
   t.equal(Math.round(percent.reduce((sum, p) => sum + p.value, 0) * 1e9) / 1e9, 100, 'percentages add up to 100');
-  t.same(percent.map((p) => p.labels.state), ['buffered', 'cached', 'free', 'slab', 'used']);
+  t.same(
+    percent.map((p) => p.labels.state),
+    ['buffered', 'cached', 'free', 'slab', 'used'],
+  );
   t.throws(() => memorySample('Nothing: 1 kB\n'), /MemTotal/);
   const noSlab = memorySample('MemTotal: 100 kB\nMemFree: 10 kB\nSReclaimable: 5 kB\nSUnreclaim: 5 kB\n');
   t.equal(noSlab.bytes.slab, 10 * 1024, 'Slab from its parts when absent');
@@ -55,17 +61,30 @@ t.test('mounted filesystems: devices only, one per device, read-only ones on req
     return { bsize: 4096, blocks: 1000, bfree: 400, bavail: 300 };
   };
   const rw = await readDisks({ includeReadonly: false, mountsPath: path, statfs });
-  t.same(rw.disks.map((d) => d.device), ['/dev/sda1']);
+  t.same(
+    rw.disks.map((d) => d.device),
+    ['/dev/sda1'],
+  );
   t.same(rw.disks[0]?.bytes, { free: 300 * 4096, reserved: 100 * 4096, used: 600 * 4096 });
   t.same(rw.failures, ['/mnt/nfs: ESTALE']);
   const all = await readDisks({ includeReadonly: true, mountsPath: path, statfs });
-  t.same(all.disks.map((d) => d.device), ['/dev/sda1', '/dev/sdb1']);
+  t.same(
+    all.disks.map((d) => d.device),
+    ['/dev/sda1', '/dev/sdb1'],
+  );
   const points = diskPoints(all.disks, 1000);
   t.equal(points.length, 12);
-  t.same(points.slice(0, 3).map((p) => [p.type, p.labels]), [
-    ['agent.googleapis.com/disk/bytes_used', { device: '/dev/sda1', state: 'free' }],
-    ['agent.googleapis.com/disk/bytes_used', { device: '/dev/sda1', state: 'reserved' }],
-    ['agent.googleapis.com/disk/bytes_used', { device: '/dev/sda1', state: 'used' }],
-  ]);
-  t.same(points.slice(3, 6).map((p) => p.value), [30, 10, 60], 'percent of the filesystem size');
+  t.same(
+    points.slice(0, 3).map((p) => [p.type, p.labels]),
+    [
+      ['agent.googleapis.com/disk/bytes_used', { device: '/dev/sda1', state: 'free' }],
+      ['agent.googleapis.com/disk/bytes_used', { device: '/dev/sda1', state: 'reserved' }],
+      ['agent.googleapis.com/disk/bytes_used', { device: '/dev/sda1', state: 'used' }],
+    ],
+  );
+  t.same(
+    points.slice(3, 6).map((p) => p.value),
+    [30, 10, 60],
+    'percent of the filesystem size',
+  );
 });

@@ -85,7 +85,11 @@ t.test('two requests in flight at most, answered in any order, every line once a
   await h.driver.flush?.();
   t.equal(h.mostOpen(), REQUESTS_IN_FLIGHT, 'never more than two');
   t.equal(h.posted.length, 4);
-  t.same(h.posted.flatMap((p) => texts(p.body)), lines, 'requests of consecutive lines, in order, byte for byte');
+  t.same(
+    h.posted.flatMap((p) => texts(p.body)),
+    lines,
+    'requests of consecutive lines, in order, byte for byte',
+  );
   t.same(h.stored().sort(), lines, 'each line stored once');
   t.equal(h.counter('sent'), lines.length);
   t.equal(h.counter('dropped'), 0);

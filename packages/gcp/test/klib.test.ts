@@ -8,17 +8,42 @@ const program = (lines: readonly (string | Record<string, unknown>)[]) => lines.
 t.test('loads after tls, skips without a tuple, and cannot load without tls', async (t) => {
   const e = await emulators(t);
   const { boot } = await bootKernel(t, e, { logging: {} });
-  t.same(boot.klibs.map((k) => [k.name, k.status]), [['tls', 'loaded'], ['gcp', 'loaded']]);
+  t.same(
+    boot.klibs.map((k) => [k.name, k.status]),
+    [
+      ['tls', 'loaded'],
+      ['gcp', 'loaded'],
+    ],
+  );
   t.same(boot.problems, []);
   const none = new Kernel({ config: opsConfigFromJSON({ Klibs: ['tls', 'gcp'] }), baseEnv: {}, stdout: new MemoryStream(), stderr: new MemoryStream() });
-  t.same((await none.boot()).klibs.map((k) => [k.name, k.status]), [['tls', 'loaded'], ['gcp', 'skipped']]);
+  t.same(
+    (await none.boot()).klibs.map((k) => [k.name, k.status]),
+    [
+      ['tls', 'loaded'],
+      ['gcp', 'skipped'],
+    ],
+  );
   await none.stop();
-  const noTls = new Kernel({ config: opsConfigFromJSON({ Klibs: ['gcp'], ManifestPassthrough: { gcp: { logging: {} } } }), baseEnv: {}, stdout: new MemoryStream(), stderr: new MemoryStream() });
+  const noTls = new Kernel({
+    config: opsConfigFromJSON({ Klibs: ['gcp'], ManifestPassthrough: { gcp: { logging: {} } } }),
+    baseEnv: {},
+    stdout: new MemoryStream(),
+    stderr: new MemoryStream(),
+  });
   const report = await noTls.boot();
-  t.match(report.problems.map((p) => p.code), ['UK_ERR_KLIB_MISSING_DEP']);
+  t.match(
+    report.problems.map((p) => p.code),
+    ['UK_ERR_KLIB_MISSING_DEP'],
+  );
   t.match(report.problems[0]?.message, /missing dependencies for gcp klib: tls/);
   await noTls.stop();
-  const bad = new Kernel({ config: opsConfigFromJSON({ Klibs: ['tls', 'gcp'], ManifestPassthrough: { gcp: { metrics: { interval: 30 } } } }), baseEnv: {}, stdout: new MemoryStream(), stderr: new MemoryStream() });
+  const bad = new Kernel({
+    config: opsConfigFromJSON({ Klibs: ['tls', 'gcp'], ManifestPassthrough: { gcp: { metrics: { interval: 30 } } } }),
+    baseEnv: {},
+    stdout: new MemoryStream(),
+    stderr: new MemoryStream(),
+  });
   const badReport = await bad.boot();
   t.match(badReport.problems[0]?.message, /^GCP: invalid metrics interval \(minimum allowed value 60 seconds\)/);
   await bad.stop();
@@ -32,7 +57,10 @@ t.test('lines reach Cloud Logging with the log name, resource, severities and pa
   await stop();
   const stored = e.logging.sorted().filter((x) => !x.textPayload?.startsWith('uk: '));
   t.same(program(e.logging.lines()), ['first', 'second', { message: 'structured', n: 1 }, { padded: true }, 'on stderr']);
-  t.same(stored.map((x) => x.severity), ['INFO', 'INFO', 'WARNING', 'INFO', 'ERROR']);
+  t.same(
+    stored.map((x) => x.severity),
+    ['INFO', 'INFO', 'WARNING', 'INFO', 'ERROR'],
+  );
   t.ok(stored.every((x) => x.logName === `projects/${PROJECT}/logs/app%2Fweb`));
   t.same(stored[0]?.resource, { type: 'gce_instance', labels: { project_id: PROJECT, instance_id: INSTANCE, zone: ZONE } });
   t.same(e.logging.problems, [], 'every body matched the schema');
@@ -97,7 +125,10 @@ t.test('a request refused as a whole: split until the refused entry stands alone
   writeLines(kernel, ['kept 1', 'kept 2', 'kept 3']);
   t.ok(await eventually(() => program(e.logging.lines()).length === 3));
   await stop();
-  t.same(program(e.logging.lines()).filter((l) => l === 'lost' || String(l).startsWith('kept')), ['kept 1', 'kept 2', 'kept 3']);
+  t.same(
+    program(e.logging.lines()).filter((l) => l === 'lost' || String(l).startsWith('kept')),
+    ['kept 1', 'kept 2', 'kept 3'],
+  );
   t.equal(counter('rejected'), 1);
   t.equal(counter('failed'), 0);
   t.match(stderr.text, /gcp: entries\.write refused the only entry of a batch \(entries\.write: HTTP 400 INVALID_ARGUMENT: nope\)/);
@@ -107,20 +138,34 @@ t.test('metadata down at boot: lines wait in the buffer, then go; a full buffer 
   const e = await emulators(t);
   await e.metadata.down();
   const { kernel, stop, counter, stderr } = await bootKernel(t, e, { logging: { flush_interval: 0.05, buffer_size: '64k' } });
-  writeLines(kernel, Array.from({ length: 200 }, (_, i) => `waiting ${i}`));
+  writeLines(
+    kernel,
+    Array.from({ length: 200 }, (_, i) => `waiting ${i}`),
+  );
   // Long enough for a second failed attempt (the first is not reported).
   await new Promise((resolve) => setTimeout(resolve, 1500));
   t.equal(e.logging.count, 0, 'nothing sent before setup');
-  writeLines(kernel, Array.from({ length: 2000 }, (_, i) => `overflow ${i} ${'x'.repeat(100)}`));
+  writeLines(
+    kernel,
+    Array.from({ length: 2000 }, (_, i) => `overflow ${i} ${'x'.repeat(100)}`),
+  );
   t.ok(counter('dropped') > 0, 'the 64 KiB buffer overflowed');
   await e.metadata.up();
   t.ok(await eventually(() => e.logging.count >= 200, 15_000));
   await stop();
   const lines = program(e.logging.lines()) as string[];
-  t.same(lines.slice(0, 200), Array.from({ length: 200 }, (_, i) => `waiting ${i}`), 'buffered lines delivered in order');
+  t.same(
+    lines.slice(0, 200),
+    Array.from({ length: 200 }, (_, i) => `waiting ${i}`),
+    'buffered lines delivered in order',
+  );
   t.ok(lines.length + counter('dropped') >= 2200, 'every line delivered or counted as dropped');
   const overflow = lines.slice(200).map((l) => Number(l.split(' ')[1]));
-  t.same(overflow, [...overflow].sort((a, b) => a - b), 'what got in is in order');
+  t.same(
+    overflow,
+    [...overflow].sort((a, b) => a - b),
+    'what got in is in order',
+  );
   t.match(stderr.text, /gcp: dropped \d+ log entries \(buffer full: 65536 bytes/);
   t.match(stderr.text, /gcp: setup failed, retrying in 2 s/);
 });

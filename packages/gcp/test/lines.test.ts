@@ -6,7 +6,16 @@
  */
 import t from 'tap';
 import { lineText, type LineBlock, type ProgramStream } from '@uk/core';
-import { createLoggingDriver, DEFAULT_SEVERITY, EntryArena, EntryEncoder, MAX_ENTRY_BYTES, type ApiCall, type GoogleApi, type LoggingOptions } from '../src/index.js';
+import {
+  createLoggingDriver,
+  DEFAULT_SEVERITY,
+  EntryArena,
+  EntryEncoder,
+  MAX_ENTRY_BYTES,
+  type ApiCall,
+  type GoogleApi,
+  type LoggingOptions,
+} from '../src/index.js';
 import { driverContext } from './helpers.js';
 import { readyDestination } from './destination.js';
 
@@ -156,7 +165,13 @@ function linesOf(bodies: readonly string[]): Entry[] {
 }
 
 t.test('writeLines gives the same request bodies as write, byte for byte', async (t) => {
-  const variants: Partial<LoggingOptions>[] = [{}, { jsonPayload: false }, { specialFields: false }, { severity: { stdout: 'DEBUG', stderr: 'WARNING', kernel: 'NOTICE' } }, { bufferSize: 1024 * 1024 }];
+  const variants: Partial<LoggingOptions>[] = [
+    {},
+    { jsonPayload: false },
+    { specialFields: false },
+    { severity: { stdout: 'DEBUG', stderr: 'WARNING', kernel: 'NOTICE' } },
+    { bufferSize: 1024 * 1024 },
+  ];
   for (const options of variants) {
     const { records, bytes, recordBodies, byteBodies } = await bothWays(options);
     const label = JSON.stringify(options);
@@ -164,14 +179,19 @@ t.test('writeLines gives the same request bodies as write, byte for byte', async
     t.equal(byteBodies.length, recordBodies.length, `${label}: as many requests`);
     t.equal(firstDifference(byteBodies, recordBodies), '', `${label}: identical bodies`);
     for (const name of ['sent', 'split', 'dropped', 'rejected']) t.equal(bytes.counter(name), records.counter(name), `${label}: counter ${name}`);
-    if (options.bufferSize) t.ok(bytes.counter('dropped') > 0 && new Set(byteBodies).size > 2, `${label}: a full buffer drops the same lines; several requests`);
+    if (options.bufferSize)
+      t.ok(bytes.counter('dropped') > 0 && new Set(byteBodies).size > 2, `${label}: a full buffer drops the same lines; several requests`);
   }
 });
 
 t.test('what arrives: exact text, U+FFFD for invalid UTF-8, JSON payloads, severities, splits', async (t) => {
   const { bytes, byteBodies } = await bothWays({});
   const entries = linesOf(byteBodies).filter((e) => !e.textPayload?.startsWith('uk: '));
-  t.equal(entries.length, feeds().reduce((n, f) => n + f.block.count, 0), 'one line, one entry (split parts joined)');
+  t.equal(
+    entries.length,
+    feeds().reduce((n, f) => n + f.block.count, 0),
+    'one line, one entry (split parts joined)',
+  );
   const mine = entries.slice(0, MIX.length);
   const structured = new Map<string, unknown>([
     ['{}', {}],
@@ -184,7 +204,11 @@ t.test('what arrives: exact text, U+FFFD for invalid UTF-8, JSON payloads, sever
     const text = line.toString('utf8');
     return structured.has(text) ? structured.get(text) : text;
   });
-  t.same(mine.map((e) => e.jsonPayload ?? e.textPayload), expected, 'the first block, line by line');
+  t.same(
+    mine.map((e) => e.jsonPayload ?? e.textPayload),
+    expected,
+    'the first block, line by line',
+  );
   t.ok(mine.every((e) => e.timestamp === '2026-01-01T12:00:00.123000000Z'));
   const byText = (text: string) => mine.find((e) => e.textPayload === text);
   t.equal(byText('plain ASCII line')?.severity, 'INFO', 'stdout is INFO');
@@ -194,11 +218,23 @@ t.test('what arrives: exact text, U+FFFD for invalid UTF-8, JSON payloads, sever
   t.ok(byText('\ufffd\ufffd\ufffd'), 'an encoded surrogate becomes U+FFFD for each byte');
   t.ok(byText('a\ufffd'), 'a truncated sequence becomes U+FFFD');
   t.ok(byText('control 0 <\u0000>') && byText('control 9 <\t>') && byText('control 31 <\u001f>'), 'control characters kept');
-  t.same(mine.filter((e) => e.jsonPayload).map((e) => [e.severity, e.labels]), [['INFO', undefined], ['INFO', undefined], ['WARNING', { team: 'ops' }], ['INFO', undefined]], 'severity and labels lifted');
+  t.same(
+    mine.filter((e) => e.jsonPayload).map((e) => [e.severity, e.labels]),
+    [
+      ['INFO', undefined],
+      ['INFO', undefined],
+      ['WARNING', { team: 'ops' }],
+      ['INFO', undefined],
+    ],
+    'severity and labels lifted',
+  );
   t.equal(byText('only a message')?.severity, 'DEBUG', 'a JSON line of message and severity becomes text');
   t.equal(bytes.counter('split'), 2 * 3, 'the three long lines were split, in both blocks that have them');
   const parts = byteBodies.flatMap((body) => parse(body).entries);
-  t.ok(parts.every((e) => Buffer.byteLength(JSON.stringify(e)) <= MAX_ENTRY_BYTES), 'every entry under the limit');
+  t.ok(
+    parts.every((e) => Buffer.byteLength(JSON.stringify(e)) <= MAX_ENTRY_BYTES),
+    'every entry under the limit',
+  );
   const ids = parts.map((e) => e.insertId);
   t.same([...ids].sort(), ids, 'insertIds in the order the lines were written');
   t.equal(new Set(ids).size, ids.length, 'no insertId twice');
@@ -206,10 +242,16 @@ t.test('what arrives: exact text, U+FFFD for invalid UTF-8, JSON payloads, sever
 
 t.test('the byte fast path takes the plain lines and leaves the rest to the record path', async (t) => {
   const encoder = new EntryEncoder({ severity: DEFAULT_SEVERITY, jsonPayload: true, specialFields: true, insertIdPrefix: 'run1' });
-  const block = blockOf(MIX.map(([line]) => line), T0);
+  const block = blockOf(
+    MIX.map(([line]) => line),
+    T0,
+  );
   const arena = new EntryArena();
   const taken = MIX.map((_, i) => encoder.writeLine(block, i, 'stdout', arena) >= 0);
-  t.same(taken, MIX.map(([, fast]) => fast));
+  t.same(
+    taken,
+    MIX.map(([, fast]) => fast),
+  );
   t.equal(encoder.sequence, taken.filter(Boolean).length, 'an insertId only for the lines written');
   const plain = new EntryEncoder({ severity: DEFAULT_SEVERITY, jsonPayload: false, specialFields: true, insertIdPrefix: 'run1' });
   t.ok(plain.writeLine(blockOf([b('{}')], T0), 0, 'stdout', arena) >= 0, 'a {} line is plain text without json_payload');

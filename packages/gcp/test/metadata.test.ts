@@ -16,7 +16,13 @@ async function start(t: Test, options: ConstructorParameters<typeof GcpMetadataE
 
 function memoryLog(): KlibLog & { lines: string[] } {
   const lines: string[] = [];
-  return { lines, debug: (m) => lines.push(`debug ${m}`), info: (m) => lines.push(`info ${m}`), warn: (m) => lines.push(`warn ${m}`), error: (m) => lines.push(`error ${m}`) };
+  return {
+    lines,
+    debug: (m) => lines.push(`debug ${m}`),
+    info: (m) => lines.push(`info ${m}`),
+    warn: (m) => lines.push(`warn ${m}`),
+    error: (m) => lines.push(`error ${m}`),
+  };
 }
 
 t.test('reads project, host name, zone, instance id and the token', async (t) => {
@@ -29,21 +35,27 @@ t.test('reads project, host name, zone, instance id and the token', async (t) =>
   const token = await client.token();
   t.equal(token.token, server.currentToken?.token);
   t.ok(token.expiresInMs > 3_500_000 && token.expiresInMs <= 3_599_000);
-  t.ok(server.requests.every((r) => r.flavor), 'every request sent Metadata-Flavor: Google');
+  t.ok(
+    server.requests.every((r) => r.flavor),
+    'every request sent Metadata-Flavor: Google',
+  );
 });
 
 t.test('answers without Metadata-Flavor: Google, errors and unreachable servers are refused with a reason', async (t) => {
   const { server, client } = await start(t);
   server.flavorHeader = false;
-  t.match((await client.projectId().catch((e: Error) => e)) as Error, { message: /no "Metadata-Flavor: Google" header/ });
+  t.match(await client.projectId().catch((e: Error) => e), { message: /no "Metadata-Flavor: Google" header/ });
   server.flavorHeader = true;
   server.faults.add({ kind: 'error', status: 500, type: 'x', message: 'Failed to authenticate request (Type 0)' }, { match: 'instance/zone' });
-  t.match((await client.zone().catch((e: Error) => e)) as Error, { message: /instance\/zone: HTTP 500: Failed to authenticate request/ });
+  t.match(await client.zone().catch((e: Error) => e), { message: /instance\/zone: HTTP 500: Failed to authenticate request/ });
   server.faults.add({ kind: 'error', status: 403, type: 'x', message: 'secret-ish body' }, { match: 'instance/service-accounts/default/token' });
   const err = await client.token().catch((e: Error) => e);
   t.match(err, { message: /token: HTTP 403$/ }, 'token errors do not echo the body');
   await server.down();
-  const down = await client.instanceId().then(() => undefined, (e: Error) => e);
+  const down = await client.instanceId().then(
+    () => undefined,
+    (e: Error) => e,
+  );
   t.match(down?.message, /^metadata server http:\/\/127\.0\.0\.1:\d+: /, 'unreachable');
 });
 
@@ -88,11 +100,18 @@ t.test('setup: quiet while the backoff is 1 s, then reports; backoff doubles; va
   };
   await settle();
   t.equal(setup.failures, 1);
-  t.same(log.lines.filter((l) => l.startsWith('error')), [], 'the first failure is not reported');
+  t.same(
+    log.lines.filter((l) => l.startsWith('error')),
+    [],
+    'the first failure is not reported',
+  );
   clock.advance(1000);
   await settle();
   t.equal(setup.failures, 2);
-  t.match(log.lines.filter((l) => l.startsWith('error')), [/^error setup failed, retrying in 2 s: metadata server/]);
+  t.match(
+    log.lines.filter((l) => l.startsWith('error')),
+    [/^error setup failed, retrying in 2 s: metadata server/],
+  );
   clock.advance(2000);
   await settle();
   t.match(log.lines.at(-1), /retrying in 4 s/);
@@ -105,7 +124,11 @@ t.test('setup: quiet while the backoff is 1 s, then reports; backoff doubles; va
   clock.advance(8000);
   const info = await setup.ready;
   t.same(info, { projectId: 'my-project', zone: 'us-west2-a', instanceId: server.instanceId, hostname: 'vm-1.c.my-project.internal' });
-  t.same(server.requests.slice(before).map((r) => r.path), ['instance/service-accounts/default/token'], 'only the missing value is read again');
+  t.same(
+    server.requests.slice(before).map((r) => r.path),
+    ['instance/service-accounts/default/token'],
+    'only the missing value is read again',
+  );
   t.match(log.lines.at(-1), /^info setup done after 4 failed attempt\(s\)/);
   abort.abort();
 });
@@ -114,7 +137,14 @@ t.test('setup: at shutdown a pending retry is tried at once', async (t) => {
   const { server, client } = await start(t);
   const clock = new ManualClock();
   const abort = new AbortController();
-  const setup = new GcpSetup({ metadata: client, tokens: new TokenSource(() => client.token(), new Timers(clock)), timers: new Timers(clock), log: memoryLog(), needHostname: false, signal: abort.signal });
+  const setup = new GcpSetup({
+    metadata: client,
+    tokens: new TokenSource(() => client.token(), new Timers(clock)),
+    timers: new Timers(clock),
+    log: memoryLog(),
+    needHostname: false,
+    signal: abort.signal,
+  });
   server.faults.add({ kind: 'error', status: 500, type: 'x' }, { match: '*', times: 4 });
   setup.start();
   for (let i = 0; i < 50 && setup.failures === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));

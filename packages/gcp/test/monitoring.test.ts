@@ -46,7 +46,7 @@ t.test('series per request, spacing of points, lost answers', async (t) => {
   const settle = async (check: () => boolean) => {
     // Real HTTP needs real time; the Batcher's timers need the manual clock to move.
     // Until the event, with a generous outer limit of real time (a loaded machine is slow).
-    for (const end = Date.now() + 60_000; !check() && Date.now() < end; ) {
+    for (const end = Date.now() + 60_000; !check() && Date.now() < end;) {
       await clock.advanceAsync(100);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -55,7 +55,11 @@ t.test('series per request, spacing of points, lost answers', async (t) => {
   resolveReady({ projectId: PROJECT, zone: ZONE, instanceId: INSTANCE, hostname: 'vm' });
   await settle(() => counter('metrics_sent') >= 250);
   t.equal(counter('metrics_sent'), 250, 'the first sample, taken when setup is done');
-  t.same(e.monitoring.requests.map((r) => r.items), [200, 50], 'at most 200 series per request');
+  t.same(
+    e.monitoring.requests.map((r) => r.items),
+    [200, 50],
+    'at most 200 series per request',
+  );
   t.same(e.monitoring.problems, []);
 
   clock.setWallTime(clock.now() - 5000);
@@ -69,7 +73,10 @@ t.test('series per request, spacing of points, lost answers', async (t) => {
   t.equal(counter('metrics_sent'), 500, 'the request whose answer was lost was resent; the points already there count as sent');
   t.equal(counter('metrics_rejected'), 0);
   t.equal(e.monitoring.points.length, 500, 'each point stored once');
-  t.match(e.monitoring.requests.map((r) => r.status), [200, 200, 'reset', 400, 200]);
+  t.match(
+    e.monitoring.requests.map((r) => r.status),
+    [200, 200, 'reset', 400, 200],
+  );
 
   await clock.advanceAsync(60_000);
   await settle(() => counter('metrics_sent') >= 750 && e.monitoring.points.length >= 750);

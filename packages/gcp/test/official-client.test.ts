@@ -17,14 +17,29 @@ t.test('@google-cloud/logging writes through the emulators', async (t) => {
     else process.env.GCE_METADATA_HOST = saved;
   });
   const url = new URL(e.logging.url);
-  const logging = new Logging({ projectId: PROJECT, apiEndpoint: url.hostname, port: Number(url.port), protocol: 'http', fallback: 'rest' } as ConstructorParameters<typeof Logging>[0]);
+  const logging = new Logging({
+    projectId: PROJECT,
+    apiEndpoint: url.hostname,
+    port: Number(url.port),
+    protocol: 'http',
+    fallback: 'rest',
+  } as ConstructorParameters<typeof Logging>[0]);
   const log = logging.log('official');
   const resource = { type: 'gce_instance', labels: { project_id: PROJECT, instance_id: INSTANCE, zone: ZONE } };
-  await log.write([log.entry({ resource, severity: 'INFO' }, 'text from the official client'), log.entry({ resource, severity: 'ERROR' }, { structured: true, n: 1 })], { partialSuccess: true });
+  await log.write(
+    [log.entry({ resource, severity: 'INFO' }, 'text from the official client'), log.entry({ resource, severity: 'ERROR' }, { structured: true, n: 1 })],
+    { partialSuccess: true },
+  );
   t.same(e.logging.problems, [], 'the official client passes the schema checks');
   // The client adds an entry of its own (its instrumentation info) the first time it writes.
   const mine = e.logging.sorted(`projects/${PROJECT}/logs/official`).filter((x) => !x.jsonPayload?.['logging.googleapis.com/diagnostic']);
-  t.same(mine.map((x) => x.textPayload ?? x.jsonPayload), ['text from the official client', { structured: true, n: 1 }]);
+  t.same(
+    mine.map((x) => x.textPayload ?? x.jsonPayload),
+    ['text from the official client', { structured: true, n: 1 }],
+  );
   t.ok(e.metadata.tokenRequests >= 1, 'it took its token from the metadata emulator');
-  t.ok(e.metadata.requests.every((r) => r.flavor), 'with Metadata-Flavor: Google');
+  t.ok(
+    e.metadata.requests.every((r) => r.flavor),
+    'with Metadata-Flavor: Google',
+  );
 });

@@ -88,7 +88,14 @@ t.test('metrics interval: below 60 fails with the Nanos message', async (t) => {
 
 t.test('unknown keys and bad values are all reported, with their paths', async (t) => {
   const found = problems({
-    logging: { log_id: 'has space', flush_interval: 0, buffer_size: '1k', severity: { stdout: 'LOUD', other: 'INFO' }, color: 'red', endpoint: 'http://logging.example.com' },
+    logging: {
+      log_id: 'has space',
+      flush_interval: 0,
+      buffer_size: '1k',
+      severity: { stdout: 'LOUD', other: 'INFO' },
+      color: 'red',
+      endpoint: 'http://logging.example.com',
+    },
     metrics: { disk: { include_readonly: 'maybe', extra: 1 }, verbose: true },
     trace: {},
   });
@@ -106,7 +113,11 @@ t.test('unknown keys and bad values are all reported, with their paths', async (
     /gcp\.metrics\.disk\.include_readonly: expected true or false/,
   ];
   t.equal(found.length, expected.length, found.join('\n'));
-  for (const pattern of expected) t.ok(found.some((m) => pattern.test(m)), `${pattern}`);
+  for (const pattern of expected)
+    t.ok(
+      found.some((m) => pattern.test(m)),
+      `${pattern}`,
+    );
   t.match(problems({ logging: 'yes' })[0], /gcp\.logging: expected a tuple/);
 });
 
@@ -120,9 +131,16 @@ t.test('endpoints and the metadata server from the environment', async (t) => {
   t.equal(o.logging?.endpoint, 'http://127.0.0.1:8081');
   t.equal(o.metrics?.endpoint, 'https://monitoring.example.com');
   t.equal(o.metadataUrl, 'http://127.0.0.1:8080');
-  t.equal(read({ logging: { endpoint: 'https://logging.example.com' } }, env).logging?.endpoint, 'https://logging.example.com', 'the tuple wins over the environment');
+  t.equal(
+    read({ logging: { endpoint: 'https://logging.example.com' } }, env).logging?.endpoint,
+    'https://logging.example.com',
+    'the tuple wins over the environment',
+  );
   t.equal(read({ logging: {} }, { GCE_METADATA_HOST: 'http://metadata.google.internal' }).metadataUrl, 'http://metadata.google.internal');
-  t.match(problems({ logging: {} }, { CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING: 'http://10.0.0.1/' })[0], /environment variable CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING: expected an https:\/\/ URL/);
+  t.match(
+    problems({ logging: {} }, { CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING: 'http://10.0.0.1/' })[0],
+    /environment variable CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING: expected an https:\/\/ URL/,
+  );
   t.match(problems({ logging: {} }, { GCE_METADATA_HOST: 'host/path' })[0], /GCE_METADATA_HOST/);
   t.match(problems({ logging: { endpoint: 'https://user:pw@logging.example.com' } })[0], /without credentials/);
 });

@@ -3,7 +3,19 @@
  * each through its own Batcher (the kernel's bounded, batching, retrying queue). `write()` only
  * queues; formatting happens per batch when it leaves.
  */
-import { Batcher, delivered, prefixLog, reasonOf, retry, SecureTransportService, type CloseOptions, type ConsoleDriver, type ConsoleRecord, type KlibContext, type SendResult } from '@uk/core';
+import {
+  Batcher,
+  delivered,
+  prefixLog,
+  reasonOf,
+  retry,
+  SecureTransportService,
+  type CloseOptions,
+  type ConsoleDriver,
+  type ConsoleRecord,
+  type KlibContext,
+  type SendResult,
+} from '@uk/core';
 import { FileOutput } from './file-output.js';
 import { encodeBatch, Rfc5424Formatter, splitUtf8 } from './format.js';
 import { appNameOf, type SyslogOptions } from './options.js';

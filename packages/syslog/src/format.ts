@@ -97,9 +97,13 @@ interface FastWrite {
 }
 const proto = Buffer.prototype as unknown as FastWrite;
 const writeLatin1: (buf: Buffer, text: string, offset: number) => number =
-  typeof proto.latin1Write === 'function' ? (buf, text, offset) => (buf as unknown as Required<FastWrite>).latin1Write(text, offset) : (buf, text, offset) => buf.write(text, offset, 'latin1');
+  typeof proto.latin1Write === 'function'
+    ? (buf, text, offset) => (buf as unknown as Required<FastWrite>).latin1Write(text, offset)
+    : (buf, text, offset) => buf.write(text, offset, 'latin1');
 const writeUtf8: (buf: Buffer, text: string, offset: number) => number =
-  typeof proto.utf8Write === 'function' ? (buf, text, offset) => (buf as unknown as Required<FastWrite>).utf8Write(text, offset) : (buf, text, offset) => buf.write(text, offset, 'utf8');
+  typeof proto.utf8Write === 'function'
+    ? (buf, text, offset) => (buf as unknown as Required<FastWrite>).utf8Write(text, offset)
+    : (buf, text, offset) => buf.write(text, offset, 'utf8');
 
 /** Writes `n` in decimal at `offset`; returns the offset after it. */
 function writeDecimal(buf: Buffer, offset: number, n: number): number {

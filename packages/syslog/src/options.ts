@@ -32,14 +32,44 @@ export const SEVERITY_SOURCES = ['stdout', 'stderr', 'kernel'] as const satisfie
 
 /** RFC 5424 facility codes (section 6.2.1), by the names syslog.conf and logger use. */
 export const FACILITIES: Readonly<Record<string, number>> = {
-  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9,
-  authpriv: 10, ftp: 11, ntp: 12, security: 13, console: 14, 'solaris-cron': 15,
-  local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
+  kern: 0,
+  user: 1,
+  mail: 2,
+  daemon: 3,
+  auth: 4,
+  syslog: 5,
+  lpr: 6,
+  news: 7,
+  uucp: 8,
+  cron: 9,
+  authpriv: 10,
+  ftp: 11,
+  ntp: 12,
+  security: 13,
+  console: 14,
+  'solaris-cron': 15,
+  local0: 16,
+  local1: 17,
+  local2: 18,
+  local3: 19,
+  local4: 20,
+  local5: 21,
+  local6: 22,
+  local7: 23,
 };
 
 /** RFC 5424 severity codes, with the common aliases (`error`, `warn`). */
 export const SEVERITIES: Readonly<Record<string, number>> = {
-  emerg: 0, alert: 1, crit: 2, err: 3, error: 3, warning: 4, warn: 4, notice: 5, info: 6, debug: 7,
+  emerg: 0,
+  alert: 1,
+  crit: 2,
+  err: 3,
+  error: 3,
+  warning: 4,
+  warn: 4,
+  notice: 5,
+  info: 6,
+  debug: 7,
 };
 
 export const DEFAULT_PORTS: Readonly<Record<Transport, number>> = { udp: 514, tcp: 514, tls: 6514 };
@@ -143,7 +173,10 @@ export function readSyslogOptions({ config }: OptionsInput): SyslogOptions {
     if (host.includes(':') && isIP(host) === 0) throw valueError(t, 'server', 'a host name or address (put the port in server_port)', value);
     return host;
   }, undefined);
-  const port = reader.read((t) => t.uint('server_port', { default: DEFAULT_PORTS[transport], min: 1, max: 65535, what: 'a port number' }), DEFAULT_PORTS[transport]);
+  const port = reader.read(
+    (t) => t.uint('server_port', { default: DEFAULT_PORTS[transport], min: 1, max: 65535, what: 'a port number' }),
+    DEFAULT_PORTS[transport],
+  );
 
   const fileText = reader.read((t) => t.string('file'), undefined);
   let file: string | undefined;
@@ -165,21 +198,31 @@ export function readSyslogOptions({ config }: OptionsInput): SyslogOptions {
   if (severityTuple) {
     reader.allowKeys(SEVERITY_SOURCES, severityTuple);
     for (const source of SEVERITY_SOURCES) {
-      severity[source] = reader.read(() => readCode(severityTuple, source, SEVERITIES, 7, DEFAULT_SEVERITY[source], 'a severity name'), DEFAULT_SEVERITY[source]);
+      severity[source] = reader.read(
+        () => readCode(severityTuple, source, SEVERITIES, 7, DEFAULT_SEVERITY[source], 'a severity name'),
+        DEFAULT_SEVERITY[source],
+      );
     }
   }
   const hostname = reader.read((t) => {
     const value = t.string('hostname');
     if (value === undefined) return defaultHostname();
-    if (!PRINTUSASCII.test(value) || value.length > 255) throw valueError(t, 'hostname', 'a host name of 1 to 255 printable ASCII characters without spaces', value);
+    if (!PRINTUSASCII.test(value) || value.length > 255)
+      throw valueError(t, 'hostname', 'a host name of 1 to 255 printable ASCII characters without spaces', value);
     return value;
   }, '-');
 
   const maxMessageLimit = transport === 'udp' ? MAX_UDP_MESSAGE_SIZE : 1024 * 1024;
-  const maxMessageSize = reader.read((t) => t.size('max_message_size', { default: DEFAULT_MAX_MESSAGE_SIZE, min: 480, max: maxMessageLimit }), DEFAULT_MAX_MESSAGE_SIZE);
+  const maxMessageSize = reader.read(
+    (t) => t.size('max_message_size', { default: DEFAULT_MAX_MESSAGE_SIZE, min: 480, max: maxMessageLimit }),
+    DEFAULT_MAX_MESSAGE_SIZE,
+  );
   const bufferSize = reader.read((t) => t.size('buffer_size', { default: DEFAULT_BUFFER_SIZE, min: 64 * 1024, max: 1024 ** 3 }), DEFAULT_BUFFER_SIZE);
   const backpressure = reader.read((t) => t.bool('backpressure', true), true);
-  const resendWindowMs = reader.read((t) => t.uint('resend_window', { default: DEFAULT_RESEND_WINDOW_MS, min: 0, max: 60_000, what: 'a whole number of milliseconds' }), DEFAULT_RESEND_WINDOW_MS);
+  const resendWindowMs = reader.read(
+    (t) => t.uint('resend_window', { default: DEFAULT_RESEND_WINDOW_MS, min: 0, max: 60_000, what: 'a whole number of milliseconds' }),
+    DEFAULT_RESEND_WINDOW_MS,
+  );
 
   if (server === undefined && file === undefined && fileText === undefined && !config.has('server')) {
     reader.problem(
@@ -191,7 +234,9 @@ export function readSyslogOptions({ config }: OptionsInput): SyslogOptions {
   }
   if (server === undefined && !config.has('server') && (config.has('transport') || config.has('server_port'))) {
     const key = config.has('transport') ? 'transport' : 'server_port';
-    reader.problem(ukError('UK_ERR_MANIFEST_MISSING', `${config.pathOf(key)}: set, but there is no server`, { where: config.pathOf(key), fix: 'add "server": "HOST"' }));
+    reader.problem(
+      ukError('UK_ERR_MANIFEST_MISSING', `${config.pathOf(key)}: set, but there is no server`, { where: config.pathOf(key), fix: 'add "server": "HOST"' }),
+    );
   }
   reader.done();
   return { server, port, transport, file, fileMaxSize, fileRotate, facility, severity, hostname, maxMessageSize, bufferSize, resendWindowMs, backpressure };

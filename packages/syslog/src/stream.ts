@@ -148,7 +148,9 @@ export class StreamOutput {
       socket.once('connect', () => (this.#connectMs = this.#o.timers.clock.monotonic() - started));
       let timer: TimerHandle | undefined;
       if (!secure) {
-        timer = this.#o.timers.oneShot(timeoutMs, () => socket.destroy(new ConnectionLost(`connect to ${host}:${port} timed out after ${timeoutMs} ms`, 'ETIMEDOUT')));
+        timer = this.#o.timers.oneShot(timeoutMs, () =>
+          socket.destroy(new ConnectionLost(`connect to ${host}:${port} timed out after ${timeoutMs} ms`, 'ETIMEDOUT')),
+        );
       }
       const onError = (err: Error): void => {
         timer?.cancel();
@@ -395,7 +397,9 @@ export class StreamOutput {
       const left = this.resendPending;
       this.#resend = [];
       this.#o.counters.unconfirmed.add(left);
-      this.#o.log.error(`shutdown: ${left} message(s) of a lost connection could not be written again (counted as unconfirmed: the server may or may not have read them)`);
+      this.#o.log.error(
+        `shutdown: ${left} message(s) of a lost connection could not be written again (counted as unconfirmed: the server may or may not have read them)`,
+      );
     }
     const socket = this.#socket;
     if (!socket) return;
@@ -419,7 +423,8 @@ export class StreamOutput {
       const { resend, unconfirmed } = this.#atRisk(false);
       const left = unconfirmed + resend.reduce((n, r) => n + r.messages, 0);
       if (resend.length > 0) this.#o.counters.unconfirmed.add(left - unconfirmed);
-      if (left > 0) this.#o.log.error(`shutdown: the server did not close the connection in time; ${left} message(s) may not have been read (counted as unconfirmed)`);
+      if (left > 0)
+        this.#o.log.error(`shutdown: the server did not close the connection in time; ${left} message(s) may not have been read (counted as unconfirmed)`);
     }
   }
 }

@@ -7,7 +7,7 @@
 import type { Socket } from 'node:dgram';
 
 function sendLast(socket: Socket, buffer: Uint8Array, start: number, end: number): Promise<NodeJS.ErrnoException | null> {
-  return new Promise((resolve) => socket.send(buffer, start, end - start, (error) => resolve(error as NodeJS.ErrnoException | null)));
+  return new Promise((resolve) => socket.send(buffer, start, end - start, (error) => resolve(error)));
 }
 
 /**

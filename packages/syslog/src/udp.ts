@@ -151,7 +151,12 @@ export class UdpOutput {
       return thread;
     }
     // With one CPU a second thread only adds work.
-    if (!thread && !this.#threadUnavailable && batch.ends.length >= (this.#o.threadMinBatch ?? THREAD_MIN_BATCH) && (this.#o.startThread || availableParallelism() > 1)) {
+    if (
+      !thread &&
+      !this.#threadUnavailable &&
+      batch.ends.length >= (this.#o.threadMinBatch ?? THREAD_MIN_BATCH) &&
+      (this.#o.startThread || availableParallelism() > 1)
+    ) {
       void this.#startThread();
     }
     return undefined;
@@ -213,7 +218,8 @@ export class UdpOutput {
   #reportRefused(): void {
     // The server's port answered "unreachable" to an earlier datagram: nobody listens there.
     // Retrying cannot help a datagram that was dropped on arrival, so say so once and go on.
-    if (!this.#refusedReported) this.#o.log.warn(`nothing listens on ${this.#o.host}:${this.#o.port} (ICMP port unreachable); UDP messages are lost until a server does`);
+    if (!this.#refusedReported)
+      this.#o.log.warn(`nothing listens on ${this.#o.host}:${this.#o.port} (ICMP port unreachable); UDP messages are lost until a server does`);
     this.#refusedReported = true;
   }
 

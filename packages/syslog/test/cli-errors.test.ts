@@ -10,7 +10,10 @@ t.test('no syslog tuple: the klib fails to load with UK_ERR_KLIB_CONFIG_MISSING'
   const config = writeConfig(dir, { Klibs: ['syslog'] });
   const validate = await runUk(config, [], { command: 'validate' });
   t.equal(validate.code, 1);
-  t.match(validate.stdout, /^error UK_ERR_KLIB_CONFIG_MISSING: syslog: configuration tuple "syslog" is missing from ManifestPassthrough \(add "syslog": \{ … \} to ManifestPassthrough\)$/m);
+  t.match(
+    validate.stdout,
+    /^error UK_ERR_KLIB_CONFIG_MISSING: syslog: configuration tuple "syslog" is missing from ManifestPassthrough \(add "syslog": \{ … \} to ManifestPassthrough\)$/m,
+  );
 
   const run = await runUk(config, [EMIT, '--count', '2']);
   t.equal(run.code, 0, 'without --strict the program still runs (as Nanos boots without a failed klib)');
@@ -28,7 +31,10 @@ t.test('an unknown key: syslog: invalid option, with UK_ERR_OPTION_UNKNOWN', asy
   const config = writeConfig(dir, { Klibs: ['syslog'], ManifestPassthrough: { syslog: { server: 'h', sever_port: 514 } } });
   const validate = await runUk(config, [], { command: 'validate' });
   t.equal(validate.code, 1);
-  t.match(validate.stdout, /^error UK_ERR_OPTION_UNKNOWN: syslog: invalid option 'sever_port' \(known options: server, server_port, transport, file, file_max_size, file_rotate, facility, severity, hostname, max_message_size, buffer_size, resend_window, backpressure\)$/m);
+  t.match(
+    validate.stdout,
+    /^error UK_ERR_OPTION_UNKNOWN: syslog: invalid option 'sever_port' \(known options: server, server_port, transport, file, file_max_size, file_rotate, facility, severity, hostname, max_message_size, buffer_size, resend_window, backpressure\)$/m,
+  );
   const strict = await runUk(config, [EMIT], { strict: true });
   t.equal(strict.code, 2);
   t.match(strict.stderr, /uk: syslog: invalid option 'sever_port'/);
@@ -39,7 +45,17 @@ t.test('every problem of the tuple is listed at once, each with its code, option
   writeFileSync(join(dir, 'plain'), '');
   const config = writeConfig(dir, {
     Klibs: ['syslog'],
-    ManifestPassthrough: { syslog: { server: 'h', server_port: 65536, file: join(dir, 'plain', 'a.log'), file_max_size: '10q', file_rotate: 10, transport: 'sctp', facility: 'kernel' } },
+    ManifestPassthrough: {
+      syslog: {
+        server: 'h',
+        server_port: 65536,
+        file: join(dir, 'plain', 'a.log'),
+        file_max_size: '10q',
+        file_rotate: 10,
+        transport: 'sctp',
+        facility: 'kernel',
+      },
+    },
   });
   const validate = await runUk(config, [], { command: 'validate' });
   t.equal(validate.code, 1);
@@ -59,7 +75,10 @@ t.test('every problem of the tuple is listed at once, each with its code, option
 
 t.test('a valid configuration validates, with the load order', async (t) => {
   const dir = tempDir();
-  const config = writeConfig(dir, { Klibs: ['syslog'], ManifestPassthrough: { syslog: { server: 'logs.example.com', file: join(dir, 'a.log'), file_max_size: '16M', file_rotate: 5 } } });
+  const config = writeConfig(dir, {
+    Klibs: ['syslog'],
+    ManifestPassthrough: { syslog: { server: 'logs.example.com', file: join(dir, 'a.log'), file_max_size: '16M', file_rotate: 5 } },
+  });
   const validate = await runUk(config, [], { command: 'validate' });
   t.equal(validate.code, 0, validate.stdout);
   t.match(validate.stdout, /OK; klibs load in this order: syslog/);

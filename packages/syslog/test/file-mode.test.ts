@@ -14,7 +14,10 @@ function setup(mode: number): { path: string; config: string } {
   writeFileSync(path, '');
   // chmod after creating it: the umask (022 here) would strip group write from 0660.
   chmodSync(path, mode);
-  const config = writeConfig(dir, { Klibs: ['syslog'], ManifestPassthrough: { consoles: ['-serial'], syslog: { file: path, file_max_size: '1k', file_rotate: 2 } } });
+  const config = writeConfig(dir, {
+    Klibs: ['syslog'],
+    ManifestPassthrough: { consoles: ['-serial'], syslog: { file: path, file_max_size: '1k', file_rotate: 2 } },
+  });
   return { path, config };
 }
 

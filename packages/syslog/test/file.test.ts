@@ -24,7 +24,14 @@ t.test('the file gets each line as the program wrote it (no syslog header), stdo
   const result = await runUk(config, [EMIT, '--count', '3', '--extra', '', '--extra', 'ünï ✓']);
   t.equal(result.code, 0, 'uk exits with code 0', { stderr: result.stderr });
   const text = readFileSync(join(dir, 'app.log'), 'utf8');
-  t.equal(text.split('\n').filter((l) => !l.startsWith('uk: ')).join('\n'), 'line 0\nline 1\nline 2\n\nünï ✓\n', 'program lines, unchanged, empty line kept');
+  t.equal(
+    text
+      .split('\n')
+      .filter((l) => !l.startsWith('uk: '))
+      .join('\n'),
+    'line 0\nline 1\nline 2\n\nünï ✓\n',
+    'program lines, unchanged, empty line kept',
+  );
   t.match(text, /^uk: consoles\[1\]: no console driver named "nosuchdriver"/m, "uk's own messages too, as on Nanos' console");
   t.equal(result.stats.file_written, 6);
   t.equal(result.stats.file_dropped, 0);
@@ -41,9 +48,20 @@ t.test('rotation: file.N-1 → file.N … file → file.1 at file_max_size, line
   const files = [`${path}.3`, `${path}.2`, `${path}.1`, path].map((f) => readFileSync(f, 'utf8'));
   for (const [i, content] of files.entries()) {
     t.ok(Buffer.byteLength(content) <= 1024, `file ${i}: ${Buffer.byteLength(content)} bytes <= 1024`);
-    t.ok(content.endsWith('\n') && content.split('\n').slice(0, -1).every((l) => /^line \d+\.+$/.test(l) && l.length === 50), `file ${i}: whole lines only`);
+    t.ok(
+      content.endsWith('\n') &&
+        content
+          .split('\n')
+          .slice(0, -1)
+          .every((l) => /^line \d+\.+$/.test(l) && l.length === 50),
+      `file ${i}: whole lines only`,
+    );
   }
-  t.same(files.slice(0, 3).map((c) => c.split('\n').length - 1), [20, 20, 20], 'each rotated file is full: 20 lines of 51 bytes');
+  t.same(
+    files.slice(0, 3).map((c) => c.split('\n').length - 1),
+    [20, 20, 20],
+    'each rotated file is full: 20 lines of 51 bytes',
+  );
   const kept = files.join('').split('\n').slice(0, -1);
   t.same(kept, lines(200 - kept.length, 200, 50), 'the newest lines, in order, across the files');
   t.equal(kept.length, 60 + (files[3] as string).split('\n').length - 1);

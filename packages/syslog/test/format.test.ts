@@ -79,7 +79,10 @@ t.test('encodeBatch: octet-counted frames with byte (not character) lengths', as
   const { buffer, ends } = encodeBatch(records, f, true);
   t.equal(ends.at(-1), buffer.length, 'the buffer is exactly filled');
   const messages = parseFrames(buffer);
-  t.same(messages, records.map((r) => f.format(r)));
+  t.same(
+    messages,
+    records.map((r) => f.format(r)),
+  );
   t.match(buffer.toString('latin1', 0, 4), /^\d+ </, 'starts with the length and a space');
 });
 
@@ -97,7 +100,10 @@ t.test('encodeBatch without framing: datagram boundaries in ends', async (t) => 
     start = end;
     return text;
   });
-  t.same(datagrams, records.map((r) => f.format(r)));
+  t.same(
+    datagrams,
+    records.map((r) => f.format(r)),
+  );
   t.same(encodeBatch([], f, true).buffer.length, 0);
 });
 
@@ -106,9 +112,18 @@ t.test('splitUtf8 cuts at character boundaries and keeps every byte', async (t) 
   for (const max of [5, 6, 7, 100, 1000]) {
     const pieces = splitUtf8(text, max);
     t.equal(pieces.join(''), text, `max ${max}: nothing lost or changed`);
-    t.ok(pieces.every((p) => Buffer.byteLength(p) <= max), `max ${max}: no piece is over the budget`);
-    t.ok(pieces.slice(0, -1).every((p) => Buffer.byteLength(p) > max - 4), `max ${max}: each piece but the last fills the budget but for a character`);
-    t.notOk(pieces.some((p) => p.includes('\ufffd')), `max ${max}: no broken character`);
+    t.ok(
+      pieces.every((p) => Buffer.byteLength(p) <= max),
+      `max ${max}: no piece is over the budget`,
+    );
+    t.ok(
+      pieces.slice(0, -1).every((p) => Buffer.byteLength(p) > max - 4),
+      `max ${max}: each piece but the last fills the budget but for a character`,
+    );
+    t.notOk(
+      pieces.some((p) => p.includes('\ufffd')),
+      `max ${max}: no broken character`,
+    );
   }
   t.same(splitUtf8('short', 100), ['short']);
   t.same(splitUtf8('abcdef', 3), ['abc', 'def']);

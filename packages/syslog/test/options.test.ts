@@ -10,7 +10,8 @@ const dir = tempDir('uk-syslog-options-');
 // A regular file where a directory would have to be: missing directories are created, this cannot be.
 const plainFile = join(dir, 'plain-file');
 writeFileSync(plainFile, '');
-const optionsOf = (tuple: Record<string, unknown>) => readSyslogOptions({ config: Tuple.fromJSON(tuple, 'syslog'), env: {}, manifest: Tuple.empty(), cloudConfig: Tuple.empty('CloudConfig') });
+const optionsOf = (tuple: Record<string, unknown>) =>
+  readSyslogOptions({ config: Tuple.fromJSON(tuple, 'syslog'), env: {}, manifest: Tuple.empty(), cloudConfig: Tuple.empty('CloudConfig') });
 
 function problem(tuple: Record<string, unknown>): UkError {
   try {
@@ -103,26 +104,70 @@ t.test('every invalid option is refused with its code, naming the option and the
     [{ server: { host: 'h' } }, 'UK_ERR_MANIFEST_VALUE', 'syslog.server: expected a string, got a tuple (JSON object)'],
     [{ server: 'h', transport: 'TLS' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.transport: expected one of "udp", "tcp", "tls", got "TLS"'],
     [{ file: '' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.file: expected a file path, got ""'],
-    [{ file: join(plainFile, 'sub', 'app.log') }, 'UK_ERR_MANIFEST_VALUE', `syslog.file: cannot write to ${join(plainFile, 'sub', 'app.log')}: ${plainFile} is not a directory`],
+    [
+      { file: join(plainFile, 'sub', 'app.log') },
+      'UK_ERR_MANIFEST_VALUE',
+      `syslog.file: cannot write to ${join(plainFile, 'sub', 'app.log')}: ${plainFile} is not a directory`,
+    ],
     [{ file: dir }, 'UK_ERR_MANIFEST_VALUE', `syslog.file: cannot write to ${dir}: it is a directory`],
-    [{ file: 'a.log', file_max_size: '8x' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.file_max_size: expected a size in bytes with an optional k, m or g suffix (e.g. 8M), got "8x"'],
+    [
+      { file: 'a.log', file_max_size: '8x' },
+      'UK_ERR_MANIFEST_VALUE',
+      'syslog.file_max_size: expected a size in bytes with an optional k, m or g suffix (e.g. 8M), got "8x"',
+    ],
     [{ file: 'a.log', file_max_size: '0' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.file_max_size: expected a size from 1 to 9007199254740991 bytes, got "0"'],
-    [{ file: 'a.log', file_max_size: '-1M' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.file_max_size: expected a size in bytes with an optional k, m or g suffix (e.g. 8M), got "-1M"'],
+    [
+      { file: 'a.log', file_max_size: '-1M' },
+      'UK_ERR_MANIFEST_VALUE',
+      'syslog.file_max_size: expected a size in bytes with an optional k, m or g suffix (e.g. 8M), got "-1M"',
+    ],
     [{ file: 'a.log', file_rotate: 10 }, 'UK_ERR_MANIFEST_VALUE', 'syslog.file_rotate: expected a whole number from 0 to 9, got "10"'],
     [{ file: 'a.log', file_rotate: 'two' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.file_rotate: expected a whole number, got "two"'],
-    [{ server: 'h', facility: 'local8' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.facility: expected a facility name (kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, security, console, solaris-cron, local0, local1, local2, local3, local4, local5, local6, local7) or a number from 0 to 23, got "local8"'],
-    [{ server: 'h', facility: 24 }, 'UK_ERR_MANIFEST_VALUE', 'syslog.facility: expected a facility name (kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, security, console, solaris-cron, local0, local1, local2, local3, local4, local5, local6, local7) or a number from 0 to 23, got "24"'],
+    [
+      { server: 'h', facility: 'local8' },
+      'UK_ERR_MANIFEST_VALUE',
+      'syslog.facility: expected a facility name (kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, security, console, solaris-cron, local0, local1, local2, local3, local4, local5, local6, local7) or a number from 0 to 23, got "local8"',
+    ],
+    [
+      { server: 'h', facility: 24 },
+      'UK_ERR_MANIFEST_VALUE',
+      'syslog.facility: expected a facility name (kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, security, console, solaris-cron, local0, local1, local2, local3, local4, local5, local6, local7) or a number from 0 to 23, got "24"',
+    ],
     [{ server: 'h', severity: 'info' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.severity: expected a tuple (JSON object), got "info"'],
     [{ server: 'h', severity: { stdin: 'info' } }, 'UK_ERR_OPTION_UNKNOWN', "syslog.severity: invalid option 'stdin'"],
-    [{ server: 'h', severity: { stderr: 'loud' } }, 'UK_ERR_MANIFEST_VALUE', 'syslog.severity.stderr: expected a severity name (emerg, alert, crit, err, error, warning, warn, notice, info, debug) or a number from 0 to 7, got "loud"'],
-    [{ server: 'h', severity: { stdout: 8 } }, 'UK_ERR_MANIFEST_VALUE', 'syslog.severity.stdout: expected a severity name (emerg, alert, crit, err, error, warning, warn, notice, info, debug) or a number from 0 to 7, got "8"'],
-    [{ server: 'h', hostname: 'my host' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.hostname: expected a host name of 1 to 255 printable ASCII characters without spaces, got "my host"'],
-    [{ server: 'h', hostname: '' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.hostname: expected a host name of 1 to 255 printable ASCII characters without spaces, got ""'],
+    [
+      { server: 'h', severity: { stderr: 'loud' } },
+      'UK_ERR_MANIFEST_VALUE',
+      'syslog.severity.stderr: expected a severity name (emerg, alert, crit, err, error, warning, warn, notice, info, debug) or a number from 0 to 7, got "loud"',
+    ],
+    [
+      { server: 'h', severity: { stdout: 8 } },
+      'UK_ERR_MANIFEST_VALUE',
+      'syslog.severity.stdout: expected a severity name (emerg, alert, crit, err, error, warning, warn, notice, info, debug) or a number from 0 to 7, got "8"',
+    ],
+    [
+      { server: 'h', hostname: 'my host' },
+      'UK_ERR_MANIFEST_VALUE',
+      'syslog.hostname: expected a host name of 1 to 255 printable ASCII characters without spaces, got "my host"',
+    ],
+    [
+      { server: 'h', hostname: '' },
+      'UK_ERR_MANIFEST_VALUE',
+      'syslog.hostname: expected a host name of 1 to 255 printable ASCII characters without spaces, got ""',
+    ],
     [{ server: 'h', max_message_size: 100 }, 'UK_ERR_MANIFEST_VALUE', 'syslog.max_message_size: expected a size from 480 to 65507 bytes, got "100"'],
     [{ server: 'h', max_message_size: '64k' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.max_message_size: expected a size from 480 to 65507 bytes, got "64k"'],
-    [{ server: 'h', transport: 'tcp', max_message_size: '2m' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.max_message_size: expected a size from 480 to 1048576 bytes, got "2m"'],
+    [
+      { server: 'h', transport: 'tcp', max_message_size: '2m' },
+      'UK_ERR_MANIFEST_VALUE',
+      'syslog.max_message_size: expected a size from 480 to 1048576 bytes, got "2m"',
+    ],
     [{ server: 'h', buffer_size: '1k' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.buffer_size: expected a size from 65536 to 1073741824 bytes, got "1k"'],
-    [{ server: 'h', resend_window: 70000 }, 'UK_ERR_MANIFEST_VALUE', 'syslog.resend_window: expected a whole number of milliseconds from 0 to 60000, got "70000"'],
+    [
+      { server: 'h', resend_window: 70000 },
+      'UK_ERR_MANIFEST_VALUE',
+      'syslog.resend_window: expected a whole number of milliseconds from 0 to 60000, got "70000"',
+    ],
     [{ server: 'h', backpressure: 'sometimes' }, 'UK_ERR_MANIFEST_VALUE', 'syslog.backpressure: expected true or false, got "sometimes"'],
     [{}, 'UK_ERR_MANIFEST_MISSING', 'syslog: neither server nor file is set, so there is nowhere to send the output'],
     [{ transport: 'tcp', file: 'a.log' }, 'UK_ERR_MANIFEST_MISSING', 'syslog.transport: set, but there is no server'],
@@ -140,6 +185,9 @@ t.test('several problems are reported together', async (t) => {
   const err = problem({ server: 'h', server_port: 99999, file_rotate: 12, colour: 'red' });
   t.equal(err.code, 'UK_ERR_OPTIONS_INVALID');
   t.equal(err.problems.length, 3);
-  t.same(err.problems.map((p) => p.code), ['UK_ERR_OPTION_UNKNOWN', 'UK_ERR_MANIFEST_VALUE', 'UK_ERR_MANIFEST_VALUE']);
+  t.same(
+    err.problems.map((p) => p.code),
+    ['UK_ERR_OPTION_UNKNOWN', 'UK_ERR_MANIFEST_VALUE', 'UK_ERR_MANIFEST_VALUE'],
+  );
   t.match(err.message, /^syslog: 3 invalid options: syslog: invalid option 'colour'; syslog\.server_port: .*; syslog\.file_rotate: /);
 });

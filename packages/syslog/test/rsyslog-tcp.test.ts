@@ -46,7 +46,10 @@ async function resetWithUnreadData(resendWindow: number) {
     },
   });
   const dir = tempDir();
-  const config = writeConfig(dir, { Klibs: ['syslog'], ManifestPassthrough: { syslog: { server: '127.0.0.1', server_port: fake.port, transport: 'tcp', resend_window: resendWindow } } });
+  const config = writeConfig(dir, {
+    Klibs: ['syslog'],
+    ManifestPassthrough: { syslog: { server: '127.0.0.1', server_port: fake.port, transport: 'tcp', resend_window: resendWindow } },
+  });
   const result = await runUk(config, [EMIT, '--count', '800', '--interval', '1']);
   await fake.close();
   return { result, fake, audit: audit(fake.messages, 800) };
@@ -59,7 +62,10 @@ t.test('TCP: a reset with unread data loses nothing with the resend window (defa
   t.same(withWindow.audit.missing, [], 'no line missing');
   t.equal(withWindow.audit.outOfOrder, 0);
   t.ok((withWindow.result.stats.resent ?? 0) > 0, `messages were written again (resent=${withWindow.result.stats.resent})`);
-  t.ok(withWindow.audit.duplicates > 0 && withWindow.audit.duplicates <= (withWindow.result.stats.resent ?? 0), `the price: ${withWindow.audit.duplicates} duplicates, at most what was resent`);
+  t.ok(
+    withWindow.audit.duplicates > 0 && withWindow.audit.duplicates <= (withWindow.result.stats.resent ?? 0),
+    `the price: ${withWindow.audit.duplicates} duplicates, at most what was resent`,
+  );
   t.equal(withWindow.result.stats.reconnects, 1);
   t.equal(withWindow.result.stats.dropped, 0);
   t.equal(withWindow.fake.framingErrors, 0);
@@ -82,7 +88,10 @@ async function burstAgainstStalledReader(backpressure: boolean) {
     },
   });
   const dir = tempDir();
-  const config = writeConfig(dir, { Klibs: ['syslog'], ManifestPassthrough: { consoles: ['-serial'], syslog: { server: '127.0.0.1', server_port: fake.port, transport: 'tcp', buffer_size: '1m', backpressure } } });
+  const config = writeConfig(dir, {
+    Klibs: ['syslog'],
+    ManifestPassthrough: { consoles: ['-serial'], syslog: { server: '127.0.0.1', server_port: fake.port, transport: 'tcp', buffer_size: '1m', backpressure } },
+  });
   const result = await runUk(config, [EMIT, '--count', '200000', '--size', '100']);
   // Everything uk sent is in flight when it exits; give the server a moment to read it.
   const deadline = Date.now() + 10_000;
@@ -119,7 +128,13 @@ t.test('TCP: rsyslog receives messages up to max_message_size without truncating
   const result = await runUk(config, [EMIT, '--extra', long, '--extra', 'after']);
   t.equal(result.code, 0, 'uk exits with code 0', { stderr: result.stderr });
   const messages = await rsyslog.waitFor((m) => m.some((x) => x.msg === 'after'));
-  t.equal(messages.slice(0, -1).map((m) => m.msg).join(''), long);
+  t.equal(
+    messages
+      .slice(0, -1)
+      .map((m) => m.msg)
+      .join(''),
+    long,
+  );
   t.equal(messages.length, 5, '30000 bytes as 4 messages, then "after"');
   t.notMatch(rsyslog.log, /oversize/);
 });

@@ -12,7 +12,9 @@ t.test('TLS: every line arrives in order and rsyslog parses every field', (t) =>
 
 t.test('TLS: rsyslogd restarted during the run: nothing lost, reconnects >= 1, dropped 0', (t) => serverRestartLosesNothing(t, 'tls', pki));
 
-t.test('TLS: no server at all: uk exits by the shutdown deadline and counts the loss', async (t) => unreachableServerIsBounded(t, 'tls', await freePort(), pki));
+t.test('TLS: no server at all: uk exits by the shutdown deadline and counts the loss', async (t) =>
+  unreachableServerIsBounded(t, 'tls', await freePort(), pki),
+);
 
 t.test('TLS: a server whose certificate is not trusted gets nothing; the reason is shown and the loss counted', async (t) => {
   const rsyslog = await Rsyslog.start('tls', pki);
@@ -25,7 +27,10 @@ t.test('TLS: a server whose certificate is not trusted gets nothing; the reason 
   });
   const result = await runUk(config, [EMIT, '--count', '5']);
   t.equal(result.code, 0, 'uk exits with code 0', { stderr: result.stderr });
-  t.match(result.stderr, /send failed, retrying in \d\.\d s \(\d+ messages waiting\): (self-signed certificate in certificate chain|unable to get local issuer certificate|unable to verify the first certificate)/);
+  t.match(
+    result.stderr,
+    /send failed, retrying in \d\.\d s \(\d+ messages waiting\): (self-signed certificate in certificate chain|unable to get local issuer certificate|unable to verify the first certificate)/,
+  );
   t.equal(result.stats.sent, 0);
   t.ok((result.stats.dropped ?? 0) >= 5);
   t.same(rsyslog.messages(), [], 'rsyslog received nothing');
@@ -40,10 +45,17 @@ t.test('TLS: the certificate name is checked against the server address', async 
   // Trusting a different CA than the one that signed the server: refused.
   const config = writeConfig(dir, {
     Klibs: ['tls', 'syslog'],
-    ManifestPassthrough: { uk: { shutdown_timeout: 1 }, tls: { ca_file: other.caFile }, syslog: { server: '127.0.0.1', server_port: rsyslog.port, transport: 'tls' } },
+    ManifestPassthrough: {
+      uk: { shutdown_timeout: 1 },
+      tls: { ca_file: other.caFile },
+      syslog: { server: '127.0.0.1', server_port: rsyslog.port, transport: 'tls' },
+    },
   });
   const result = await runUk(config, [EMIT, '--count', '1']);
-  t.match(result.stderr, /send failed.*(self-signed certificate in certificate chain|unable to get local issuer certificate|unable to verify the first certificate)/);
+  t.match(
+    result.stderr,
+    /send failed.*(self-signed certificate in certificate chain|unable to get local issuer certificate|unable to verify the first certificate)/,
+  );
   t.equal(result.stats.sent, 0);
 });
 

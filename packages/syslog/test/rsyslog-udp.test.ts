@@ -34,8 +34,16 @@ t.test('UDP: every line arrives in order and rsyslog parses PRI, timestamp, host
   const err = messages.filter((m) => m.pri === 11);
   const pid = /^pid (\d+)$/.exec(out[0]?.msg ?? '')?.[1];
   t.ok(pid, 'the program reported its pid');
-  t.same(out.map((m) => m.msg), [`pid ${pid}`, ...Array.from({ length: 300 }, (_, i) => `line ${i}`), ...extras], 'stdout lines as user.info (14), in order, unchanged');
-  t.same(err.map((m) => m.msg), Array.from({ length: 20 }, (_, i) => `line err ${i}`), 'stderr lines as user.err (11), in order');
+  t.same(
+    out.map((m) => m.msg),
+    [`pid ${pid}`, ...Array.from({ length: 300 }, (_, i) => `line ${i}`), ...extras],
+    'stdout lines as user.info (14), in order, unchanged',
+  );
+  t.same(
+    err.map((m) => m.msg),
+    Array.from({ length: 20 }, (_, i) => `line err ${i}`),
+    'stderr lines as user.err (11), in order',
+  );
   t.same([...new Set(messages.map((m) => m.hostname))], ['uk-test-host'], 'HOSTNAME from the hostname option');
   t.same([...new Set(messages.map((m) => m.appName))], ['webg'], 'APP-NAME from IMAGE_NAME');
   t.same([...new Set(messages.map((m) => m.procId))], [pid], "PROCID is the program's pid");
@@ -58,11 +66,14 @@ t.test("UDP defaults: the machine's host name, the program's name, kernel messag
   const messages = await rsyslog.waitFor((m) => m.length >= 4);
   t.equal(messages.length, 4);
   const kernel = messages.filter((m) => m.pri === 13);
-  t.equal(kernel.length, 1, "one uk message, as user.notice (13)");
+  t.equal(kernel.length, 1, 'one uk message, as user.notice (13)');
   t.match(kernel[0]?.msg, /^uk: consoles\[1\]: no console driver named "nosuchdriver"/);
   t.equal(kernel[0]?.procId, '-', 'the program had not started yet');
   const out = messages.filter((m) => m.pri === 14);
-  t.same(out.map((m) => m.msg), ['line 0', 'line 1', 'line 2']);
+  t.same(
+    out.map((m) => m.msg),
+    ['line 0', 'line 1', 'line 2'],
+  );
   t.same([...new Set(messages.map((m) => m.hostname))], [hostname()]);
   t.same([...new Set(messages.map((m) => m.appName))], ['emit.mjs'], "APP-NAME defaults to the program's file name");
   t.match(out[0]?.procId, /^\d+$/);
@@ -79,32 +90,49 @@ t.test('UDP: facility and severity by source are configurable', async (t) => {
   const result = await runUk(config, [EMIT, '--count', '2', '--stderr', '2']);
   t.equal(result.code, 0, 'uk exits with code 0', { stderr: result.stderr });
   const messages = await rsyslog.waitFor((m) => m.length >= 4);
-  t.same(messages.filter((m) => m.pri === 19 * 8 + 5).map((m) => m.msg), ['line 0', 'line 1'], 'stdout: local3.notice = 157');
-  t.same(messages.filter((m) => m.pri === 19 * 8 + 4).map((m) => m.msg), ['line err 0', 'line err 1'], 'stderr: local3.warning = 156');
+  t.same(
+    messages.filter((m) => m.pri === 19 * 8 + 5).map((m) => m.msg),
+    ['line 0', 'line 1'],
+    'stdout: local3.notice = 157',
+  );
+  t.same(
+    messages.filter((m) => m.pri === 19 * 8 + 4).map((m) => m.msg),
+    ['line err 0', 'line err 1'],
+    'stderr: local3.warning = 156',
+  );
 });
 
-t.test("UDP: a line longer than max_message_size becomes several messages that fit rsyslog's default limit (8096 bytes), split between characters", async (t) => {
-  const rsyslog = await Rsyslog.start('udp');
-  t.teardown(() => rsyslog.stop());
-  const dir = tempDir();
-  const config = writeConfig(dir, { Klibs: ['syslog'], ManifestPassthrough: { syslog: { server: '127.0.0.1', server_port: rsyslog.port } } });
-  // 2 + 3 + 4 + 1 bytes per group: cuts land inside characters unless they are placed with care.
-  const long = 'é€𝄞a'.repeat(2000);
-  t.equal(Buffer.byteLength(long), 20000);
-  const result = await runUk(config, [EMIT, '--extra', long, '--extra', 'after']);
-  t.equal(result.code, 0, 'uk exits with code 0', { stderr: result.stderr });
-  const messages = await rsyslog.waitFor((m) => m.some((x) => x.msg === 'after'));
-  const pieces = messages.slice(0, -1).map((m) => m.msg);
-  t.equal(pieces.length, 3, '20000 bytes in messages of at most 8096');
-  t.equal(pieces.join(''), long, 'the pieces put together are the line, byte for byte');
-  t.notOk(pieces.some((p) => p.includes('\ufffd')), 'no character was cut');
-  t.ok(pieces.every((p) => Buffer.byteLength(p) + 40 <= 8096), 'each message (header included) fits 8096 bytes');
-  t.ok(Buffer.byteLength(pieces[0] as string) > 8000, 'and pieces fill the budget');
-  t.notMatch(rsyslog.log, /oversize/, 'rsyslog saw no oversize message');
-  t.equal(messages.at(-1)?.msg, 'after');
-  t.equal(result.stats.split, 1);
-  t.equal(result.stats.sent, 4);
-});
+t.test(
+  "UDP: a line longer than max_message_size becomes several messages that fit rsyslog's default limit (8096 bytes), split between characters",
+  async (t) => {
+    const rsyslog = await Rsyslog.start('udp');
+    t.teardown(() => rsyslog.stop());
+    const dir = tempDir();
+    const config = writeConfig(dir, { Klibs: ['syslog'], ManifestPassthrough: { syslog: { server: '127.0.0.1', server_port: rsyslog.port } } });
+    // 2 + 3 + 4 + 1 bytes per group: cuts land inside characters unless they are placed with care.
+    const long = 'é€𝄞a'.repeat(2000);
+    t.equal(Buffer.byteLength(long), 20000);
+    const result = await runUk(config, [EMIT, '--extra', long, '--extra', 'after']);
+    t.equal(result.code, 0, 'uk exits with code 0', { stderr: result.stderr });
+    const messages = await rsyslog.waitFor((m) => m.some((x) => x.msg === 'after'));
+    const pieces = messages.slice(0, -1).map((m) => m.msg);
+    t.equal(pieces.length, 3, '20000 bytes in messages of at most 8096');
+    t.equal(pieces.join(''), long, 'the pieces put together are the line, byte for byte');
+    t.notOk(
+      pieces.some((p) => p.includes('\ufffd')),
+      'no character was cut',
+    );
+    t.ok(
+      pieces.every((p) => Buffer.byteLength(p) + 40 <= 8096),
+      'each message (header included) fits 8096 bytes',
+    );
+    t.ok(Buffer.byteLength(pieces[0] as string) > 8000, 'and pieces fill the budget');
+    t.notMatch(rsyslog.log, /oversize/, 'rsyslog saw no oversize message');
+    t.equal(messages.at(-1)?.msg, 'after');
+    t.equal(result.stats.split, 1);
+    t.equal(result.stats.sent, 4);
+  },
+);
 
 t.test('UDP: a server name that does not resolve keeps records waiting, warns, and counts them as dropped at shutdown', async (t) => {
   const dir = tempDir();
@@ -114,7 +142,10 @@ t.test('UDP: a server name that does not resolve keeps records waiting, warns, a
   });
   const result = await runUk(config, [EMIT, '--count', '5']);
   t.equal(result.code, 0, 'uk exits with code 0', { stderr: result.stderr });
-  t.match(result.stderr, /uk: syslog: udp:\/\/no-such-host\.invalid:514: send failed, retrying in \d\.\d s \(\d+ messages waiting\): cannot resolve no-such-host\.invalid: (ENOTFOUND|EAI_AGAIN)/);
+  t.match(
+    result.stderr,
+    /uk: syslog: udp:\/\/no-such-host\.invalid:514: send failed, retrying in \d\.\d s \(\d+ messages waiting\): cannot resolve no-such-host\.invalid: (ENOTFOUND|EAI_AGAIN)/,
+  );
   t.equal(result.stderr.match(/send failed/g)?.length, 1, 'said once, not at every retry');
   t.match(result.stderr, /uk: syslog: udp:\/\/no-such-host\.invalid:514: shutdown deadline passed: dropped \d+ messages that could not be sent/);
   t.equal(result.stats.sent, 0);

@@ -24,7 +24,16 @@ function frames(first: number, count: number): Buffer {
 
 function output(port: number, options: { resendWindowMs: number; unreadBytes?: number }) {
   const counters = { reconnects: new Counter(), resent: new Counter(), dropped: new Counter(), unconfirmed: new Counter() };
-  const stream = new StreamOutput({ host: '127.0.0.1', port, secure: undefined, timers: new Timers(), log: quiet, retainBytes: 1024 * 1024, counters, ...options });
+  const stream = new StreamOutput({
+    host: '127.0.0.1',
+    port,
+    secure: undefined,
+    timers: new Timers(),
+    log: quiet,
+    retainBytes: 1024 * 1024,
+    counters,
+    ...options,
+  });
   return { stream, counters };
 }
 
@@ -133,5 +142,8 @@ t.test('socketBufferBytes: tcp_wmem + tcp_rmem maxima, 16 MiB when they cannot b
     }),
     16 * 1024 * 1024,
   );
-  t.equal(socketBufferBytes(() => 'garbage'), 16 * 1024 * 1024);
+  t.equal(
+    socketBufferBytes(() => 'garbage'),
+    16 * 1024 * 1024,
+  );
 });

@@ -15,7 +15,17 @@ import { join } from 'node:path';
 const MODELS = {
   'logs-2014-03-28': {
     file: 'botocore/data/logs/2014-03-28/service-2.json.gz',
-    operations: ['CreateLogGroup', 'CreateLogStream', 'DeleteLogGroup', 'DeleteLogStream', 'PutRetentionPolicy', 'DeleteRetentionPolicy', 'PutLogEvents', 'DescribeLogGroups', 'DescribeLogStreams'],
+    operations: [
+      'CreateLogGroup',
+      'CreateLogStream',
+      'DeleteLogGroup',
+      'DeleteLogStream',
+      'PutRetentionPolicy',
+      'DeleteRetentionPolicy',
+      'PutLogEvents',
+      'DescribeLogGroups',
+      'DescribeLogStreams',
+    ],
   },
   'monitoring-2010-08-01': { file: 'botocore/data/cloudwatch/2010-08-01/service-2.json.gz', operations: ['PutMetricData'] },
 };
@@ -56,7 +66,16 @@ for (const [name, spec] of Object.entries(MODELS)) {
   }
   const shapes = {};
   for (const shape of [...wanted].sort()) shapes[shape] = strip(model.shapes[shape]);
-  const out = { source: { package: 'botocore (github.com/boto/botocore, published by Amazon Web Services, Apache-2.0)', version, file: existsSync(path) ? spec.file : spec.file.replace(/\.gz$/, '') }, metadata: model.metadata, operations, shapes };
+  const out = {
+    source: {
+      package: 'botocore (github.com/boto/botocore, published by Amazon Web Services, Apache-2.0)',
+      version,
+      file: existsSync(path) ? spec.file : spec.file.replace(/\.gz$/, ''),
+    },
+    metadata: model.metadata,
+    operations,
+    shapes,
+  };
   writeFileSync(new URL(`../models/${name}.json`, import.meta.url), `${JSON.stringify(out, null, 1)}\n`);
   console.log(`${name}: ${spec.operations.length} operations, ${wanted.size} shapes`);
 }

@@ -250,16 +250,36 @@ export class CloudWatchEmulator extends LoopbackServer {
     const dot = target.lastIndexOf('.');
     const prefix = target.slice(0, dot);
     const operation = target.slice(dot + 1);
-    const service: ServiceName | undefined = prefix === SERVICES.logs.model.targetPrefix ? 'logs' : prefix === SERVICES.monitoring.model.targetPrefix ? 'monitoring' : undefined;
+    const service: ServiceName | undefined =
+      prefix === SERVICES.logs.model.targetPrefix ? 'logs' : prefix === SERVICES.monitoring.model.targetPrefix ? 'monitoring' : undefined;
     let accessKeyId: string | undefined;
     const record = (status: number, error?: ServiceError): void => {
-      this.requests.push({ service: service ?? 'unknown', operation, status, errorType: error?.type, errorMessage: error?.message, accessKeyId, bodyBytes: request.body.length, at: this.clock.now() });
+      this.requests.push({
+        service: service ?? 'unknown',
+        operation,
+        status,
+        errorType: error?.type,
+        errorMessage: error?.message,
+        accessKeyId,
+        bodyBytes: request.body.length,
+        at: this.clock.now(),
+      });
     };
     const fault = this.faults.take(operation, request.body);
     // `slow` and `lose-answer` act once the request has been carried out (or refused).
     const answer = async (status: number, error: ServiceError | undefined, reply: Reply): Promise<Reply | 'reset'> => {
       const out = await answerAfterFault(fault, request, reply);
-      if (out === 'reset') record(0, new ServiceError(0, 'AnswerLost', fault?.kind === 'slow' ? `carried out (${status}); the client gave up before the late answer` : `carried out (${status}); the connection was reset instead of answering`));
+      if (out === 'reset')
+        record(
+          0,
+          new ServiceError(
+            0,
+            'AnswerLost',
+            fault?.kind === 'slow'
+              ? `carried out (${status}); the client gave up before the late answer`
+              : `carried out (${status}); the connection was reset instead of answering`,
+          ),
+        );
       else record(status, error);
       return out;
     };
@@ -282,17 +302,25 @@ export class CloudWatchEmulator extends LoopbackServer {
           return 'reset';
         }
       }
-      if (request.method !== 'POST' || request.url !== '/') throw new ServiceError(404, 'UnknownOperationException', `${request.method} ${request.url}: expected POST /`);
+      if (request.method !== 'POST' || request.url !== '/')
+        throw new ServiceError(404, 'UnknownOperationException', `${request.method} ${request.url}: expected POST /`);
       if (!service) throw new ServiceError(400, 'UnknownOperationException', `unknown X-Amz-Target ${JSON.stringify(target)}`);
       const { model, contentType } = SERVICES[service];
-      const givenType = String(request.headers['content-type'] ?? '').split(';')[0]?.trim();
-      if (givenType !== contentType) throw new ServiceError(400, 'SerializationException', `Content-Type must be ${contentType}, got ${JSON.stringify(givenType)}`);
+      const givenType = String(request.headers['content-type'] ?? '')
+        .split(';')[0]
+        ?.trim();
+      if (givenType !== contentType)
+        throw new ServiceError(400, 'SerializationException', `Content-Type must be ${contentType}, got ${JSON.stringify(givenType)}`);
       if (!model.operation(operation)) throw new ServiceError(400, 'UnknownOperationException', `operation ${operation} is not emulated`);
       if (fault?.kind === 'throttle') throw new ServiceError(400, 'ThrottlingException', 'Rate exceeded');
       if (fault?.kind === 'error') throw new ServiceError(fault.status, fault.type, fault.message ?? `injected ${fault.type}`);
       if (fault?.kind === 'expired-token') throw new ServiceError(400, 'ExpiredTokenException', 'The security token included in the request is expired');
 
-      const auth = verifySigV4({ method: request.method, path: request.url, headers: request.headers, body: request.body }, { service: model.signingName, region: this.region }, this.store);
+      const auth = verifySigV4(
+        { method: request.method, path: request.url, headers: request.headers, body: request.body },
+        { service: model.signingName, region: this.region },
+        this.store,
+      );
       if (!auth.ok) throw new ServiceError(auth.status, auth.type, auth.message);
       accessKeyId = auth.credentials.accessKeyId;
 
@@ -309,7 +337,10 @@ export class CloudWatchEmulator extends LoopbackServer {
       } else if (typeof input !== 'object' || input === null || Array.isArray(input)) {
         throw new ServiceError(400, 'SerializationException', 'the body must be a JSON object');
       }
-      const output = service === 'logs' ? this.#logs(operation, input as Record<string, unknown>, asciiStrings) : this.#putMetricData(input as Record<string, unknown>, request.body.length);
+      const output =
+        service === 'logs'
+          ? this.#logs(operation, input as Record<string, unknown>, asciiStrings)
+          : this.#putMetricData(input as Record<string, unknown>, request.body.length);
       return await answer(200, undefined, {
         status: 200,
         headers: { 'content-type': contentType, 'x-amzn-requestid': randomUUID() },
@@ -336,11 +367,19 @@ export class CloudWatchEmulator extends LoopbackServer {
       return new ServiceError(400, 'InvalidParameterValueException', first.message);
     }
     const count = problems.length;
-    return new ServiceError(400, 'InvalidParameterException', `${count} validation error${count > 1 ? 's' : ''} detected: ${problems.map((p) => p.message).join('; ')}`);
+    return new ServiceError(
+      400,
+      'InvalidParameterException',
+      `${count} validation error${count > 1 ? 's' : ''} detected: ${problems.map((p) => p.message).join('; ')}`,
+    );
   }
 
   #errorReply(service: ServiceName | undefined, err: ServiceError): Reply {
-    const headers: Record<string, string> = { 'content-type': service ? SERVICES[service].contentType : 'application/json', 'x-amzn-requestid': randomUUID(), 'x-amzn-errortype': err.type };
+    const headers: Record<string, string> = {
+      'content-type': service ? SERVICES[service].contentType : 'application/json',
+      'x-amzn-requestid': randomUUID(),
+      'x-amzn-errortype': err.type,
+    };
     let type = err.type;
     if (service === 'monitoring') {
       // CloudWatch is "awsQueryCompatible": JSON errors carry the query code in a header.
@@ -379,13 +418,18 @@ export class CloudWatchEmulator extends LoopbackServer {
       }
       case 'DeleteLogStream': {
         const group = this.#group(groupName);
-        if (!group.streams.delete(input.logStreamName as string)) throw new ServiceError(400, 'ResourceNotFoundException', 'The specified log stream does not exist.');
+        if (!group.streams.delete(input.logStreamName as string))
+          throw new ServiceError(400, 'ResourceNotFoundException', 'The specified log stream does not exist.');
         return undefined;
       }
       case 'PutRetentionPolicy': {
         const days = input.retentionInDays as number;
         if (!RETENTION_DAYS.includes(days)) {
-          throw new ServiceError(400, 'InvalidParameterException', `1 validation error detected: Value '${days}' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: [${RETENTION_DAYS.join(', ')}]`);
+          throw new ServiceError(
+            400,
+            'InvalidParameterException',
+            `1 validation error detected: Value '${days}' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: [${RETENTION_DAYS.join(', ')}]`,
+          );
         }
         this.#group(groupName).retentionInDays = days;
         return undefined;
@@ -413,7 +457,8 @@ export class CloudWatchEmulator extends LoopbackServer {
         throw new ServiceError(400, 'InvalidParameterException', 'Log events in a single PutLogEvents request must be in chronological order.');
       }
     }
-    if (bytes > LOGS_LIMITS.maxBatchBytes) throw new ServiceError(400, 'InvalidParameterException', `Upload too large: ${bytes} bytes exceeds limit of ${LOGS_LIMITS.maxBatchBytes}`);
+    if (bytes > LOGS_LIMITS.maxBatchBytes)
+      throw new ServiceError(400, 'InvalidParameterException', `Upload too large: ${bytes} bytes exceeds limit of ${LOGS_LIMITS.maxBatchBytes}`);
     const group = this.#group(input.logGroupName as string);
     const stream = group.streams.get(input.logStreamName as string);
     if (!stream) throw new ServiceError(400, 'ResourceNotFoundException', 'The specified log stream does not exist.');
@@ -432,10 +477,17 @@ export class CloudWatchEmulator extends LoopbackServer {
     }
     const first = Math.max(tooOldEnd, expiredEnd);
     const accepted = events.slice(first, tooNewStart);
-    if (accepted.length > 1 && (accepted.at(-1) as { timestamp: number }).timestamp - (accepted[0] as { timestamp: number }).timestamp > LOGS_LIMITS.maxSpanMs) {
+    if (
+      accepted.length > 1 &&
+      (accepted.at(-1) as { timestamp: number }).timestamp - (accepted[0] as { timestamp: number }).timestamp > LOGS_LIMITS.maxSpanMs
+    ) {
       throw new ServiceError(400, 'InvalidParameterException', 'The batch of log events in a single PutLogEvents request cannot span more than 24 hours.');
     }
-    if (this.#retain) storeInOrder(stream.events, accepted.map((e) => ({ timestamp: e.timestamp, message: e.message, ingestionTime: now })));
+    if (this.#retain)
+      storeInOrder(
+        stream.events,
+        accepted.map((e) => ({ timestamp: e.timestamp, message: e.message, ingestionTime: now })),
+      );
     stream.eventCount += accepted.length;
     if (accepted.length > 0) {
       const firstTs = (accepted[0] as { timestamp: number }).timestamp;
@@ -477,7 +529,9 @@ export class CloudWatchEmulator extends LoopbackServer {
     const limit = (input.limit as number | undefined) ?? 50;
     let start = 0;
     if (input.nextToken !== undefined) {
-      const m = /^([0-9a-f]{8})\/(\d+)$/.exec(Buffer.from(typeof input.nextToken === 'string' ? input.nextToken : JSON.stringify(input.nextToken), 'base64url').toString('latin1'));
+      const m = /^([0-9a-f]{8})\/(\d+)$/.exec(
+        Buffer.from(typeof input.nextToken === 'string' ? input.nextToken : JSON.stringify(input.nextToken), 'base64url').toString('latin1'),
+      );
       if (!m || m[1] !== tokenTag(what)) throw new ServiceError(400, 'InvalidParameterException', 'The specified nextToken is invalid.');
       start = Number(m[2]);
     }
@@ -490,13 +544,21 @@ export class CloudWatchEmulator extends LoopbackServer {
     const prefix = input.logGroupNamePrefix as string | undefined;
     const pattern = input.logGroupNamePattern as string | undefined;
     const identifiers = input.logGroupIdentifiers as string[] | undefined;
-    if (prefix !== undefined && pattern !== undefined) throw new ServiceError(400, 'InvalidParameterException', 'LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.');
-    if (identifiers !== undefined && (prefix !== undefined || pattern !== undefined)) throw new ServiceError(400, 'InvalidParameterException', 'logGroupIdentifiers cannot be combined with logGroupNamePrefix or logGroupNamePattern.');
+    if (prefix !== undefined && pattern !== undefined)
+      throw new ServiceError(400, 'InvalidParameterException', 'LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.');
+    if (identifiers !== undefined && (prefix !== undefined || pattern !== undefined))
+      throw new ServiceError(400, 'InvalidParameterException', 'logGroupIdentifiers cannot be combined with logGroupNamePrefix or logGroupNamePattern.');
     const wanted = identifiers && new Set(identifiers.map((id) => this.#groupFromIdentifier(id)));
     const needle = pattern?.toLowerCase();
     const cls = input.logGroupClass as string | undefined;
     const groups = [...this.groups.values()]
-      .filter((g) => (prefix === undefined || g.name.startsWith(prefix)) && (needle === undefined || g.name.toLowerCase().includes(needle)) && (!wanted || wanted.has(g.name)) && (cls === undefined || cls === 'STANDARD'))
+      .filter(
+        (g) =>
+          (prefix === undefined || g.name.startsWith(prefix)) &&
+          (needle === undefined || g.name.toLowerCase().includes(needle)) &&
+          (!wanted || wanted.has(g.name)) &&
+          (cls === undefined || cls === 'STANDARD'),
+      )
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const { page, nextToken } = this.#page(groups, input, `groups ${prefix ?? ''} ${pattern ?? ''} ${identifiers?.join(',') ?? ''}`);
     return {
@@ -527,9 +589,11 @@ export class CloudWatchEmulator extends LoopbackServer {
     const group = this.#group(name ?? this.#groupFromIdentifier(identifier as string));
     const prefix = input.logStreamNamePrefix as string | undefined;
     const orderBy = (input.orderBy as string | undefined) ?? 'LogStreamName';
-    if (orderBy === 'LastEventTime' && prefix !== undefined) throw new ServiceError(400, 'InvalidParameterException', 'Cannot order by LastEventTime with a logStreamNamePrefix.');
+    if (orderBy === 'LastEventTime' && prefix !== undefined)
+      throw new ServiceError(400, 'InvalidParameterException', 'Cannot order by LastEventTime with a logStreamNamePrefix.');
     const streams = [...group.streams.values()].filter((s) => prefix === undefined || s.name.startsWith(prefix));
-    if (orderBy === 'LastEventTime') streams.sort((a, b) => (a.lastEventTimestamp ?? 0) - (b.lastEventTimestamp ?? 0) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (orderBy === 'LastEventTime')
+      streams.sort((a, b) => (a.lastEventTimestamp ?? 0) - (b.lastEventTimestamp ?? 0) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     else streams.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (input.descending === true) streams.reverse();
     const { page, nextToken } = this.#page(streams, input, `streams ${group.name} ${prefix ?? ''} ${orderBy} ${input.descending === true}`);
@@ -537,7 +601,9 @@ export class CloudWatchEmulator extends LoopbackServer {
       logStreams: page.map((s) => ({
         logStreamName: s.name,
         creationTime: s.createdAt,
-        ...(s.firstEventTimestamp !== undefined ? { firstEventTimestamp: s.firstEventTimestamp, lastEventTimestamp: s.lastEventTimestamp, lastIngestionTime: s.lastIngestionTime } : {}),
+        ...(s.firstEventTimestamp !== undefined
+          ? { firstEventTimestamp: s.firstEventTimestamp, lastEventTimestamp: s.lastEventTimestamp, lastIngestionTime: s.lastIngestionTime }
+          : {}),
         // Sequence tokens are no longer needed (PutLogEvents ignores them) but are still reported.
         uploadSequenceToken: String(s.eventCount + 1).padStart(56, '4'),
         arn: `${this.#groupArn(group.name)}:log-stream:${s.name}`,
@@ -552,7 +618,8 @@ export class CloudWatchEmulator extends LoopbackServer {
 
   #putMetricData(input: Record<string, unknown>, bodyBytes: number): unknown {
     const invalid = (message: string) => new ServiceError(400, 'InvalidParameterValueException', message);
-    if (bodyBytes > METRICS_LIMITS.maxBodyBytes) throw new ServiceError(413, 'RequestEntityTooLargeException', `Request size ${bodyBytes} exceeded ${METRICS_LIMITS.maxBodyBytes} bytes`);
+    if (bodyBytes > METRICS_LIMITS.maxBodyBytes)
+      throw new ServiceError(413, 'RequestEntityTooLargeException', `Request size ${bodyBytes} exceeded ${METRICS_LIMITS.maxBodyBytes} bytes`);
     const namespace = input.Namespace as string;
     if (namespace.startsWith('AWS/')) throw invalid(`The value ${namespace} for parameter Namespace is invalid.`);
     const data = (input.MetricData ?? []) as Record<string, unknown>[];
@@ -566,18 +633,25 @@ export class CloudWatchEmulator extends LoopbackServer {
       const at = `MetricData.member.${index + 1}`;
       const kinds = ['Value', 'Values', 'StatisticValues'].filter((k) => datum[k] !== undefined);
       if (kinds.length !== 1) {
-        throw new ServiceError(400, 'InvalidParameterCombinationException', `${at}: exactly one of Value, Values and StatisticValues must be given, got ${kinds.length ? kinds.join(', ') : 'none'}`);
+        throw new ServiceError(
+          400,
+          'InvalidParameterCombinationException',
+          `${at}: exactly one of Value, Values and StatisticValues must be given, got ${kinds.length ? kinds.join(', ') : 'none'}`,
+        );
       }
       if (typeof datum.Value === 'number' && !inRange(datum.Value)) throw invalid(`The value ${datum.Value} for parameter ${at}.Value is invalid.`);
       const values = datum.Values as number[] | undefined;
       if (values?.some((v) => !inRange(v))) throw invalid(`The parameter ${at}.Values contains a value out of range.`);
       const counts = datum.Counts as number[] | undefined;
-      if (counts && (!values || counts.length !== values.length)) throw new ServiceError(400, 'InvalidParameterCombinationException', `${at}: Counts must have as many members as Values.`);
+      if (counts && (!values || counts.length !== values.length))
+        throw new ServiceError(400, 'InvalidParameterCombinationException', `${at}: Counts must have as many members as Values.`);
       const resolution = datum.StorageResolution as number | undefined;
-      if (resolution !== undefined && resolution !== 1 && resolution !== 60) throw invalid(`The value ${resolution} for parameter ${at}.StorageResolution is invalid.`);
+      if (resolution !== undefined && resolution !== 1 && resolution !== 60)
+        throw invalid(`The value ${resolution} for parameter ${at}.StorageResolution is invalid.`);
       if (typeof datum.Timestamp === 'number') {
         const ms = datum.Timestamp * 1000;
-        if (ms < now - 14 * 86_400_000 || ms > now + 2 * 3600_000) throw invalid(`The parameter ${at}.Timestamp must specify a time no more than two weeks in the past and no more than two hours in the future.`);
+        if (ms < now - 14 * 86_400_000 || ms > now + 2 * 3600_000)
+          throw invalid(`The parameter ${at}.Timestamp must specify a time no more than two weeks in the past and no more than two hours in the future.`);
       }
       const names = ((datum.Dimensions ?? []) as { Name: string }[]).map((d) => d.Name);
       if (new Set(names).size !== names.length) throw invalid(`The parameter ${at}.Dimensions has duplicate dimension names.`);

@@ -66,7 +66,12 @@ export class Faults {
   add(fault: Fault, options: { match?: string; contains?: string; times?: number } = {}): this {
     const times = options.times ?? 1;
     if (!(times > 0)) throw new RangeError(`fault times must be positive, got ${times}`);
-    this.#rules.push({ fault, times, ...(options.match !== undefined ? { match: options.match } : {}), ...(options.contains !== undefined ? { contains: options.contains } : {}) });
+    this.#rules.push({
+      fault,
+      times,
+      ...(options.match !== undefined ? { match: options.match } : {}),
+      ...(options.contains !== undefined ? { contains: options.contains } : {}),
+    });
     return this;
   }
 
@@ -84,7 +89,9 @@ export class Faults {
   take(name: string, body?: Buffer): Fault | undefined {
     this.seen.set(name, (this.seen.get(name) ?? 0) + 1);
     const index = this.#rules.findIndex(
-      (r) => (r.match === undefined || name === r.match || (r.match.endsWith('*') && name.startsWith(r.match.slice(0, -1)))) && (r.contains === undefined || (body !== undefined && body.includes(r.contains))),
+      (r) =>
+        (r.match === undefined || name === r.match || (r.match.endsWith('*') && name.startsWith(r.match.slice(0, -1)))) &&
+        (r.contains === undefined || (body !== undefined && body.includes(r.contains))),
     );
     let fault: Fault | undefined;
     if (index !== -1) {
@@ -149,7 +156,11 @@ export async function answerAfterFault(fault: Fault | undefined, request: Incomi
  * error reply, or undefined to answer the request normally (after any delay). A metadata server
  * stores nothing, so `slow` is a late answer and `lose-answer` a reset.
  */
-export async function metadataFaultReply(fault: Fault | undefined, request: IncomingRequest, text: (status: number, body: string) => Reply): Promise<Reply | 'reset' | undefined> {
+export async function metadataFaultReply(
+  fault: Fault | undefined,
+  request: IncomingRequest,
+  text: (status: number, body: string) => Reply,
+): Promise<Reply | 'reset' | undefined> {
   if (!fault) return undefined;
   switch (fault.kind) {
     case 'reset':
@@ -170,4 +181,3 @@ export async function metadataFaultReply(fault: Fault | undefined, request: Inco
       return text(401, 'Unauthorized');
   }
 }
-

@@ -27,7 +27,18 @@ export const GRPC_STATUS: Readonly<Record<number, { name: string; http: number }
   16: { name: 'UNAUTHENTICATED', http: 401 },
 };
 
-const STATUS_BY_HTTP: Readonly<Record<number, string>> = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 409: 'ABORTED', 413: 'INVALID_ARGUMENT', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED' };
+const STATUS_BY_HTTP: Readonly<Record<number, string>> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  409: 'ABORTED',
+  413: 'INVALID_ARGUMENT',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+};
 
 /** Google's error answer. */
 export function googleError(httpStatus: number, message: string, details?: readonly unknown[], status = STATUS_BY_HTTP[httpStatus] ?? 'UNKNOWN'): Reply {
@@ -89,7 +100,8 @@ export abstract class GcpApiEmulator extends LoopbackServer {
 
   protected async handle(request: IncomingRequest): Promise<Reply | 'reset'> {
     const path = request.url.split('?')[0] as string;
-    const record = (status: number | 'reset', items = 0): void => void this.requests.push({ method: request.method, path, status, bytes: request.body.length, items });
+    const record = (status: number | 'reset', items = 0): void =>
+      void this.requests.push({ method: request.method, path, status, bytes: request.body.length, items });
     const fault = this.faults.take(this.rpcName, request.body);
     if (fault) {
       switch (fault.kind) {
@@ -118,7 +130,12 @@ export abstract class GcpApiEmulator extends LoopbackServer {
           return reply;
         }
         case 'throttle': {
-          const reply = googleError(429, 'Quota exceeded for quota metric \'Write requests\' and limit \'Write requests per minute\'', undefined, 'RESOURCE_EXHAUSTED');
+          const reply = googleError(
+            429,
+            "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute'",
+            undefined,
+            'RESOURCE_EXHAUSTED',
+          );
           record(429);
           return reply;
         }
@@ -139,7 +156,9 @@ export abstract class GcpApiEmulator extends LoopbackServer {
     }
     if (state === 'missing-scope') {
       record(403);
-      return googleError(403, 'Request had insufficient authentication scopes.', [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'ACCESS_TOKEN_SCOPE_INSUFFICIENT', domain: 'googleapis.com' }]);
+      return googleError(403, 'Request had insufficient authentication scopes.', [
+        { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'ACCESS_TOKEN_SCOPE_INSUFFICIENT', domain: 'googleapis.com' },
+      ]);
     }
     const { reply, items } = await this.route(request, path);
     if (this.loseAnswers > 0 && reply.status < 300) {
@@ -155,7 +174,8 @@ export abstract class GcpApiEmulator extends LoopbackServer {
   /** Parses a JSON request body, or the error Google gives for one that is not. */
   protected parseBody(request: IncomingRequest): { body: unknown } | { reply: Reply } {
     const type = request.headers['content-type'];
-    if (typeof type !== 'string' || !/^application\/json\b/i.test(type)) return { reply: googleError(400, `Invalid Content-Type ${JSON.stringify(type ?? '')}: expected application/json`) };
+    if (typeof type !== 'string' || !/^application\/json\b/i.test(type))
+      return { reply: googleError(400, `Invalid Content-Type ${JSON.stringify(type ?? '')}: expected application/json`) };
     try {
       return { body: JSON.parse(bodyText(request.body)) as unknown };
     } catch (err) {
@@ -165,7 +185,9 @@ export abstract class GcpApiEmulator extends LoopbackServer {
 }
 
 function unauthenticated(): Reply {
-  return googleError(401, 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.', [
-    { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'ACCESS_TOKEN_EXPIRED', domain: 'googleapis.com' },
-  ]);
+  return googleError(
+    401,
+    'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+    [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'ACCESS_TOKEN_EXPIRED', domain: 'googleapis.com' }],
+  );
 }

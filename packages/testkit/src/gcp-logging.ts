@@ -160,7 +160,12 @@ export interface GcpLoggingEmulatorOptions extends GcpApiEmulatorOptions {
 /** The entry's JSON size; exact when it could be near the limit, cheap otherwise. */
 function entrySize(entry: Record<string, unknown>): number {
   const text = entry.textPayload;
-  if (entry.jsonPayload === undefined && entry.labels === undefined && (text === undefined || (typeof text === 'string' && text.length * 6 + 4096 < LOGGING_LIMITS.maxEntryBytes))) return 0;
+  if (
+    entry.jsonPayload === undefined &&
+    entry.labels === undefined &&
+    (text === undefined || (typeof text === 'string' && text.length * 6 + 4096 < LOGGING_LIMITS.maxEntryBytes))
+  )
+    return 0;
   return Buffer.byteLength(JSON.stringify(entry));
 }
 
@@ -245,7 +250,8 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
   protected async route(request: IncomingRequest, path: string): Promise<{ reply: Reply; items: number }> {
     if (path !== this.rpcRoute.path) return { reply: googleError(404, `The requested URL ${path} was not found on this server.`), items: 0 };
     if (request.method !== this.rpcRoute.verb) return { reply: googleError(405, `Method ${request.method} not allowed`), items: 0 };
-    if (request.body.length > LOGGING_LIMITS.maxRequestBytes) return { reply: googleError(400, `Request payload size exceeds the limit: ${LOGGING_LIMITS.maxRequestBytes} bytes.`), items: 0 };
+    if (request.body.length > LOGGING_LIMITS.maxRequestBytes)
+      return { reply: googleError(400, `Request payload size exceeds the limit: ${LOGGING_LIMITS.maxRequestBytes} bytes.`), items: 0 };
     const parsed = this.parseBody(request);
     if ('reply' in parsed) return { reply: parsed.reply, items: 0 };
     return this.#write(parsed.body);
@@ -301,7 +307,8 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
     if (request.dryRun !== true) {
       for (let index = 0; index < entries.length; index++) {
         const entry = entries[index] as Record<string, unknown>;
-        if (entryErrors.size === 0 || !entryErrors.has(index)) this.#store(entry, (entry.logName ?? defaultLog) as string, (entry.resource ?? defaultResource) as StoredLogEntry['resource'], now);
+        if (entryErrors.size === 0 || !entryErrors.has(index))
+          this.#store(entry, (entry.logName ?? defaultLog) as string, (entry.resource ?? defaultResource) as StoredLogEntry['resource'], now);
       }
     }
     if (entryErrors.size === 0) return { reply: jsonReply({}), items };
@@ -309,7 +316,12 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
     const first = [...entryErrors.values()][0] as { code: number; message: string };
     const logEntryErrors = Object.fromEntries([...entryErrors].map(([index, e]) => [String(index), { code: e.code, message: e.message }]));
     return {
-      reply: googleError(GRPC_STATUS[first.code]?.http ?? 400, `Log entry with index ${[...entryErrors.keys()][0]} is invalid: ${first.message}`, [{ '@type': PARTIAL_ERRORS_TYPE, logEntryErrors }], GRPC_STATUS[first.code]?.name),
+      reply: googleError(
+        GRPC_STATUS[first.code]?.http ?? 400,
+        `Log entry with index ${[...entryErrors.keys()][0]} is invalid: ${first.message}`,
+        [{ '@type': PARTIAL_ERRORS_TYPE, logEntryErrors }],
+        GRPC_STATUS[first.code]?.name,
+      ),
       items,
     };
   }
@@ -327,10 +339,12 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
     }
     if (typeof entry.timestamp === 'string') {
       const t = this.#time(entry.timestamp);
-      if (t && t.seconds * 1000 > now + LOGGING_LIMITS.maxFutureMs) return { code: 3, message: `Timestamp ${entry.timestamp} is more than 24 hours in the future` };
+      if (t && t.seconds * 1000 > now + LOGGING_LIMITS.maxFutureMs)
+        return { code: 3, message: `Timestamp ${entry.timestamp} is more than 24 hours in the future` };
     }
     const size = entrySize(entry);
-    if (size > LOGGING_LIMITS.maxEntryBytes) return { code: 3, message: `Log entry with size ${size} bytes exceeds maximum size of ${LOGGING_LIMITS.maxEntryBytes} bytes` };
+    if (size > LOGGING_LIMITS.maxEntryBytes)
+      return { code: 3, message: `Log entry with size ${size} bytes exceeds maximum size of ${LOGGING_LIMITS.maxEntryBytes} bytes` };
     if (this.#rejections.length === 0) return undefined;
     const rule = this.#rejections.find((r) => !r.wholeRequest && (!r.match || r.match(entry)));
     return rule ? this.#take(rule, 'injected per-entry error') : undefined;
@@ -390,7 +404,8 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
     } catch {
       return { code: 3, message: `Invalid log name: LOG_ID is not valid URL encoding` };
     }
-    if (logId.length > LOGGING_LIMITS.maxLogIdLength || !/^[A-Za-z0-9/_.-]+$/.test(logId)) return { code: 3, message: `Invalid log ID ${JSON.stringify(logId)}: at most 511 letters, digits, /, _, - and .` };
+    if (logId.length > LOGGING_LIMITS.maxLogIdLength || !/^[A-Za-z0-9/_.-]+$/.test(logId))
+      return { code: 3, message: `Invalid log ID ${JSON.stringify(logId)}: at most 511 letters, digits, /, _, - and .` };
     return undefined;
   }
 
@@ -399,9 +414,12 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
     if (typeof resource?.type !== 'string' || resource.type === '') return 'Monitored resource type is required';
     if (resource.type !== 'gce_instance') return undefined;
     const labels = resource.labels ?? {};
-    for (const key of Object.keys(labels)) if (!GCE_LABELS.includes(key)) return `Unrecognized label ${JSON.stringify(key)} for monitored resource type gce_instance (labels: ${GCE_LABELS.join(', ')})`;
+    for (const key of Object.keys(labels))
+      if (!GCE_LABELS.includes(key))
+        return `Unrecognized label ${JSON.stringify(key)} for monitored resource type gce_instance (labels: ${GCE_LABELS.join(', ')})`;
     const expected: Record<string, string> = { project_id: this.projectId, instance_id: this.instanceId, zone: this.zone };
-    for (const [key, label] of Object.entries(labels)) if (label !== expected[key]) return `Monitored resource label ${key}=${JSON.stringify(label)} does not match this instance (${expected[key]})`;
+    for (const [key, label] of Object.entries(labels))
+      if (label !== expected[key]) return `Monitored resource label ${key}=${JSON.stringify(label)} does not match this instance (${expected[key]})`;
     return undefined;
   }
 
@@ -454,11 +472,25 @@ export class GcpLoggingEmulator extends GcpApiEmulator {
 }
 
 function severityName(n: number): string {
-  const names: Record<number, string> = { 0: 'DEFAULT', 100: 'DEBUG', 200: 'INFO', 300: 'NOTICE', 400: 'WARNING', 500: 'ERROR', 600: 'CRITICAL', 700: 'ALERT', 800: 'EMERGENCY' };
+  const names: Record<number, string> = {
+    0: 'DEFAULT',
+    100: 'DEBUG',
+    200: 'INFO',
+    300: 'NOTICE',
+    400: 'WARNING',
+    500: 'ERROR',
+    600: 'CRITICAL',
+    700: 'ALERT',
+    800: 'EMERGENCY',
+  };
   return names[n] ?? String(n);
 }
 
 function normaliseSplit(value: unknown): { uid: string; index: number; totalSplits: number } {
   const split = value as { uid?: unknown; index?: unknown; totalSplits?: unknown };
-  return { uid: split.uid === undefined || split.uid === null ? '' : typeof split.uid === 'string' ? split.uid : JSON.stringify(split.uid), index: Number(split.index ?? 0), totalSplits: Number(split.totalSplits ?? 0) };
+  return {
+    uid: split.uid === undefined || split.uid === null ? '' : typeof split.uid === 'string' ? split.uid : JSON.stringify(split.uid),
+    index: Number(split.index ?? 0),
+    totalSplits: Number(split.totalSplits ?? 0),
+  };
 }

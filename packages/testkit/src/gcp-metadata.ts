@@ -110,7 +110,8 @@ export class GcpMetadataEmulator extends LoopbackServer {
     if (request.headers['x-forwarded-for'] !== undefined) return text(403, 'Request had a X-Forwarded-For header and was rejected.');
     if (!flavor) return text(403, 'Missing required header "Metadata-Flavor": "Google"');
     if (request.method !== 'GET') return text(405, 'Method Not Allowed');
-    if (path === '/' || path === '/computeMetadata/' || path === '/computeMetadata/v1' || path === '') return text(200, path === '/' ? 'computeMetadata/\n' : 'instance/\nproject/\n');
+    if (path === '/' || path === '/computeMetadata/' || path === '/computeMetadata/v1' || path === '')
+      return text(200, path === '/' ? 'computeMetadata/\n' : 'instance/\nproject/\n');
     const values: Record<string, string> = {
       'project/project-id': this.projectId,
       'project/numeric-project-id': this.projectNumber,

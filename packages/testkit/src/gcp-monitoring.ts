@@ -84,7 +84,8 @@ export class GcpMonitoringEmulator extends GcpApiEmulator {
     if (!match) return { reply: googleError(404, `The requested URL ${path} was not found on this server.`), items: 0 };
     if (request.method !== 'POST') return { reply: googleError(405, `Method ${request.method} not allowed`), items: 0 };
     const name = match[1] as string;
-    if (name !== `projects/${this.projectId}`) return { reply: googleError(403, `Permission monitoring.timeSeries.create denied (or the resource may not exist) on ${name}.`), items: 0 };
+    if (name !== `projects/${this.projectId}`)
+      return { reply: googleError(403, `Permission monitoring.timeSeries.create denied (or the resource may not exist) on ${name}.`), items: 0 };
     const parsed = this.parseBody(request);
     if ('reply' in parsed) return { reply: parsed.reply, items: 0 };
     const body = parsed.body as { name?: unknown; timeSeries?: unknown };
@@ -94,10 +95,17 @@ export class GcpMonitoringEmulator extends GcpApiEmulator {
       this.problems.push(...problems);
       return { reply: googleError(400, (problems[0] as SchemaProblem).message), items: series.length };
     }
-    if (body.name !== undefined && body.name !== name) return { reply: googleError(400, `name ${JSON.stringify(body.name)} does not match the URL (${name})`), items: series.length };
+    if (body.name !== undefined && body.name !== name)
+      return { reply: googleError(400, `name ${JSON.stringify(body.name)} does not match the URL (${name})`), items: series.length };
     if (series.length === 0) return { reply: googleError(400, 'Field timeSeries had an invalid value: at least one TimeSeries is required.'), items: 0 };
     if (series.length > MONITORING_LIMITS.maxSeriesPerRequest) {
-      return { reply: googleError(400, `Field timeSeries had an invalid value: A maximum of ${MONITORING_LIMITS.maxSeriesPerRequest} TimeSeries can be written in a single request.`), items: series.length };
+      return {
+        reply: googleError(
+          400,
+          `Field timeSeries had an invalid value: A maximum of ${MONITORING_LIMITS.maxSeriesPerRequest} TimeSeries can be written in a single request.`,
+        ),
+        items: series.length,
+      };
     }
     const now = this.clock.now();
     const errors: string[] = [];
@@ -127,14 +135,17 @@ export class GcpMonitoringEmulator extends GcpApiEmulator {
     if (!resource?.type) return `${at}: Field timeSeries[${index}].resource.type is required`;
     const points = (ts.points as Record<string, unknown>[] | undefined) ?? [];
     if (points.length !== 1) return `${at}: Field timeSeries[${index}].points had an invalid value: Only one point can be written per TimeSeries per request.`;
-    if (ts.metricKind !== undefined && ts.metricKind !== 'GAUGE') return `${at}: metricKind ${typeof ts.metricKind === 'string' ? ts.metricKind : JSON.stringify(ts.metricKind)} is not GAUGE`;
+    if (ts.metricKind !== undefined && ts.metricKind !== 'GAUGE')
+      return `${at}: metricKind ${typeof ts.metricKind === 'string' ? ts.metricKind : JSON.stringify(ts.metricKind)} is not GAUGE`;
     const labels = metric.labels ?? {};
     const known = AGENT_METRICS[metric.type];
     if (known) {
-      for (const key of Object.keys(labels)) if (!known.labels.includes(key)) return `${at}: Unrecognized metric label ${JSON.stringify(key)} for ${metric.type}`;
+      for (const key of Object.keys(labels))
+        if (!known.labels.includes(key)) return `${at}: Unrecognized metric label ${JSON.stringify(key)} for ${metric.type}`;
       for (const key of known.labels) if (!labels[key]) return `${at}: Metric label ${JSON.stringify(key)} of ${metric.type} is missing`;
       if (!known.states.includes(labels.state as string)) return `${at}: state ${JSON.stringify(labels.state)} is not one of ${known.states.join(', ')}`;
-      if (ts.valueType !== undefined && ts.valueType !== 'DOUBLE') return `${at}: Value type for metric ${metric.type} must be DOUBLE, but is ${typeof ts.valueType === 'string' ? ts.valueType : JSON.stringify(ts.valueType)}.`;
+      if (ts.valueType !== undefined && ts.valueType !== 'DOUBLE')
+        return `${at}: Value type for metric ${metric.type} must be DOUBLE, but is ${typeof ts.valueType === 'string' ? ts.valueType : JSON.stringify(ts.valueType)}.`;
     } else if (metric.type.startsWith('agent.googleapis.com/')) {
       return `${at}: Unknown metric: ${metric.type}`;
     }
@@ -149,24 +160,36 @@ export class GcpMonitoringEmulator extends GcpApiEmulator {
     const point = points[0] as { interval?: { endTime?: string; startTime?: string }; value?: Record<string, unknown> };
     const end = point.interval?.endTime === undefined ? undefined : parseRfc3339(point.interval.endTime);
     if (!end) return `${at}: Field timeSeries[${index}].points[0].interval.end_time is required`;
-    if (point.interval?.startTime !== undefined && point.interval.startTime !== point.interval.endTime) return `${at}: The start time must be equal to the end time for the gauge metric ${metric.type}.`;
+    if (point.interval?.startTime !== undefined && point.interval.startTime !== point.interval.endTime)
+      return `${at}: The start time must be equal to the end time for the gauge metric ${metric.type}.`;
     const endMs = end.seconds * 1000 + Math.floor(end.nanos / 1e6);
     if (endMs < now - MONITORING_LIMITS.maxAgeMs) return `${at}: Points must be written within 25 hours of the current time`;
     if (endMs > now + MONITORING_LIMITS.maxFutureMs) return `${at}: Points must not be written more than 5 minutes in the future`;
     const value = point.value ?? {};
     const kinds = Object.keys(value);
     if (kinds.length !== 1) return `${at}: a point needs exactly one value`;
-    if (known && kinds[0] !== 'doubleValue') return `${at}: Value type for metric ${metric.type} must be DOUBLE, but is ${String(kinds[0]).replace('Value', '').toUpperCase()}.`;
+    if (known && kinds[0] !== 'doubleValue')
+      return `${at}: Value type for metric ${metric.type} must be DOUBLE, but is ${String(kinds[0]).replace('Value', '').toUpperCase()}.`;
     const number = Number(value[kinds[0] as string]);
     if (known && !Number.isFinite(number)) return `${at}: the value must be finite`;
     const key = seriesKey(metric.type, labels, resource);
-    if (inRequest.has(key)) return `${at}: Field timeSeries[${index}] had an invalid value: Duplicate TimeSeries encountered. Only one point can be written per TimeSeries per request.`;
+    if (inRequest.has(key))
+      return `${at}: Field timeSeries[${index}] had an invalid value: Duplicate TimeSeries encountered. Only one point can be written per TimeSeries per request.`;
     inRequest.add(key);
     const last = this.#last.get(key);
-    if (last !== undefined && endMs <= last) return `${at}: Points must be written in order. One or more of the points specified had an older start time than the most recent point.`;
-    if (last !== undefined && endMs - last < MONITORING_LIMITS.minPointSpacingMs) return `${at}: One or more points were written more frequently than the maximum sampling period configured for the metric.`;
+    if (last !== undefined && endMs <= last)
+      return `${at}: Points must be written in order. One or more of the points specified had an older start time than the most recent point.`;
+    if (last !== undefined && endMs - last < MONITORING_LIMITS.minPointSpacingMs)
+      return `${at}: One or more points were written more frequently than the maximum sampling period configured for the metric.`;
     this.#last.set(key, endMs);
-    this.points.push({ metric: metric.type, labels: { ...labels }, resource: { type: resource.type, labels: { ...(resource.labels ?? {}) } }, endTime: endMs, value: number, series: key });
+    this.points.push({
+      metric: metric.type,
+      labels: { ...labels },
+      resource: { type: resource.type, labels: { ...(resource.labels ?? {}) } },
+      endTime: endMs,
+      value: number,
+      series: key,
+    });
     return undefined;
   }
 }

@@ -59,7 +59,15 @@ export function parseRfc3339(text: string): { seconds: number; nanos: number } |
   const [, y, mo, d, h, mi, s, frac, zone] = m as unknown as string[];
   const base = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
   const check = new Date(base);
-  if (check.getUTCFullYear() !== Number(y) || check.getUTCMonth() !== Number(mo) - 1 || check.getUTCDate() !== Number(d) || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return undefined;
+  if (
+    check.getUTCFullYear() !== Number(y) ||
+    check.getUTCMonth() !== Number(mo) - 1 ||
+    check.getUTCDate() !== Number(d) ||
+    Number(h) > 23 ||
+    Number(mi) > 59 ||
+    Number(s) > 59
+  )
+    return undefined;
   let offset = 0;
   if (zone && zone !== 'Z' && zone !== 'z') offset = (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000;
   const ms = base - offset;
@@ -93,7 +101,8 @@ function scalar(type: string): JsonConverter {
     case 'bool':
       return (value, path, problems) => (typeof value === 'boolean' ? value : bad(value, path, problems, 'true or false'));
     case 'bytes':
-      return (value, path, problems) => (typeof value === 'string' && /^[A-Za-z0-9+/_-]*={0,2}$/.test(value) ? value : bad(value, path, problems, 'base64 text'));
+      return (value, path, problems) =>
+        typeof value === 'string' && /^[A-Za-z0-9+/_-]*={0,2}$/.test(value) ? value : bad(value, path, problems, 'base64 text');
     case 'double':
     case 'float':
       return (value, path, problems) => {
@@ -119,7 +128,8 @@ function scalar(type: string): JsonConverter {
       let text: string | undefined;
       if (typeof value === 'number' && Number.isSafeInteger(value)) text = String(value);
       else if (typeof value === 'string' && (unsigned ? UINT : INT).test(value)) text = value;
-      if (text === undefined || (unsigned && text.startsWith('-'))) return bad(value, path, problems, unsigned ? 'an unsigned 64-bit integer' : 'a 64-bit integer');
+      if (text === undefined || (unsigned && text.startsWith('-')))
+        return bad(value, path, problems, unsigned ? 'an unsigned 64-bit integer' : 'a 64-bit integer');
       const long = Long.fromString(text, unsigned);
       if (long.toString() !== text.replace(/^(-?)0+(?=\d)/, '$1')) return bad(value, path, problems, 'a 64-bit integer in range');
       return Number.isSafeInteger(Number(text)) ? Number(text) : long;
@@ -195,7 +205,7 @@ export class JsonMapping {
     for (const field of type.fieldsArray) {
       fields.set(field.name, {
         name: field.name,
-        outputOnly: (field.options)?.['(google.api.field_behavior)'] === 'OUTPUT_ONLY',
+        outputOnly: field.options?.['(google.api.field_behavior)'] === 'OUTPUT_ONLY',
         oneof: field.partOf?.name,
         isValue: field.resolvedType?.fullName === '.google.protobuf.Value',
         convert: this.#field(field),
@@ -225,7 +235,11 @@ export class JsonMapping {
         if (info.oneof !== undefined) {
           oneofSeen ??= new Map();
           const other = oneofSeen.get(info.oneof);
-          if (other !== undefined) problems.push({ path: at, message: `Invalid JSON payload received. Oneof field '${info.oneof}' is already set: "${other}" and "${key}" cannot both be set.` });
+          if (other !== undefined)
+            problems.push({
+              path: at,
+              message: `Invalid JSON payload received. Oneof field '${info.oneof}' is already set: "${other}" and "${key}" cannot both be set.`,
+            });
           oneofSeen.set(info.oneof, key);
         }
         const converted = info.convert(value, at, problems);
@@ -247,7 +261,8 @@ export class JsonMapping {
         }
         const out: Record<string, unknown> = {};
         for (const [k, v] of Object.entries(value)) {
-          if (keyType !== 'string' && keyType !== 'bool' && !INT.test(k)) problems.push({ path: `${path}[${JSON.stringify(k)}]`, message: `Invalid map key ${JSON.stringify(k)} at '${path}': expected ${keyType}` });
+          if (keyType !== 'string' && keyType !== 'bool' && !INT.test(k))
+            problems.push({ path: `${path}[${JSON.stringify(k)}]`, message: `Invalid map key ${JSON.stringify(k)} at '${path}': expected ${keyType}` });
           const converted = single(v, `${path}[${JSON.stringify(k)}]`, problems);
           if (converted !== undefined) out[k] = converted;
         }
@@ -313,18 +328,21 @@ export class JsonMapping {
           return { seconds: sign * Number(m[2]), nanos: sign * Number((m[3] ?? '').padEnd(9, '0')) };
         };
       case '.google.protobuf.FieldMask':
-        return (json, path, problems) => (typeof json === 'string' ? { paths: json === '' ? [] : json.split(',') } : bad(json, path, problems, 'a comma-separated field mask'));
+        return (json, path, problems) =>
+          typeof json === 'string' ? { paths: json === '' ? [] : json.split(',') } : bad(json, path, problems, 'a comma-separated field mask');
       case '.google.protobuf.Empty':
         return (json, path, problems) => (isObject(json) && Object.keys(json).length === 0 ? {} : bad(json, path, problems, '{}'));
       case '.google.protobuf.Struct':
         return (json, path, problems) => (isObject(json) ? structOf(json, path, problems) : bad(json, path, problems, 'a JSON object'));
       case '.google.protobuf.ListValue':
-        return (json, path, problems) => (Array.isArray(json) ? { values: json.map((v, i) => jsonValue(v, `${path}[${i}]`, problems)) } : bad(json, path, problems, 'a JSON array'));
+        return (json, path, problems) =>
+          Array.isArray(json) ? { values: json.map((v, i) => jsonValue(v, `${path}[${i}]`, problems)) } : bad(json, path, problems, 'a JSON array');
       case '.google.protobuf.Value':
         return jsonValue;
       case '.google.protobuf.Any':
         // The payload's own type is not in these schemas: keep it opaque.
-        return (json, path, problems) => (isObject(json) && typeof json['@type'] === 'string' ? { type_url: json['@type'] } : bad(json, path, problems, 'an object with "@type"'));
+        return (json, path, problems) =>
+          isObject(json) && typeof json['@type'] === 'string' ? { type_url: json['@type'] } : bad(json, path, problems, 'an object with "@type"');
     }
     const wrapped = WRAPPERS[name];
     if (!wrapped) return undefined;

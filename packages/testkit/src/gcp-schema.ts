@@ -127,7 +127,8 @@ export class ProtoSchema {
     if (typeof expected === 'object' && expected !== null && !isLong(expected)) {
       if (Array.isArray(expected)) {
         const list = Array.isArray(actual) ? actual : [];
-        if (list.length !== expected.length) problems.push({ path, message: `round trip through the schema changed the list length (${expected.length} → ${list.length})` });
+        if (list.length !== expected.length)
+          problems.push({ path, message: `round trip through the schema changed the list length (${expected.length} → ${list.length})` });
         expected.forEach((item, index) => this.#compare(item, list[index], `${path}[${index}]`, problems));
         return;
       }
@@ -142,9 +143,9 @@ export class ProtoSchema {
         if (value === object[key] && value !== undefined && (typeof value !== 'object' || value === null)) continue;
         if (!Object.hasOwn(object, key)) {
           // protobufjs leaves out empty lists and maps, as the wire format does.
-          if (!isEmpty(wanted[key])) problems.push({ path: path ? `${path}.${key}` : key, message: `round trip through the schema lost "${key}" (not in the schema)` });
-        }
-        else this.#compare(wanted[key], object[key], path ? `${path}.${key}` : key, problems);
+          if (!isEmpty(wanted[key]))
+            problems.push({ path: path ? `${path}.${key}` : key, message: `round trip through the schema lost "${key}" (not in the schema)` });
+        } else this.#compare(wanted[key], object[key], path ? `${path}.${key}` : key, problems);
       }
       let got = 0;
       for (const key in object) if (Object.hasOwn(object, key)) got++;
@@ -155,6 +156,7 @@ export class ProtoSchema {
       }
       return;
     }
-    if (canon(expected) !== canon(actual)) problems.push({ path, message: `round trip through the schema changed the value: ${describe(canon(expected))} → ${describe(canon(actual))}` });
+    if (canon(expected) !== canon(actual))
+      problems.push({ path, message: `round trip through the schema changed the value: ${describe(canon(expected))} → ${describe(canon(actual))}` });
   }
 }

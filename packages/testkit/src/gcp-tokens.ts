@@ -6,10 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '@uk/core';
 
-export const DEFAULT_SCOPES = Object.freeze([
-  'https://www.googleapis.com/auth/logging.write',
-  'https://www.googleapis.com/auth/monitoring.write',
-]);
+export const DEFAULT_SCOPES = Object.freeze(['https://www.googleapis.com/auth/logging.write', 'https://www.googleapis.com/auth/monitoring.write']);
 
 export interface IssuedToken {
   readonly token: string;

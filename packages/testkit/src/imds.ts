@@ -65,7 +65,8 @@ export class ImdsEmulator extends LoopbackServer {
     this.store = options.store ?? new CredentialStore(this.clock);
     this.region = options.region ?? 'us-west-1';
     this.localIpv4 = options.localIpv4 ?? '172.31.23.224';
-    this.hostname = options.hostname ?? `ip-${this.localIpv4.replaceAll('.', '-')}.${this.region === 'us-east-1' ? 'ec2.internal' : `${this.region}.compute.internal`}`;
+    this.hostname =
+      options.hostname ?? `ip-${this.localIpv4.replaceAll('.', '-')}.${this.region === 'us-east-1' ? 'ec2.internal' : `${this.region}.compute.internal`}`;
     this.instanceId = options.instanceId ?? `i-${randomBytes(8).toString('hex').slice(0, 17)}`;
     this.role = options.role === undefined ? 'CloudWatchAgentServerRole' : options.role;
     this.imdsV1 = options.imdsV1 ?? 'refused';
@@ -96,7 +97,8 @@ export class ImdsEmulator extends LoopbackServer {
   protected async handle(request: IncomingRequest): Promise<Reply | 'reset'> {
     const path = request.url.split('?')[0] as string;
     const reply = await this.#answer(request, path);
-    if (reply !== 'reset') this.requests.push({ method: request.method, path, status: reply.status, auth: request.headers['x-aws-ec2-metadata-token'] ? 'token' : 'none' });
+    if (reply !== 'reset')
+      this.requests.push({ method: request.method, path, status: reply.status, auth: request.headers['x-aws-ec2-metadata-token'] ? 'token' : 'none' });
     return reply;
   }
 
@@ -133,7 +135,16 @@ export class ImdsEmulator extends LoopbackServer {
     const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const base = '/latest/meta-data/';
     if (path === '/latest/dynamic/instance-identity/document') {
-      return json({ accountId: '123456789012', architecture: 'x86_64', availabilityZone: `${this.region}a`, instanceId: this.instanceId, instanceType: 't3.micro', privateIp: this.localIpv4, region: this.region, version: '2017-09-30' });
+      return json({
+        accountId: '123456789012',
+        architecture: 'x86_64',
+        availabilityZone: `${this.region}a`,
+        instanceId: this.instanceId,
+        instanceType: 't3.micro',
+        privateIp: this.localIpv4,
+        region: this.region,
+        version: '2017-09-30',
+      });
     }
     if (!path.startsWith(base)) return text(404, 'Not Found');
     const key = path.slice(base.length);
@@ -151,7 +162,12 @@ export class ImdsEmulator extends LoopbackServer {
     if (Object.hasOwn(values, key)) return text(200, values[key] as string);
     if (this.role === null) return text(404, 'Not Found');
     if (key === 'iam/info') {
-      return json({ Code: 'Success', LastUpdated: iso(this.#lastUpdated), InstanceProfileArn: `arn:aws:iam::123456789012:instance-profile/${this.role}`, InstanceProfileId: 'AIPAEXAMPLEEXAMPLE' });
+      return json({
+        Code: 'Success',
+        LastUpdated: iso(this.#lastUpdated),
+        InstanceProfileArn: `arn:aws:iam::123456789012:instance-profile/${this.role}`,
+        InstanceProfileId: 'AIPAEXAMPLEEXAMPLE',
+      });
     }
     if (key === 'iam/security-credentials/' || key === 'iam/security-credentials') return text(200, this.role);
     if (key === `iam/security-credentials/${this.role}`) {

@@ -43,14 +43,18 @@ export interface AwsEmulators {
 }
 
 /** Starts an IMDS and a CloudWatch emulator that share one credential store and clock. */
-export async function startAwsEmulators(options: { clock?: Clock; region?: string; imds?: ImdsOptions; cloudwatch?: CloudWatchEmulatorOptions } = {}): Promise<AwsEmulators> {
+export async function startAwsEmulators(
+  options: { clock?: Clock; region?: string; imds?: ImdsOptions; cloudwatch?: CloudWatchEmulatorOptions } = {},
+): Promise<AwsEmulators> {
   const store = new CredentialStore(options.clock);
   const region = options.region ?? 'us-west-1';
   const imds = await new ImdsEmulator({ region, store, ...(options.clock ? { clock: options.clock } : {}), ...options.imds }).start();
-  const cloudwatch = await new CloudWatchEmulator({ region, store, ...(options.clock ? { clock: options.clock } : {}), ...options.cloudwatch }).start().catch(async (err: unknown) => {
-    await imds.close();
-    throw err;
-  });
+  const cloudwatch = await new CloudWatchEmulator({ region, store, ...(options.clock ? { clock: options.clock } : {}), ...options.cloudwatch })
+    .start()
+    .catch(async (err: unknown) => {
+      await imds.close();
+      throw err;
+    });
   return {
     store,
     imds,

@@ -133,7 +133,11 @@ export abstract class LoopbackServer {
       if (size > limit) tooLarge = true;
     }
     if (tooLarge) {
-      this.#reply(res, { status: 413, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ __type: 'RequestEntityTooLargeException', message: `Request body larger than ${limit} bytes` }) });
+      this.#reply(res, {
+        status: 413,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ __type: 'RequestEntityTooLargeException', message: `Request body larger than ${limit} bytes` }),
+      });
       return;
     }
     let reply: Reply | 'reset';
@@ -141,7 +145,11 @@ export abstract class LoopbackServer {
       const body = whole && size === declared ? whole : Buffer.concat(whole ? [whole.subarray(0, Math.min(size, declared)), ...chunks] : chunks);
       reply = await this.handle({ method: req.method ?? '', url: req.url ?? '/', headers: req.headers, body, socket: req.socket });
     } catch (err) {
-      reply = { status: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ __type: 'InternalFailure', message: `emulator error: ${(err as Error).message}` }) };
+      reply = {
+        status: 500,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ __type: 'InternalFailure', message: `emulator error: ${(err as Error).message}` }),
+      };
     }
     if (reply === 'reset') {
       req.socket.destroy();

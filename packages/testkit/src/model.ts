@@ -35,7 +35,12 @@ export interface Operation {
 
 export interface ModelFile {
   readonly source: { readonly package: string; readonly version: string; readonly file: string };
-  readonly metadata: Readonly<Record<string, unknown>> & { readonly targetPrefix?: string; readonly jsonVersion?: string; readonly endpointPrefix: string; readonly signingName?: string };
+  readonly metadata: Readonly<Record<string, unknown>> & {
+    readonly targetPrefix?: string;
+    readonly jsonVersion?: string;
+    readonly endpointPrefix: string;
+    readonly signingName?: string;
+  };
   readonly operations: Readonly<Record<string, Operation>>;
   readonly shapes: Readonly<Record<string, Shape>>;
 }
@@ -195,7 +200,8 @@ export class ServiceModel {
   }
 
   #compileType(shape: Shape): Checker {
-    const range = (problems: ValidationProblem[], path: (string | number)[], value: unknown, n: number, what: string): void => this.#range(problems, path, shape, value, n, what);
+    const range = (problems: ValidationProblem[], path: (string | number)[], value: unknown, n: number, what: string): void =>
+      this.#range(problems, path, shape, value, n, what);
     switch (shape.type) {
       case 'structure': {
         const required = shape.required ?? [];
@@ -260,7 +266,8 @@ export class ServiceModel {
         const pattern = shape.pattern !== undefined ? this.#pattern(shape.pattern) : undefined;
         return (value, path, problems) => {
           if (typeof value !== 'string') return this.#type(problems, path, value, 'a string');
-          if (allowed && !allowed.includes(value)) return this.#constraint(problems, path, value, `Member must satisfy enum value set: [${allowed.join(', ')}]`);
+          if (allowed && !allowed.includes(value))
+            return this.#constraint(problems, path, value, `Member must satisfy enum value set: [${allowed.join(', ')}]`);
           if (min !== undefined || max !== undefined) {
             // Lengths count characters (code points); only strings that may be near a bound are counted exactly.
             const n = (min !== undefined && value.length < min * 2) || (max !== undefined && value.length > max) ? codePoints(value) : value.length;
@@ -271,7 +278,8 @@ export class ServiceModel {
       }
       case 'integer':
         return (value, path, problems) => {
-          if (typeof value !== 'number' || !Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31) return this.#type(problems, path, value, 'an integer');
+          if (typeof value !== 'number' || !Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31)
+            return this.#type(problems, path, value, 'an integer');
           range(problems, path, value, value, 'value');
         };
       case 'long':
@@ -302,4 +310,3 @@ export class ServiceModel {
     throw new Error(`model ${this.file.source.file}: shape type ${String(shape.type)} is not supported`);
   }
 }
-

@@ -33,7 +33,8 @@ export interface AuthSuccess {
   readonly credentials: IssuedCredentials;
 }
 
-const AUTH = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/;
+const AUTH =
+  /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/;
 const AMZ_DATE = /^(\d{8})T(\d{6})Z$/;
 /** Headers aws4 leaves out unless told to include them. */
 const AWS4_IGNORED = ['authorization', 'connection', 'x-amzn-trace-id', 'user-agent', 'expect', 'presigned-expires', 'range'];
@@ -63,7 +64,10 @@ export function verifySigV4(request: SignedRequest, scope: { service: string; re
   if (!authorization) return fail('MissingAuthenticationTokenException', 'Missing Authentication Token');
   const match = AUTH.exec(authorization);
   if (!match) {
-    return fail('IncompleteSignatureException', `Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters in the form AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`);
+    return fail(
+      'IncompleteSignatureException',
+      `Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters in the form AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`,
+    );
   }
   const [, accessKeyId, date, region, service, signedList, signature] = match as unknown as [string, string, string, string, string, string, string];
   const signedNames = signedList.split(';');
@@ -72,19 +76,30 @@ export function verifySigV4(request: SignedRequest, scope: { service: string; re
   }
   if (!signedNames.includes('host')) return fail('IncompleteSignatureException', "'Host' must be a signed header");
   const amzDate = headerValue(request.headers['x-amz-date']);
-  if (!amzDate || !AMZ_DATE.test(amzDate)) return fail('IncompleteSignatureException', 'Authorization header requires existence of either a \'X-Amz-Date\' or a \'Date\' header');
+  if (!amzDate || !AMZ_DATE.test(amzDate))
+    return fail('IncompleteSignatureException', "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header");
   if (!signedNames.includes('x-amz-date')) return fail('IncompleteSignatureException', "'X-Amz-Date' must be a signed header");
-  if (amzDate.slice(0, 8) !== date) return fail('InvalidSignatureException', `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${date}' != '${amzDate.slice(0, 8)}', from '${amzDate}'.`);
+  if (amzDate.slice(0, 8) !== date)
+    return fail(
+      'InvalidSignatureException',
+      `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${date}' != '${amzDate.slice(0, 8)}', from '${amzDate}'.`,
+    );
   if (region !== scope.region) return fail('InvalidSignatureException', `Credential should be scoped to a valid region, not '${region}'.`);
   if (service !== scope.service) return fail('InvalidSignatureException', `Credential should be scoped to correct service: '${scope.service}'.`);
 
   const now = store.clock.now();
   const signedAt = amzDateToMs(amzDate);
   if (signedAt < now - MAX_CLOCK_SKEW_MS) {
-    return fail('InvalidSignatureException', `Signature expired: ${amzDate} is now earlier than ${formatAmzDate(now - MAX_CLOCK_SKEW_MS)} (${formatAmzDate(now)} - 5 min.)`);
+    return fail(
+      'InvalidSignatureException',
+      `Signature expired: ${amzDate} is now earlier than ${formatAmzDate(now - MAX_CLOCK_SKEW_MS)} (${formatAmzDate(now)} - 5 min.)`,
+    );
   }
   if (signedAt > now + MAX_CLOCK_SKEW_MS) {
-    return fail('InvalidSignatureException', `Signature not yet current: ${amzDate} is still later than ${formatAmzDate(now + MAX_CLOCK_SKEW_MS)} (${formatAmzDate(now)} + 5 min.)`);
+    return fail(
+      'InvalidSignatureException',
+      `Signature not yet current: ${amzDate} is still later than ${formatAmzDate(now + MAX_CLOCK_SKEW_MS)} (${formatAmzDate(now)} + 5 min.)`,
+    );
   }
 
   const state = store.state(accessKeyId);
@@ -93,7 +108,8 @@ export function verifySigV4(request: SignedRequest, scope: { service: string; re
   if (state === 'expired') return fail('ExpiredTokenException', 'The security token included in the request is expired');
   const token = headerValue(request.headers['x-amz-security-token']);
   if ((credentials.sessionToken ?? '') !== (token ?? '')) return fail('UnrecognizedClientException', 'The security token included in the request is invalid.');
-  if (token !== undefined && !signedNames.includes('x-amz-security-token')) return fail('IncompleteSignatureException', "'X-Amz-Security-Token' must be a signed header");
+  if (token !== undefined && !signedNames.includes('x-amz-security-token'))
+    return fail('IncompleteSignatureException', "'X-Amz-Security-Token' must be a signed header");
 
   const contentSha = headerValue(request.headers['x-amz-content-sha256']);
   if (contentSha !== undefined && contentSha !== createHash('sha256').update(request.body).digest('hex')) {
@@ -108,7 +124,16 @@ export function verifySigV4(request: SignedRequest, scope: { service: string; re
   }
   const include = Object.fromEntries(signedNames.filter((n) => AWS4_IGNORED.includes(n)).map((n) => [n, true]));
   const signer = new aws4.RequestSigner(
-    { method: request.method, path: request.path, headers, body: request.body, service, region, doNotModifyHeaders: true, extraHeadersToInclude: include } as aws4.Request,
+    {
+      method: request.method,
+      path: request.path,
+      headers,
+      body: request.body,
+      service,
+      region,
+      doNotModifyHeaders: true,
+      extraHeadersToInclude: include,
+    } as aws4.Request,
     { accessKeyId, secretAccessKey: credentials.secretAccessKey, ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken } : {}) },
   );
   (signer as unknown as { datetime: string }).datetime = amzDate;

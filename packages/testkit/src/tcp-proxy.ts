@@ -92,7 +92,12 @@ export class TcpFaultProxy {
 
   /** Resolves once `predicate` holds, checked now and after every event; rejects after `timeoutMs`. */
   until(predicate: () => boolean, options: { timeoutMs?: number; what?: string } = {}): Promise<void> {
-    return this.#waiters.until(predicate, options.what ?? 'a proxy event', () => `accepted ${this.accepted}, resets ${this.resets}, upstream failures ${this.upstreamFailures}`, options.timeoutMs);
+    return this.#waiters.until(
+      predicate,
+      options.what ?? 'a proxy event',
+      () => `accepted ${this.accepted}, resets ${this.resets}, upstream failures ${this.upstreamFailures}`,
+      options.timeoutMs,
+    );
   }
 
   async close(): Promise<void> {

@@ -25,8 +25,10 @@ function sdk(t: Test, url: string, credentials: IssuedCredentials) {
   return client;
 }
 
-const describeStreams = (url: string, credentials: IssuedCredentials, body: unknown) => call(url, { target: 'Logs_20140328.DescribeLogStreams', credentials, body });
-const describeGroups = (url: string, credentials: IssuedCredentials, body: unknown) => call(url, { target: 'Logs_20140328.DescribeLogGroups', credentials, body });
+const describeStreams = (url: string, credentials: IssuedCredentials, body: unknown) =>
+  call(url, { target: 'Logs_20140328.DescribeLogStreams', credentials, body });
+const describeGroups = (url: string, credentials: IssuedCredentials, body: unknown) =>
+  call(url, { target: 'Logs_20140328.DescribeLogGroups', credentials, body });
 
 t.test('DescribeLogStreams: filters, order, paging, and answers that fit the model', async (t) => {
   const { emulator, credentials } = await start(t);
@@ -34,7 +36,11 @@ t.test('DescribeLogStreams: filters, order, paging, and answers that fit the mod
   for (const name of ['web-2', 'web-1', 'worker', 'web-3']) emulator.createLogStream('app', name);
   const now = Date.now();
   const put = (stream: string, timestamp: number) =>
-    call(emulator.url, { target: 'Logs_20140328.PutLogEvents', credentials, body: { logGroupName: 'app', logStreamName: stream, logEvents: [{ timestamp, message: `to ${stream}` }] } });
+    call(emulator.url, {
+      target: 'Logs_20140328.PutLogEvents',
+      credentials,
+      body: { logGroupName: 'app', logStreamName: stream, logEvents: [{ timestamp, message: `to ${stream}` }] },
+    });
   t.equal((await put('worker', now - 2000)).status, 200);
   t.equal((await put('web-1', now - 1000)).status, 200);
   t.equal((await put('web-1', now)).status, 200);
@@ -55,9 +61,22 @@ t.test('DescribeLogStreams: filters, order, paging, and answers that fit the mod
   t.equal(all.nextToken, undefined);
 
   const prefixed = await client.send(new DescribeLogStreamsCommand({ logGroupName: 'app', logStreamNamePrefix: 'web-', descending: true }));
-  t.same(prefixed.logStreams?.map((s) => s.logStreamName), ['web-3', 'web-2', 'web-1']);
-  const byTime = await client.send(new DescribeLogStreamsCommand({ logGroupIdentifier: `arn:aws:logs:us-west-1:${emulator.accountId}:log-group:app`, orderBy: 'LastEventTime', descending: true }));
-  t.same(byTime.logStreams?.map((s) => s.logStreamName), ['web-1', 'worker', 'web-3', 'web-2'], 'by last event time, by ARN');
+  t.same(
+    prefixed.logStreams?.map((s) => s.logStreamName),
+    ['web-3', 'web-2', 'web-1'],
+  );
+  const byTime = await client.send(
+    new DescribeLogStreamsCommand({
+      logGroupIdentifier: `arn:aws:logs:us-west-1:${emulator.accountId}:log-group:app`,
+      orderBy: 'LastEventTime',
+      descending: true,
+    }),
+  );
+  t.same(
+    byTime.logStreams?.map((s) => s.logStreamName),
+    ['web-1', 'worker', 'web-3', 'web-2'],
+    'by last event time, by ARN',
+  );
 
   const names: string[] = [];
   let nextToken: string | undefined;
@@ -84,12 +103,22 @@ t.test('DescribeLogStreams refuses what the service refuses', async (t) => {
   t.match(await errorOf({}), /^400 InvalidParameterException: Either logGroupName or logGroupIdentifier/);
   t.match(await errorOf({ logGroupName: 'app', logGroupIdentifier: 'app' }), /^400 InvalidParameterException: Either logGroupName or logGroupIdentifier/);
   t.match(await errorOf({ logGroupName: 'nope' }), /^400 ResourceNotFoundException/);
-  t.match(await errorOf({ logGroupName: 'app', limit: 51 }), /^400 InvalidParameterException: 1 validation error detected: Value 51 at 'limit' failed to satisfy constraint: Member must have value less than or equal to 50/);
+  t.match(
+    await errorOf({ logGroupName: 'app', limit: 51 }),
+    /^400 InvalidParameterException: 1 validation error detected: Value 51 at 'limit' failed to satisfy constraint: Member must have value less than or equal to 50/,
+  );
   t.match(await errorOf({ logGroupName: 'app', orderBy: 'Size' }), /^400 InvalidParameterException: .*enum value set: \[LogStreamName, LastEventTime\]/);
-  t.match(await errorOf({ logGroupName: 'app', orderBy: 'LastEventTime', logStreamNamePrefix: 's' }), /^400 InvalidParameterException: Cannot order by LastEventTime with a logStreamNamePrefix/);
+  t.match(
+    await errorOf({ logGroupName: 'app', orderBy: 'LastEventTime', logStreamNamePrefix: 's' }),
+    /^400 InvalidParameterException: Cannot order by LastEventTime with a logStreamNamePrefix/,
+  );
   t.match(await errorOf({ logGroupName: 'app', nextToken: 'bm9wZQ' }), /^400 InvalidParameterException: The specified nextToken is invalid/);
   t.match(await errorOf({ logGroupName: 'app', logStreamNamePrefx: 's' }), /^400 SerializationException: Unknown member/);
-  t.match(await errorOf({ logGroupIdentifier: 'arn:aws:logs:eu-west-1:123456789012:log-group:app' }), /^400 ResourceNotFoundException/, 'another region’s group');
+  t.match(
+    await errorOf({ logGroupIdentifier: 'arn:aws:logs:eu-west-1:123456789012:log-group:app' }),
+    /^400 ResourceNotFoundException/,
+    'another region’s group',
+  );
   const tampered = await call(emulator.url, {
     target: 'Logs_20140328.DescribeLogStreams',
     credentials,
@@ -109,12 +138,30 @@ t.test('DescribeLogGroups: prefix, pattern, identifiers, paging', async (t) => {
   emulator.groups.get('other')!.retentionInDays = 7;
   const client = sdk(t, emulator.url, credentials);
   const all = await client.send(new DescribeLogGroupsCommand({}));
-  t.same(all.logGroups?.map((g) => g.logGroupName), ['/APP/upper', '/app/web', '/app/worker', 'other']);
+  t.same(
+    all.logGroups?.map((g) => g.logGroupName),
+    ['/APP/upper', '/app/web', '/app/worker', 'other'],
+  );
   const other = all.logGroups?.[3];
-  t.same([other?.retentionInDays, other?.logGroupArn, other?.arn, other?.logGroupClass], [7, `arn:aws:logs:us-west-1:${emulator.accountId}:log-group:other`, `arn:aws:logs:us-west-1:${emulator.accountId}:log-group:other:*`, 'STANDARD']);
-  t.same((await client.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: '/app/' }))).logGroups?.map((g) => g.logGroupName), ['/app/web', '/app/worker']);
-  t.same((await client.send(new DescribeLogGroupsCommand({ logGroupNamePattern: 'app' }))).logGroups?.map((g) => g.logGroupName), ['/APP/upper', '/app/web', '/app/worker'], 'patterns match case-insensitively');
-  t.same((await client.send(new DescribeLogGroupsCommand({ logGroupIdentifiers: ['other', `arn:aws:logs:us-west-1:${emulator.accountId}:log-group:/app/web`] }))).logGroups?.map((g) => g.logGroupName), ['/app/web', 'other']);
+  t.same(
+    [other?.retentionInDays, other?.logGroupArn, other?.arn, other?.logGroupClass],
+    [7, `arn:aws:logs:us-west-1:${emulator.accountId}:log-group:other`, `arn:aws:logs:us-west-1:${emulator.accountId}:log-group:other:*`, 'STANDARD'],
+  );
+  t.same(
+    (await client.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: '/app/' }))).logGroups?.map((g) => g.logGroupName),
+    ['/app/web', '/app/worker'],
+  );
+  t.same(
+    (await client.send(new DescribeLogGroupsCommand({ logGroupNamePattern: 'app' }))).logGroups?.map((g) => g.logGroupName),
+    ['/APP/upper', '/app/web', '/app/worker'],
+    'patterns match case-insensitively',
+  );
+  t.same(
+    (
+      await client.send(new DescribeLogGroupsCommand({ logGroupIdentifiers: ['other', `arn:aws:logs:us-west-1:${emulator.accountId}:log-group:/app/web`] }))
+    ).logGroups?.map((g) => g.logGroupName),
+    ['/app/web', 'other'],
+  );
   const first = await client.send(new DescribeLogGroupsCommand({ limit: 3 }));
   t.equal(first.logGroups?.length, 3);
   const second = await client.send(new DescribeLogGroupsCommand({ limit: 3, nextToken: first.nextToken! }));
@@ -158,8 +205,14 @@ t.test('winston-cloudwatch ships to the emulator (DescribeLogStreams, CreateLogG
   // same millisecond may arrive in another order: compare as sets.
   t.same([...emulator.messages('winston', 'host-1')].sort(), [...lines, 'fourth'].sort());
   t.ok(emulator.calls('DescribeLogStreams').length >= 2, 'it looked the group and the stream up');
-  t.same(emulator.calls('CreateLogGroup').map((r) => r.status), [200]);
-  t.same(emulator.calls('CreateLogStream').map((r) => r.status), [200]);
+  t.same(
+    emulator.calls('CreateLogGroup').map((r) => r.status),
+    [200],
+  );
+  t.same(
+    emulator.calls('CreateLogStream').map((r) => r.status),
+    [200],
+  );
   // It looks the group up before creating it: the first DescribeLogStreams finds none.
   t.same(
     emulator.errors.map((r) => `${r.operation} ${r.errorType}`),
@@ -176,9 +229,23 @@ t.test('validateEvery samples the model checks; signatures and limits are always
     const { emulator, credentials } = await start(t, { validateEvery: 0 });
     emulator.createLogStream('g', 's');
     t.equal((await send(emulator.url, credentials, body({ sequenceTokn: '1' }))).status, 200, 'model checks off');
-    const tooMany = await send(emulator.url, credentials, body({ logEvents: [{ timestamp: Date.now(), message: 'b' }, { timestamp: Date.now() - 1, message: 'a' }] }));
+    const tooMany = await send(
+      emulator.url,
+      credentials,
+      body({
+        logEvents: [
+          { timestamp: Date.now(), message: 'b' },
+          { timestamp: Date.now() - 1, message: 'a' },
+        ],
+      }),
+    );
     t.equal(tooMany.errorType, 'InvalidParameterException', 'service rules still checked');
-    const tampered = await call(emulator.url, { target: 'Logs_20140328.PutLogEvents', credentials, body: body(), tamper: (r) => (r.body = r.body.replace('"x"', '"y"')) });
+    const tampered = await call(emulator.url, {
+      target: 'Logs_20140328.PutLogEvents',
+      credentials,
+      body: body(),
+      tamper: (r) => (r.body = r.body.replace('"x"', '"y"')),
+    });
     t.equal(tampered.errorType, 'InvalidSignatureException', 'signatures still checked');
     t.equal((await send(emulator.url, credentials, '[1]')).errorType, 'SerializationException');
   }

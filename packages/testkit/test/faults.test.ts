@@ -15,7 +15,12 @@ async function start(t: Test) {
 }
 
 const put = (url: string, credentials: IssuedCredentials, message: string, signal?: AbortSignal) =>
-  call(url, { target: 'Logs_20140328.PutLogEvents', credentials, body: { logGroupName: 'g', logStreamName: 's', logEvents: [{ timestamp: Date.now(), message }] }, ...(signal ? { signal } : {}) });
+  call(url, {
+    target: 'Logs_20140328.PutLogEvents',
+    credentials,
+    body: { logGroupName: 'g', logStreamName: 's', logEvents: [{ timestamp: Date.now(), message }] },
+    ...(signal ? { signal } : {}),
+  });
 
 t.test('hang: accepted, never answered, nothing stored, until the client gives up', async (t) => {
   const { emulator, credentials } = await start(t);
@@ -53,19 +58,30 @@ t.test('lose-answer: stored, then the connection is reset', async (t) => {
 t.test('contains, clear(kind), seen, log and until', async (t) => {
   const { emulator, credentials } = await start(t);
   const faults = emulator.faults;
-  faults.add({ kind: 'error', status: 500, type: 'InternalFailure' }, { match: 'PutLogEvents', contains: 'needle', times: Infinity }).add({ kind: 'throttle' }, { match: 'CreateLogGroup' });
+  faults
+    .add({ kind: 'error', status: 500, type: 'InternalFailure' }, { match: 'PutLogEvents', contains: 'needle', times: Infinity })
+    .add({ kind: 'throttle' }, { match: 'CreateLogGroup' });
   t.equal((await put(emulator.url, credentials, 'hay')).status, 200, 'a body without the text is not affected');
   const waiting = faults.until(() => faults.applied.error >= 2, { timeoutMs: 10_000, what: 'two errors' });
   t.equal((await put(emulator.url, credentials, 'a needle')).status, 500);
   t.equal((await put(emulator.url, credentials, 'another needle')).status, 500);
   await waiting;
   t.equal(faults.seen.get('PutLogEvents'), 3, 'every request is seen');
-  t.same(faults.log.map((e) => [e.kind, e.name]), [['error', 'PutLogEvents'], ['error', 'PutLogEvents']]);
+  t.same(
+    faults.log.map((e) => [e.kind, e.name]),
+    [
+      ['error', 'PutLogEvents'],
+      ['error', 'PutLogEvents'],
+    ],
+  );
   t.ok((faults.log[1]?.at ?? 0) >= (faults.log[0]?.at ?? Infinity), 'in order, with times');
   faults.clear('error');
   t.equal(faults.pending, 1, 'the other fault stays');
   t.equal((await put(emulator.url, credentials, 'needle again')).status, 200, 'the outage is over');
-  await t.rejects(faults.until(() => false, { timeoutMs: 50, what: 'nothing' }), /timed out after 50 ms waiting for nothing/);
+  await t.rejects(
+    faults.until(() => false, { timeoutMs: 50, what: 'nothing' }),
+    /timed out after 50 ms waiting for nothing/,
+  );
 });
 
 t.test('gcp: the same faults on entries.write', async (t) => {

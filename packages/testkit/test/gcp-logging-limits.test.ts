@@ -20,7 +20,12 @@ async function start(t: Test): Promise<GcpEmulators & { token: string; logName: 
 
 interface Answer {
   readonly status: number;
-  readonly error?: { code: number; status: string; message: string; details?: { '@type'?: string; logEntryErrors?: Record<string, { code: number; message: string }> }[] };
+  readonly error?: {
+    code: number;
+    status: string;
+    message: string;
+    details?: { '@type'?: string; logEntryErrors?: Record<string, { code: number; message: string }> }[];
+  };
 }
 
 async function post(e: GcpEmulators & { token: string }, body: unknown): Promise<Answer> {
@@ -60,7 +65,10 @@ t.test('nesting: 33 object levels and 48 array levels are stored; one more refus
   t.equal((await post(e, body(e, [json(arrayText(48))]))).status, 200);
   t.equal(e.logging.count, 4);
 
-  for (const [what, payload] of [['34 object levels', objectText(34)], ['49 array levels', arrayText(49)]] as const) {
+  for (const [what, payload] of [
+    ['34 object levels', objectText(34)],
+    ['49 array levels', arrayText(49)],
+  ] as const) {
     const answer = await post(e, body(e, [text('good 1'), json(payload), text('good 2')]));
     t.equal(answer.status, 400, `${what}: refused`);
     t.equal(answer.error?.status, 'INVALID_ARGUMENT');
@@ -86,9 +94,20 @@ t.test('5,000, 100,000 levels and invalid JSON: a 400, never a crash; the emulat
   const deepObject = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
   const deepArray = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
   for (const n of [5000, 100_000]) {
-    t.match((await post(e, body(e, [text('ok'), json(deepObject(n))]))).error?.message, /^Message too deep\. Max recursion depth reached for key 'a'/, `${n} object levels in jsonPayload`);
-    t.match((await post(e, body(e, [text('ok'), json(`{"k":${deepArray(n)}}`)]))).error?.message, /^Request message too deep: entries\[1\]/, `${n} array levels in jsonPayload`);
-    const elsewhere = await post(e, `{"logName":${JSON.stringify(e.logName)},"resource":${JSON.stringify(e.resource)},"labels":${deepObject(n)},"entries":[${text('ok')}]}`);
+    t.match(
+      (await post(e, body(e, [text('ok'), json(deepObject(n))]))).error?.message,
+      /^Message too deep\. Max recursion depth reached for key 'a'/,
+      `${n} object levels in jsonPayload`,
+    );
+    t.match(
+      (await post(e, body(e, [text('ok'), json(`{"k":${deepArray(n)}}`)]))).error?.message,
+      /^Request message too deep: entries\[1\]/,
+      `${n} array levels in jsonPayload`,
+    );
+    const elsewhere = await post(
+      e,
+      `{"logName":${JSON.stringify(e.logName)},"resource":${JSON.stringify(e.resource)},"labels":${deepObject(n)},"entries":[${text('ok')}]}`,
+    );
     t.equal(elsewhere.status, 400, `${n} levels in the request's labels`);
     const bare = await post(e, deepArray(n));
     t.equal(bare.status, 400, `${n} levels as the whole body`);
@@ -105,7 +124,10 @@ t.test('nestingProblem walks 100,000 levels of arrays and objects without recurs
   let array: unknown = [];
   // 100,001 lists under "a": the innermost ListValue is message 2·100,001+3 deep.
   for (let i = 0; i < 100_000; i++) array = [array];
-  t.match(nestingProblem([{ textPayload: 'x' }, { jsonPayload: { a: array } }]), /^Request message too deep: entries\[1\]\.jsonPayload nests protobuf messages 200005 deep/);
+  t.match(
+    nestingProblem([{ textPayload: 'x' }, { jsonPayload: { a: array } }]),
+    /^Request message too deep: entries\[1\]\.jsonPayload nests protobuf messages 200005 deep/,
+  );
   let object: Record<string, unknown> = { v: 1 };
   for (let i = 0; i < 100_000; i++) object = { a: object };
   t.equal(nestingProblem([{ jsonPayload: object }]), "Message too deep. Max recursion depth reached for key 'a'");

@@ -19,7 +19,12 @@ async function write(e: { logging: { url: string } }, token: string | undefined,
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();
-  return { status: response.status, json: text ? (JSON.parse(text) as { error?: { code: number; status: string; message: string; details?: { logEntryErrors?: Record<string, { code: number }> }[] } }) : {} };
+  return {
+    status: response.status,
+    json: text
+      ? (JSON.parse(text) as { error?: { code: number; status: string; message: string; details?: { logEntryErrors?: Record<string, { code: number }> }[] } })
+      : {},
+  };
 }
 
 const now = () => new Date().toISOString().replace('Z', '000000Z');
@@ -27,16 +32,23 @@ const now = () => new Date().toISOString().replace('Z', '000000Z');
 t.test('entries are stored, listed by timestamp then insertId, and de-duplicated', async (t) => {
   const e = await start(t);
   const ts = now();
-  const first = await write(e, e.token, { logName: e.logName, resource: e.resource, entries: [
-    { timestamp: ts, insertId: 'b', severity: 'INFO', textPayload: 'second' },
-    { timestamp: ts, insertId: 'a', severity: 'ERROR', textPayload: 'first' },
-  ] });
+  const first = await write(e, e.token, {
+    logName: e.logName,
+    resource: e.resource,
+    entries: [
+      { timestamp: ts, insertId: 'b', severity: 'INFO', textPayload: 'second' },
+      { timestamp: ts, insertId: 'a', severity: 'ERROR', textPayload: 'first' },
+    ],
+  });
   t.same(first, { status: 200, json: {} });
   const again = await write(e, e.token, { logName: e.logName, resource: e.resource, entries: [{ timestamp: ts, insertId: 'a', textPayload: 'first' }] });
   t.equal(again.status, 200);
   t.equal(e.logging.duplicates, 1, 'a resent entry is not stored twice');
   t.same(e.logging.lines(), ['first', 'second']);
-  t.same(e.logging.sorted().map((x) => x.severity), ['ERROR', 'INFO']);
+  t.same(
+    e.logging.sorted().map((x) => x.severity),
+    ['ERROR', 'INFO'],
+  );
   t.equal(e.logging.count, 2);
 });
 
@@ -62,9 +74,21 @@ t.test('request checks: size, JSON, schema, log name, resource', async (t) => {
   t.match(tooBig.json.error?.message, /exceeds the limit: 10485760 bytes/);
   const unknown = await write(e, e.token, { logName: e.logName, resource: e.resource, entries: [{ textPayload: 'x' }], extra: true });
   t.match(unknown.json.error?.message, /Unknown name "extra"/);
-  t.equal((await write(e, e.token, { logName: 'projects/other/logs/x', resource: e.resource, entries: [{ textPayload: 'x' }] })).status, 403, 'another project');
-  t.equal((await write(e, e.token, { logName: 'projects/p-1/logs/a b', resource: e.resource, entries: [{ textPayload: 'x' }] })).status, 400, 'LOG_ID not URL-encoded');
-  const wrongZone = await write(e, e.token, { logName: e.logName, resource: { type: 'gce_instance', labels: { zone: 'zones/us-west2-a' } }, entries: [{ textPayload: 'x' }] });
+  t.equal(
+    (await write(e, e.token, { logName: 'projects/other/logs/x', resource: e.resource, entries: [{ textPayload: 'x' }] })).status,
+    403,
+    'another project',
+  );
+  t.equal(
+    (await write(e, e.token, { logName: 'projects/p-1/logs/a b', resource: e.resource, entries: [{ textPayload: 'x' }] })).status,
+    400,
+    'LOG_ID not URL-encoded',
+  );
+  const wrongZone = await write(e, e.token, {
+    logName: e.logName,
+    resource: { type: 'gce_instance', labels: { zone: 'zones/us-west2-a' } },
+    entries: [{ textPayload: 'x' }],
+  });
   t.match(wrongZone.json.error?.message, /does not match this instance/);
   t.equal((await write(e, e.token, { logName: e.logName, resource: e.resource, entries: [] })).status, 400, 'no entries');
   t.equal(e.logging.count, 0);
@@ -74,7 +98,13 @@ t.test('partial success: good entries stored, bad ones reported by index; withou
   const e = await start(t);
   const tooLarge = 'y'.repeat(LOGGING_LIMITS.maxEntryBytes);
   const future = new Date(Date.now() + 2 * 24 * 3600_000).toISOString();
-  const entries = [{ textPayload: 'ok 1' }, { textPayload: tooLarge }, { textPayload: 'ok 2', timestamp: future }, { textPayload: 'ok 3', severity: 'NOPE' }, { textPayload: 'ok 4' }];
+  const entries = [
+    { textPayload: 'ok 1' },
+    { textPayload: tooLarge },
+    { textPayload: 'ok 2', timestamp: future },
+    { textPayload: 'ok 3', severity: 'NOPE' },
+    { textPayload: 'ok 4' },
+  ];
   const strict = await write(e, e.token, { logName: e.logName, resource: e.resource, entries });
   t.equal(strict.status, 400);
   t.notOk(strict.json.error?.details, 'no per-entry errors when nothing was written');
@@ -86,7 +116,12 @@ t.test('partial success: good entries stored, bad ones reported by index; withou
   t.same(Object.keys(detail.logEntryErrors ?? {}).sort(), ['1', '2', '3']);
   t.same(e.logging.lines(), ['ok 1', 'ok 4']);
   e.logging.rejectEntries({ match: (x) => x.textPayload === 'flaky', code: 14, message: 'try again', times: 1 });
-  const flaky = await write(e, e.token, { logName: e.logName, resource: e.resource, partialSuccess: true, entries: [{ textPayload: 'flaky' }, { textPayload: 'fine' }] });
+  const flaky = await write(e, e.token, {
+    logName: e.logName,
+    resource: e.resource,
+    partialSuccess: true,
+    entries: [{ textPayload: 'flaky' }, { textPayload: 'fine' }],
+  });
   t.equal(flaky.status, 503, 'the status of the failed entry (UNAVAILABLE)');
   t.same(Object.keys(flaky.json.error?.details?.[0]?.logEntryErrors ?? {}), ['0']);
   t.equal(e.logging.refusedEntries, 4);
@@ -106,25 +141,35 @@ t.test('faults: injected errors, 429, resets, 401 and lost answers', async (t) =
   t.equal(e.logging.count, 1, 'but the entry was stored');
   t.equal((await write(e, e.token, body)).status, 200, 'the resend is accepted');
   t.equal(e.logging.count, 1, 'and not stored twice');
-  t.same(e.logging.requests.map((r) => r.status), [503, 429, 401, 'reset', 'reset', 200]);
+  t.same(
+    e.logging.requests.map((r) => r.status),
+    [503, 429, 401, 'reset', 'reset', 200],
+  );
 });
 
 t.test('per-entry checks: log name and resource from the entry or the request, the first error answers', async (t) => {
   const e = await start(t);
   const errorsOf = (json: Awaited<ReturnType<typeof write>>['json']) => Object.keys(json.error?.details?.[0]?.logEntryErrors ?? {});
-  const noDefaults = await write(e, e.token, { partialSuccess: true, entries: [
-    { textPayload: 'no log name', resource: e.resource },
-    { textPayload: 'no resource', logName: e.logName },
-    { textPayload: 'null resource', logName: e.logName, resource: null },
-    { textPayload: 'other zone', logName: e.logName, resource: { type: 'gce_instance', labels: { zone: 'elsewhere' } } },
-    { textPayload: 'complete', logName: e.logName, resource: e.resource },
-  ] });
+  const noDefaults = await write(e, e.token, {
+    partialSuccess: true,
+    entries: [
+      { textPayload: 'no log name', resource: e.resource },
+      { textPayload: 'no resource', logName: e.logName },
+      { textPayload: 'null resource', logName: e.logName, resource: null },
+      { textPayload: 'other zone', logName: e.logName, resource: { type: 'gce_instance', labels: { zone: 'elsewhere' } } },
+      { textPayload: 'complete', logName: e.logName, resource: e.resource },
+    ],
+  });
   t.equal(noDefaults.status, 400);
   t.same(errorsOf(noDefaults.json), ['0', '1', '2', '3'], 'each incomplete entry refused, the complete one stored');
   t.match(noDefaults.json.error?.message, /index 0 is invalid: Log name is required/);
   t.same(e.logging.lines(), ['complete']);
   e.logging.rejectEntries({ match: (x) => x.textPayload === 'second', code: 8, message: 'slow down' });
-  const strict = await write(e, e.token, { logName: e.logName, resource: e.resource, entries: [{ textPayload: 'first' }, { textPayload: 'second' }, { textPayload: 'third', resource: { type: '' } }] });
+  const strict = await write(e, e.token, {
+    logName: e.logName,
+    resource: e.resource,
+    entries: [{ textPayload: 'first' }, { textPayload: 'second' }, { textPayload: 'third', resource: { type: '' } }],
+  });
   t.equal(strict.status, 429, 'without partialSuccess, the first failed entry gives the status (RESOURCE_EXHAUSTED)');
   t.equal(strict.json.error?.message, 'slow down');
   t.same(e.logging.lines(), ['complete'], 'and nothing is stored');

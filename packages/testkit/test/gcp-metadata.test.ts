@@ -30,10 +30,13 @@ t.test('requests without Metadata-Flavor or through a proxy are refused', async 
   const server = await start(t);
   t.equal((await get(server, 'project/project-id', {})).status, 403);
   t.equal((await get(server, 'project/project-id', { 'metadata-flavor': 'Google', 'x-forwarded-for': '10.0.0.1' })).status, 403);
-  t.same(server.requests.map((r) => [r.path, r.status, r.flavor]), [
-    ['project/project-id', 403, false],
-    ['project/project-id', 403, true],
-  ]);
+  t.same(
+    server.requests.map((r) => [r.path, r.status, r.flavor]),
+    [
+      ['project/project-id', 403, false],
+      ['project/project-id', 403, true],
+    ],
+  );
 });
 
 t.test('tokens: the same token until five minutes before expiry, then a new one; expired tokens are replaced', async (t) => {
@@ -62,7 +65,10 @@ t.test('tokens: the same token until five minutes before expiry, then a new one;
 
 t.test('faults, down/up, and a server that is not a metadata server', async (t) => {
   const server = await start(t);
-  server.faults.add({ kind: 'error', status: 500, type: 'internal', message: 'Failed to authenticate request (Type 0)' }, { match: 'instance/service-accounts/default/token' });
+  server.faults.add(
+    { kind: 'error', status: 500, type: 'internal', message: 'Failed to authenticate request (Type 0)' },
+    { match: 'instance/service-accounts/default/token' },
+  );
   t.equal((await get(server, 'instance/service-accounts/default/token')).status, 500);
   t.equal((await get(server, 'instance/service-accounts/default/token')).status, 200, 'only once');
   server.faults.add({ kind: 'error', status: 503, type: 'unavailable' }, { match: '*', times: 2 });

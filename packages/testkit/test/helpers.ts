@@ -4,7 +4,8 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import type { IssuedCredentials } from '../src/index.js';
 
 type Data = string | ArrayBuffer | ArrayBufferView;
-const bytes = (data: Data): string | Buffer => (typeof data === 'string' ? data : data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+const bytes = (data: Data): string | Buffer =>
+  typeof data === 'string' ? data : data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 
 class Sha256 {
   readonly #secret: string | Buffer | undefined;
@@ -56,7 +57,11 @@ export async function call(baseUrl: string, options: CallOptions): Promise<CallR
     service,
     region: options.region ?? 'us-west-1',
     sha256: Sha256,
-    credentials: { accessKeyId: options.credentials.accessKeyId, secretAccessKey: options.credentials.secretAccessKey, ...(options.credentials.sessionToken ? { sessionToken: options.credentials.sessionToken } : {}) },
+    credentials: {
+      accessKeyId: options.credentials.accessKeyId,
+      secretAccessKey: options.credentials.secretAccessKey,
+      ...(options.credentials.sessionToken ? { sessionToken: options.credentials.sessionToken } : {}),
+    },
   });
   const signed = await signer.sign(
     {
@@ -78,7 +83,12 @@ export async function call(baseUrl: string, options: CallOptions): Promise<CallR
   const request = { headers: { ...(signed.headers as Record<string, string>) }, body };
   options.tamper?.(request);
   delete request.headers.host;
-  const response = await fetch(`${baseUrl}/`, { method: 'POST', headers: request.headers, body: request.body, ...(options.signal ? { signal: options.signal } : {}) });
+  const response = await fetch(`${baseUrl}/`, {
+    method: 'POST',
+    headers: request.headers,
+    body: request.body,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   const text = await response.text();
   let json: Record<string, unknown> = {};
   try {

@@ -26,7 +26,10 @@ function freshGet(imds: ImdsEmulator, path: string): Promise<number> {
 }
 
 async function token(imds: ImdsEmulator, ttl: string | null = '21600', extra: Record<string, string> = {}) {
-  const response = await fetch(`${imds.url}/latest/api/token`, { method: 'PUT', headers: { ...(ttl !== null ? { 'x-aws-ec2-metadata-token-ttl-seconds': ttl } : {}), ...extra } });
+  const response = await fetch(`${imds.url}/latest/api/token`, {
+    method: 'PUT',
+    headers: { ...(ttl !== null ? { 'x-aws-ec2-metadata-token-ttl-seconds': ttl } : {}), ...extra },
+  });
   return { status: response.status, text: await response.text() };
 }
 
@@ -38,7 +41,13 @@ t.test('IMDSv2: token first, then metadata with the token', async (t) => {
   t.equal((await get(imds, '/latest/meta-data/local-hostname', session.text)).text, 'ip-172-31-23-224.us-west-1.compute.internal');
   t.equal((await get(imds, '/latest/meta-data/iam/security-credentials/', session.text)).text, 'CloudWatchAgentServerRole');
   const creds: unknown = JSON.parse((await get(imds, '/latest/meta-data/iam/security-credentials/CloudWatchAgentServerRole', session.text)).text);
-  t.match(creds, { Code: 'Success', Type: 'AWS-HMAC', AccessKeyId: imds.credentials.accessKeyId, Token: String, Expiration: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/ });
+  t.match(creds, {
+    Code: 'Success',
+    Type: 'AWS-HMAC',
+    AccessKeyId: imds.credentials.accessKeyId,
+    Token: String,
+    Expiration: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
+  });
   t.equal((await get(imds, '/latest/meta-data/nothing-here', session.text)).status, 404);
   t.equal((await get(imds, '/latest/meta-data/placement/region')).status, 401, 'IMDSv1 refused by default');
   t.equal((await get(imds, '/latest/meta-data/placement/region', 'forged')).status, 401, 'unknown token refused');

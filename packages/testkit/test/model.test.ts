@@ -23,11 +23,15 @@ const good = { logGroupName: 'app/web-1', logStreamName: 'ip-10-0-0-1.ec2.intern
 t.test('PutLogEvents input: valid and invalid bodies', async (t) => {
   t.same(logs.validateInput('PutLogEvents', good), []);
   const problems = (body: unknown) => logs.validateInput('PutLogEvents', body).map((p) => `${p.kind} ${p.path}: ${p.message}`);
-  t.match(problems({ ...good, logEvents: [{ timestamp: 1, message: '' }] }), [/^constraint logEvents\.1\.member\.message: Value '' at 'logEvents\.1\.member\.message' failed to satisfy constraint: Member must have length greater than or equal to 1$/]);
+  t.match(problems({ ...good, logEvents: [{ timestamp: 1, message: '' }] }), [
+    /^constraint logEvents\.1\.member\.message: Value '' at 'logEvents\.1\.member\.message' failed to satisfy constraint: Member must have length greater than or equal to 1$/,
+  ]);
   t.match(problems({ ...good, logGroupName: 'bad name!' }), [/constraint logGroupName: .*regular expression pattern/]);
   t.match(problems({ ...good, logGroupName: 'x'.repeat(513) }), [/less than or equal to 512/]);
   t.match(problems({ ...good, logStreamName: 'a:b' }), [/logStreamName.*pattern/]);
-  t.match(problems({ logGroupName: 'g', logStreamName: 's' }), [/^missing logEvents: Value null at 'logEvents' failed to satisfy constraint: Member must not be null$/]);
+  t.match(problems({ logGroupName: 'g', logStreamName: 's' }), [
+    /^missing logEvents: Value null at 'logEvents' failed to satisfy constraint: Member must not be null$/,
+  ]);
   t.match(problems({ ...good, logEvents: [] }), [/greater than or equal to 1/]);
   t.match(problems({ ...good, logEvents: Array.from({ length: 10_001 }, () => ({ timestamp: 1, message: 'x' })) }), [/length less than or equal to 10000/]);
   t.match(problems({ ...good, logEvents: [{ timestamp: -1, message: 'x' }] }), [/value greater than or equal to 0/]);
@@ -44,9 +48,12 @@ t.test('PutLogEvents input: valid and invalid bodies', async (t) => {
 t.test('PutMetricData input: enums, sizes, types', async (t) => {
   const datum = { MetricName: 'mem_used', Value: 1, Unit: 'Bytes', Dimensions: [{ Name: 'host', Value: 'h' }], Timestamp: 1767225600.5, StorageResolution: 60 };
   t.same(monitoring.validateInput('PutMetricData', { Namespace: 'CWAgent', MetricData: [datum] }), []);
-  const problems = (d: object, ns = 'CWAgent') => monitoring.validateInput('PutMetricData', { Namespace: ns, MetricData: [d] }).map((p) => `${p.kind} ${p.path}`);
+  const problems = (d: object, ns = 'CWAgent') =>
+    monitoring.validateInput('PutMetricData', { Namespace: ns, MetricData: [d] }).map((p) => `${p.kind} ${p.path}`);
   t.same(problems({ ...datum, Unit: 'bytes' }), ['constraint MetricData.1.member.Unit']);
-  t.same(problems({ ...datum, Dimensions: Array.from({ length: 31 }, (_, i) => ({ Name: `d${i}`, Value: 'v' })) }), ['constraint MetricData.1.member.Dimensions']);
+  t.same(problems({ ...datum, Dimensions: Array.from({ length: 31 }, (_, i) => ({ Name: `d${i}`, Value: 'v' })) }), [
+    'constraint MetricData.1.member.Dimensions',
+  ]);
   t.same(problems({ ...datum, Dimensions: [{ Name: 'host', Value: '' }] }), ['constraint MetricData.1.member.Dimensions.1.member.Value']);
   t.same(problems({ ...datum, Value: '1' }), ['type MetricData.1.member.Value']);
   t.same(problems({ ...datum, Timestamp: '2026-01-01T00:00:00Z' }), ['type MetricData.1.member.Timestamp']);

@@ -2,14 +2,20 @@ import t from 'tap';
 import { CredentialStore, ManualClock, verifySigV4, type IssuedCredentials } from '../src/index.js';
 
 // AWS's Signature Version 4 test suite, "get-vanilla".
-const EXAMPLE: IssuedCredentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: undefined, expiration: undefined };
+const EXAMPLE: IssuedCredentials = {
+  accessKeyId: 'AKIDEXAMPLE',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+  sessionToken: undefined,
+  expiration: undefined,
+};
 const VANILLA = {
   method: 'GET',
   path: '/',
   headers: {
     host: 'example.amazonaws.com',
     'x-amz-date': '20150830T123600Z',
-    authorization: 'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31',
+    authorization:
+      'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31',
   },
   body: Buffer.alloc(0),
 };
@@ -31,7 +37,12 @@ t.test('accepts the get-vanilla example of the AWS test suite', async (t) => {
 
 t.test('refuses a wrong signature, secret, scope, date or header set', async (t) => {
   const { store, clock } = setup();
-  const check = (change: (r: { method: string; path: string; headers: Record<string, string>; body: Buffer }) => void, type: string, message?: RegExp, s = scope) => {
+  const check = (
+    change: (r: { method: string; path: string; headers: Record<string, string>; body: Buffer }) => void,
+    type: string,
+    message?: RegExp,
+    s = scope,
+  ) => {
     const request = { ...VANILLA, headers: { ...VANILLA.headers } };
     change(request);
     const result = verifySigV4(request, s, store);
@@ -54,7 +65,11 @@ t.test('refuses a wrong signature, secret, scope, date or header set', async (t)
   check((r) => delete r.headers['x-amz-date'], 'IncompleteSignatureException');
   check((r) => (r.headers['x-amz-content-sha256'] = 'ab'.repeat(32)), 'InvalidSignatureException', /x-amz-content-sha256/);
   check((r) => (r.headers['x-amz-security-token'] = 'token'), 'UnrecognizedClientException');
-  check((r) => (r.headers.authorization = r.headers.authorization!.replace('AKIDEXAMPLE', 'AKIDUNKNOWN')), 'UnrecognizedClientException', /security token included in the request is invalid/);
+  check(
+    (r) => (r.headers.authorization = r.headers.authorization!.replace('AKIDEXAMPLE', 'AKIDUNKNOWN')),
+    'UnrecognizedClientException',
+    /security token included in the request is invalid/,
+  );
   store.register({ ...EXAMPLE, secretAccessKey: 'another secret' });
   check(() => {}, 'InvalidSignatureException', /does not match/);
   store.register(EXAMPLE);

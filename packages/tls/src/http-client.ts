@@ -86,7 +86,13 @@ export class GotHttpClient implements HttpClient {
     this.#defaultTimeoutMs = options.defaultTimeoutMs ?? 30_000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.#maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024;
-    const common = { keepAlive: true, maxSockets: options.maxSockets ?? 16, maxFreeSockets: options.maxSockets ?? 16, timeout: options.idleSocketTimeoutMs ?? 4000, scheduling: 'lifo' as const };
+    const common = {
+      keepAlive: true,
+      maxSockets: options.maxSockets ?? 16,
+      maxFreeSockets: options.maxSockets ?? 16,
+      timeout: options.idleSocketTimeoutMs ?? 4000,
+      scheduling: 'lifo' as const,
+    };
     this.#httpAgent = new HttpAgent(common);
     this.#httpsAgent = new HttpsAgent({
       ...common,
@@ -161,7 +167,8 @@ export class GotHttpClient implements HttpClient {
       const response = await pending;
       return { statusCode: response.statusCode, headers: response.headers, body: response.body };
     } catch (err) {
-      if (tooLarge) throw new HttpRequestError(`${describe(request.method, url)}: response larger than ${this.#maxResponseBytes} bytes`, 'ERR_RESPONSE_TOO_LARGE');
+      if (tooLarge)
+        throw new HttpRequestError(`${describe(request.method, url)}: response larger than ${this.#maxResponseBytes} bytes`, 'ERR_RESPONSE_TOO_LARGE');
       if (err instanceof RequestError) {
         const code = err.code || 'ERR_HTTP_REQUEST';
         // got's messages are Node's ("connect ECONNREFUSED 127.0.0.1:9", "Timeout awaiting 'request' for 100ms").

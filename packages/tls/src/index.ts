@@ -26,7 +26,9 @@ export default defineKlib<TlsOptions>({
     const store = trustStore(options);
     if (store.extraCaProblem) ctx.log.warn(`${store.extraCaProblem}; trusting the default roots and ca_file only`);
     if (!options.rejectUnauthorized) {
-      ctx.log.warn('reject_unauthorized is false: server certificates are NOT verified, so connections can be intercepted; use ca_file to trust a private CA instead');
+      ctx.log.warn(
+        'reject_unauthorized is false: server certificates are NOT verified, so connections can be intercepted; use ca_file to trust a private CA instead',
+      );
     }
     ctx.services.provide(SecureTransportService, new NodeSecureTransport(options, store), 'tls');
     // HTTPS for the klibs that call web APIs (cloudwatch, gcp): the same trust store and policy.

@@ -46,13 +46,23 @@ export function readTlsOptions({ config }: OptionsInput): TlsOptions {
         const text = readFileSync(caFile, 'utf8');
         const certs = pemCertificates(text);
         if (certs.length === 0) {
-          reader.problem(ukError('UK_ERR_MANIFEST_VALUE', `${where}: ${caFile} contains no PEM certificate`, { where, fix: 'give a file with one or more "-----BEGIN CERTIFICATE-----" blocks' }));
+          reader.problem(
+            ukError('UK_ERR_MANIFEST_VALUE', `${where}: ${caFile} contains no PEM certificate`, {
+              where,
+              fix: 'give a file with one or more "-----BEGIN CERTIFICATE-----" blocks',
+            }),
+          );
         } else {
           caPem = certs.join('\n');
         }
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? 'error';
-        reader.problem(ukError('UK_ERR_MANIFEST_VALUE', `${where}: cannot read ${caFile}: ${code}`, { where, fix: 'check the path (relative paths are taken from the directory uk runs in) and its permissions' }));
+        reader.problem(
+          ukError('UK_ERR_MANIFEST_VALUE', `${where}: cannot read ${caFile}: ${code}`, {
+            where,
+            fix: 'check the path (relative paths are taken from the directory uk runs in) and its permissions',
+          }),
+        );
       }
     }
   }

@@ -60,7 +60,9 @@ export class NodeSecureTransport implements SecureTransport {
     });
     if (options.timeoutMs !== undefined && options.timeoutMs > 0) {
       const timer = setTimeout(() => {
-        const err = Object.assign(new Error(`TLS connection to ${options.host}:${options.port} not established within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' });
+        const err = Object.assign(new Error(`TLS connection to ${options.host}:${options.port} not established within ${options.timeoutMs} ms`), {
+          code: 'ETIMEDOUT',
+        });
         socket.destroy(err);
       }, options.timeoutMs);
       timer.unref();

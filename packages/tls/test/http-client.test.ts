@@ -105,7 +105,11 @@ const tlsKlibPath = fileURLToPath(new URL('../src/index.ts', import.meta.url));
 async function bootTls(t: Test, tuple: Record<string, unknown> | undefined) {
   const { kernel } = testKernel({ Klibs: [`tls=${tlsKlibPath}`], ManifestPassthrough: tuple === undefined ? {} : { tls: tuple } });
   const report = await kernel.boot();
-  t.same(report.problems.map((p) => p.message), [], 'boots without problems');
+  t.same(
+    report.problems.map((p) => p.message),
+    [],
+    'boots without problems',
+  );
   return { kernel, http: kernel.services.get(HttpClientService) };
 }
 
@@ -139,7 +143,11 @@ t.test('HTTPS verifies the server: unknown CA refused by default, trusted with c
   const other = makePki(t, 'uk other CA');
   const { http: wrongCa } = await bootTls(t, { ca_file: other.caFile });
   const wrong = await failure(wrongCa.request({ method: 'GET', url }));
-  t.match(wrong.code, /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN/, 'another CA does not vouch for the server');
+  t.match(
+    wrong.code,
+    /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN/,
+    'another CA does not vouch for the server',
+  );
 });
 
 t.test('HTTPS checks the name: a certificate for another host is refused', async (t) => {
@@ -193,11 +201,15 @@ t.test('NODE_EXTRA_CA_CERTS is trusted, with and without ca_file', async (t) => 
     client.close();
     console.log(JSON.stringify(out));`;
   const run = async (tuple: object): Promise<unknown[]> => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(tuple), `https://127.0.0.1:${extraServer.port}/`, `https://127.0.0.1:${fileServer.port}/`], {
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
-      env: { PATH: process.env.PATH ?? '', NODE_EXTRA_CA_CERTS: extra.caFile },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', script, JSON.stringify(tuple), `https://127.0.0.1:${extraServer.port}/`, `https://127.0.0.1:${fileServer.port}/`],
+      {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        env: { PATH: process.env.PATH ?? '', NODE_EXTRA_CA_CERTS: extra.caFile },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
@@ -280,7 +292,12 @@ t.test('errors name the method and host, never headers, query or body', async (t
   const reset = await startServer(t, { handler: (req) => req.socket.destroy() });
   const c: HttpClient = client(t);
   const err = await failure(
-    c.request({ method: 'POST', url: `${reset.url}/path?X-Amz-Signature=secret-sig`, headers: { authorization: 'AWS4-HMAC-SHA256 Credential=AKIDSECRET' }, body: 'secret-body' }),
+    c.request({
+      method: 'POST',
+      url: `${reset.url}/path?X-Amz-Signature=secret-sig`,
+      headers: { authorization: 'AWS4-HMAC-SHA256 Credential=AKIDSECRET' },
+      body: 'secret-body',
+    }),
   );
   t.match(err.message, new RegExp(`^POST http://127\\.0\\.0\\.1:${reset.port}: `));
   t.notMatch(err.message, /secret|AKID|path/);

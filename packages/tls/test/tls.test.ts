@@ -52,16 +52,23 @@ function exchange(transport: SecureTransport, port: number, servername?: string)
   });
 }
 
-const optionsOf = (tuple: Record<string, unknown>) => readTlsOptions({ config: Tuple.fromJSON(tuple, 'tls'), env: {}, manifest: Tuple.empty(), cloudConfig: Tuple.empty('CloudConfig') });
+const optionsOf = (tuple: Record<string, unknown>) =>
+  readTlsOptions({ config: Tuple.fromJSON(tuple, 'tls'), env: {}, manifest: Tuple.empty(), cloudConfig: Tuple.empty('CloudConfig') });
 
 t.test('loads without a tls tuple and verifies servers by default', async (t) => {
   const { report, transport, stderr } = await bootTls(undefined);
-  t.same(report.klibs.map((k) => [k.name, k.status]), [['tls', 'loaded']]);
+  t.same(
+    report.klibs.map((k) => [k.name, k.status]),
+    [['tls', 'loaded']],
+  );
   t.same(report.problems, []);
   t.ok(transport, 'provides the secure transport service');
   const port = await startServer(t, pki);
   // The test CA is not among Node's roots: verification must refuse the server.
-  const err = (await exchange(transport!, port).then<undefined, NodeJS.ErrnoException>(() => undefined, (e: NodeJS.ErrnoException) => e));
+  const err = await exchange(transport!, port).then<undefined, NodeJS.ErrnoException>(
+    () => undefined,
+    (e: NodeJS.ErrnoException) => e,
+  );
   t.ok(err, 'an unknown CA is refused');
   t.match(err?.code, /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
   t.notMatch(stderr.text, /reject_unauthorized/, 'no warning when verification is on');
@@ -84,7 +91,10 @@ t.test('the certificate name is checked: a servername the certificate lacks is r
   const { transport } = await bootTls({ ca_file: pki.caFile });
   const port = await startServer(t, pki);
   t.equal((await exchange(transport!, port, 'localhost')).text, 'hello', 'localhost is in the certificate');
-  const err = (await exchange(transport!, port, 'example.org').then<undefined, NodeJS.ErrnoException>(() => undefined, (e: NodeJS.ErrnoException) => e));
+  const err = await exchange(transport!, port, 'example.org').then<undefined, NodeJS.ErrnoException>(
+    () => undefined,
+    (e: NodeJS.ErrnoException) => e,
+  );
   t.equal(err?.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
 });
 
@@ -119,7 +129,10 @@ t.test('reject_unauthorized false connects to an unknown CA and warns once', asy
 t.test('min_version TLSv1.3 refuses a TLS 1.2 server; the default accepts it', async (t) => {
   const port = await startServer(t, pki, { maxVersion: 'TLSv1.2' });
   const strict = await bootTls({ ca_file: pki.caFile, min_version: 'TLSv1.3' });
-  const err = (await exchange(strict.transport!, port).then<undefined, NodeJS.ErrnoException>(() => undefined, (e: NodeJS.ErrnoException) => e));
+  const err = await exchange(strict.transport!, port).then<undefined, NodeJS.ErrnoException>(
+    () => undefined,
+    (e: NodeJS.ErrnoException) => e,
+  );
   t.ok(err, 'refused');
   t.match(err?.code, /ERR_SSL_(TLSV1_ALERT_PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE)/);
   const lenient = await bootTls({ ca_file: pki.caFile });
@@ -189,7 +202,10 @@ t.test('option errors', async (t) => {
 
 t.test('a bad tuple fails the klib at boot with the coded error, and no service is provided', async (t) => {
   const { report, transport } = await bootTls({ ca_file: '/nonexistent/ca.pem' });
-  t.same(report.klibs.map((k) => [k.name, k.status]), [['tls', 'failed']]);
+  t.same(
+    report.klibs.map((k) => [k.name, k.status]),
+    [['tls', 'failed']],
+  );
   t.equal(report.problems[0]?.code, 'UK_ERR_MANIFEST_VALUE');
   t.equal(transport, undefined);
   t.equal(tlsKlib.whenUnconfigured, 'init');

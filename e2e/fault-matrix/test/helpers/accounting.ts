@@ -82,8 +82,14 @@ export function checkInvariant(t: Test, a: Accounting): void {
   const duplicates = a.total - a.distinct;
   const numbers = `written ${a.written}, stored ${a.distinct} distinct (${a.total} in all), dropped ${a.dropped}, rejected ${a.rejected}, unconfirmed ${a.unconfirmed}, resent ${a.resent}, uk messages ${a.ukLines}${missing > 0 ? `; missing lines ${a.missingRanges}` : ''}`;
   t.equal(a.unknown, 0, 'no stored line that the program did not write');
-  t.ok(missing >= 0 && missing <= lost + a.unconfirmed, `every line not stored was counted: missing ${missing} <= dropped + rejected + unconfirmed ${lost + a.unconfirmed} (${numbers})`);
-  t.ok(lost - missing <= a.ukLines, `nothing counted lost that arrived: dropped + rejected - missing ${lost - missing} <= uk's own messages ${a.ukLines} (${numbers})`);
+  t.ok(
+    missing >= 0 && missing <= lost + a.unconfirmed,
+    `every line not stored was counted: missing ${missing} <= dropped + rejected + unconfirmed ${lost + a.unconfirmed} (${numbers})`,
+  );
+  t.ok(
+    lost - missing <= a.ukLines,
+    `nothing counted lost that arrived: dropped + rejected - missing ${lost - missing} <= uk's own messages ${a.ukLines} (${numbers})`,
+  );
   t.ok(duplicates <= a.resent, `every duplicate was counted as a resend: ${duplicates} duplicates <= resent ${a.resent} (${numbers})`);
 }
 

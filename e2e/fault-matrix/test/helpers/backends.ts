@@ -79,7 +79,12 @@ export async function startBackend(t: Test, kind: KlibName, options: { viaProxy?
         tuples: { cloudwatch: { logging: { log_group: LOG_GROUP, log_stream: LOG_STREAM, flush_interval: '0.1', ...buffer } } },
         env: (dir) => ukEnv(dir, aws),
         stored: () => [...aws.cloudwatch.groups.values()].flatMap((g) => [...g.streams.values()].flatMap((s) => s.events.map((e) => e.message))),
-        counted: ({ cloudwatch: s }) => ({ dropped: n(s, 'events_dropped'), rejected: n(s, 'events_rejected'), unconfirmed: n(s, 'events_unconfirmed'), resent: n(s, 'events_resent') }),
+        counted: ({ cloudwatch: s }) => ({
+          dropped: n(s, 'events_dropped'),
+          rejected: n(s, 'events_rejected'),
+          unconfirmed: n(s, 'events_unconfirmed'),
+          resent: n(s, 'events_resent'),
+        }),
       };
     }
     case 'gcp': {

@@ -43,7 +43,15 @@ export function parseStats(stderr: string): Record<string, Record<string, number
 export function cleanEnv(dir: string, extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || key.startsWith('AWS_') || key === 'NODE_OPTIONS' || key === 'NODE_EXTRA_CA_CERTS' || key.startsWith('TAP') || key.startsWith('_TAPJS')) continue;
+    if (
+      value === undefined ||
+      key.startsWith('AWS_') ||
+      key === 'NODE_OPTIONS' ||
+      key === 'NODE_EXTRA_CA_CERTS' ||
+      key.startsWith('TAP') ||
+      key.startsWith('_TAPJS')
+    )
+      continue;
     env[key] = value;
   }
   return { ...env, HOME: dir, ...extra };
@@ -73,7 +81,13 @@ export interface RunOptions {
 
 export async function runCase(t: Test, options: RunOptions): Promise<UkOutcome> {
   const started = performance.now();
-  const run = runUk(t, { config: options.config, program: options.program, env: options.env, timeoutMs: options.timeoutMs, args: ['-v', ...(options.args ?? [])] });
+  const run = runUk(t, {
+    config: options.config,
+    program: options.program,
+    env: options.env,
+    timeoutMs: options.timeoutMs,
+    args: ['-v', ...(options.args ?? [])],
+  });
   const pid = run.child.pid as number;
   let peak = peakRss(pid);
   let doneAt: number | undefined;

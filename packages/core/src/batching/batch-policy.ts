@@ -34,7 +34,11 @@ export function takeBatch<T>(queue: RecordQueue<T>, from: number, rules: BatchRu
     const item = queue.at(p);
     const size = queue.sizeOf(item);
     const n = queue.countOf(item);
-    if (items.length > 0 && (count + n > rules.maxBatchItems || batchBytes + size + overhead > rules.maxBatchBytes || (rules.canJoin && !rules.canJoin(items, item)))) break;
+    if (
+      items.length > 0 &&
+      (count + n > rules.maxBatchItems || batchBytes + size + overhead > rules.maxBatchBytes || (rules.canJoin && !rules.canJoin(items, item)))
+    )
+      break;
     items.push(item);
     bytes += size;
     batchBytes += size + overhead;

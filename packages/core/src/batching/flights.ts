@@ -57,7 +57,18 @@ export class Flights<T> implements Iterable<Flight<T>> {
   }
 
   add(taken: Taken<T>, now: number): Flight<T> {
-    const flight: Flight<T> = { from: taken.from, length: taken.items.length, bytes: taken.bytes, count: taken.count, items: taken.items, itemsCount: taken.count, state: 'sending', started: now, uncertain: 0, partial: 0 };
+    const flight: Flight<T> = {
+      from: taken.from,
+      length: taken.items.length,
+      bytes: taken.bytes,
+      count: taken.count,
+      items: taken.items,
+      itemsCount: taken.count,
+      state: 'sending',
+      started: now,
+      uncertain: 0,
+      partial: 0,
+    };
     this.#list.push(flight);
     this.sendHead = taken.from + taken.items.length;
     this.bytes += taken.bytes;

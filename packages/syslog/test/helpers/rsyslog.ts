@@ -72,7 +72,12 @@ export class Rsyslog {
     const lines: string[] = [];
     if (this.input === 'tls') {
       if (!pki) throw new Error('tls needs a PKI');
-      global.push('defaultNetstreamDriver="gtls"', `defaultNetstreamDriverCAFile="${pki.caFile}"`, `defaultNetstreamDriverCertFile="${pki.certFile}"`, `defaultNetstreamDriverKeyFile="${pki.keyFile}"`);
+      global.push(
+        'defaultNetstreamDriver="gtls"',
+        `defaultNetstreamDriverCAFile="${pki.caFile}"`,
+        `defaultNetstreamDriverCertFile="${pki.certFile}"`,
+        `defaultNetstreamDriverKeyFile="${pki.keyFile}"`,
+      );
       lines.push('module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")');
       lines.push(`input(type="imtcp" port="${this.port}" address="127.0.0.1")`);
     } else if (this.input === 'tcp') {
@@ -115,7 +120,8 @@ export class Rsyslog {
   }
 
   async #listening(pidFile: string): Promise<boolean> {
-    if (this.input === 'udp') return existsSync(pidFile) && readFileSync('/proc/net/udp', 'utf8').includes(`:${this.port.toString(16).toUpperCase().padStart(4, '0')} `);
+    if (this.input === 'udp')
+      return existsSync(pidFile) && readFileSync('/proc/net/udp', 'utf8').includes(`:${this.port.toString(16).toUpperCase().padStart(4, '0')} `);
     const net = await import('node:net');
     return new Promise<boolean>((resolve) => {
       const socket = net.connect(this.port, '127.0.0.1');
@@ -158,7 +164,14 @@ export class Rsyslog {
       .slice(0, -1)
       .map((line) => {
         const [pri, timestamp, hostname, appName, procId, ...msg] = line.split('|');
-        return { pri: Number(pri), timestamp: timestamp as string, hostname: hostname as string, appName: appName as string, procId: procId as string, msg: msg.join('|') };
+        return {
+          pri: Number(pri),
+          timestamp: timestamp as string,
+          hostname: hostname as string,
+          appName: appName as string,
+          procId: procId as string,
+          msg: msg.join('|'),
+        };
       });
   }
 

@@ -31,12 +31,22 @@ export async function everyLineArrives(t: Test, input: Input, pki?: TestPki): Pr
   const err = messages.filter((m) => m.pri === 11);
   const pid = /^pid (\d+)$/.exec(out[0]?.msg ?? '')?.[1];
   t.ok(pid, 'the program reported its pid');
-  t.same(out.map((m) => m.msg), [`pid ${pid}`, ...Array.from({ length: 3000 }, (_, i) => `line ${i}`), ...extras], 'stdout as user.info (14), in order, unchanged');
-  t.same(err.map((m) => m.msg), Array.from({ length: 50 }, (_, i) => `line err ${i}`), 'stderr as user.err (11), in order');
+  t.same(
+    out.map((m) => m.msg),
+    [`pid ${pid}`, ...Array.from({ length: 3000 }, (_, i) => `line ${i}`), ...extras],
+    'stdout as user.info (14), in order, unchanged',
+  );
+  t.same(
+    err.map((m) => m.msg),
+    Array.from({ length: 50 }, (_, i) => `line err ${i}`),
+    'stderr as user.err (11), in order',
+  );
   t.same([...new Set(messages.map((m) => m.hostname))], ['uk-test-host']);
   t.same([...new Set(messages.map((m) => m.appName))], ['webg']);
   t.same([...new Set(messages.map((m) => m.procId))], [pid]);
-  const badTimes = messages.filter((m: Parsed) => !TIMESTAMP.test(m.timestamp) || Date.parse(m.timestamp) < started - 1000 || Date.parse(m.timestamp) > ended + 1000);
+  const badTimes = messages.filter(
+    (m: Parsed) => !TIMESTAMP.test(m.timestamp) || Date.parse(m.timestamp) < started - 1000 || Date.parse(m.timestamp) > ended + 1000,
+  );
   t.same(badTimes, [], 'TIMESTAMPs are UTC with six fractional digits, from the run');
   t.equal(result.stats.sent, expected);
   t.equal(result.stats.dropped, 0);
@@ -71,14 +81,27 @@ export async function serverRestartLosesNothing(t: Test, input: Input, pki?: Tes
   await restarted;
   t.equal(result.code, 0, 'uk exits with code 0', { stderr: result.stderr });
   t.ok(restartedAt > 0, 'rsyslogd was restarted during the run');
-  const messages = await rsyslog.waitFor((m) => m.some((x) => x.msg === `line ${count - 1}`) && audit(m.map((x) => x.msg), count).missing.length === 0, 10_000);
-  const { missing, duplicates, outOfOrder } = audit(messages.map((m) => m.msg), count);
+  const messages = await rsyslog.waitFor(
+    (m) =>
+      m.some((x) => x.msg === `line ${count - 1}`) &&
+      audit(
+        m.map((x) => x.msg),
+        count,
+      ).missing.length === 0,
+    10_000,
+  );
+  const { missing, duplicates, outOfOrder } = audit(
+    messages.map((m) => m.msg),
+    count,
+  );
   t.same(missing, [], 'no line is missing');
   t.equal(outOfOrder, 0, 'first occurrences are in order');
   t.ok((result.stats.reconnects ?? 0) >= 1, `reconnects=${result.stats.reconnects}`);
   t.equal(result.stats.dropped, 0, 'dropped=0');
   t.match(result.stderr, new RegExp(`lost the connection to 127\\.0\\.0\\.1:${rsyslog.port}`));
-  t.comment(`${input} restart: ${duplicates} duplicate line(s) (resent=${result.stats.resent}), reconnects=${result.stats.reconnects}, retries=${result.stats.retries}`);
+  t.comment(
+    `${input} restart: ${duplicates} duplicate line(s) (resent=${result.stats.resent}), reconnects=${result.stats.reconnects}, retries=${result.stats.retries}`,
+  );
 }
 
 /** With no server at all, uk still exits by the shutdown deadline and counts what it could not send. */
