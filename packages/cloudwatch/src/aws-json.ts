@@ -109,7 +109,7 @@ export class AwsJsonClient {
       region: options.region,
       sha256: options.crypto.Sha256,
       applyChecksum: false,
-      credentials: async () => this.#credentials as { accessKeyId: string; secretAccessKey: string },
+      credentials: () => Promise.resolve(this.#credentials as { accessKeyId: string; secretAccessKey: string }),
     });
   }
 

@@ -101,7 +101,7 @@ export class CredentialSource {
         this.refreshes++;
         return credentials;
       } catch (err) {
-        throw new Error(`no AWS credentials: ${reasonOf(err).split('\n')[0]}`);
+        throw new Error(`no AWS credentials: ${reasonOf(err).split('\n')[0]}`, { cause: err });
       } finally {
         this.#pending = undefined;
       }

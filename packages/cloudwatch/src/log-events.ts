@@ -52,8 +52,8 @@ export function putLogEventsPayload(prefix: Buffer, batch: readonly EventBlock[]
     if (i > 0) payload[at++] = 0x2c;
     at += (batch[i] as EventBlock).body.copy(payload, at);
   }
-  payload[at++] = 0x5d;
-  payload[at++] = 0x7d;
+  payload[at] = 0x5d;
+  payload[at + 1] = 0x7d;
   return payload;
 }
 

@@ -42,7 +42,7 @@ t.test('the body is valid JSON whatever the bytes, and messages decode as the co
   for (const [i, line] of lines.entries()) enc.addBytes(Buffer.concat([Buffer.from('xx'), line, Buffer.from('yy')]), 2, 2 + line.length, 1000 + i);
   enc.finish();
   const body = putLogEventsPayload(bodyPrefix('g/"x"', 's\\1'), blocks).toString('utf8');
-  const parsed = JSON.parse(body);
+  const parsed = JSON.parse(body) as { logGroupName: string; logStreamName: string; logEvents: { message: string; timestamp: number }[] };
   t.equal(parsed.logGroupName, 'g/"x"');
   t.equal(parsed.logStreamName, 's\\1');
   t.same(

@@ -231,14 +231,14 @@ export class ConsoleDriverList {
     // Keep the Nanos invariant: enabled drivers first (in attach order), disabled at the end.
     this.#entries = [...this.#entries.filter((e) => e.enabled), ...this.#entries.filter((e) => !e.enabled)];
     const enabled = this.#entries.filter((e) => e.enabled);
-    this.#rawEntries = enabled.filter((e) => e.driver.writeRaw);
-    this.#recordEntries = enabled.filter((e) => e.driver.write);
-    this.#lineEntries = enabled.filter((e) => e.driver.writeLines);
-    this.#textEntries = enabled.filter((e) => e.driver.write && !e.driver.writeLines);
-    this.#pausingEntries = enabled.filter((e) => e.driver.shouldPause);
+    this.#rawEntries = enabled.filter((e) => e.driver.writeRaw !== undefined);
+    this.#recordEntries = enabled.filter((e) => e.driver.write !== undefined);
+    this.#lineEntries = enabled.filter((e) => e.driver.writeLines !== undefined);
+    this.#textEntries = enabled.filter((e) => e.driver.write !== undefined && e.driver.writeLines === undefined);
+    this.#pausingEntries = enabled.filter((e) => e.driver.shouldPause !== undefined);
     const dead = this.#entries.filter((e) => e.failedOut);
-    this.#deadRecordEntries = dead.filter((e) => e.driver.write);
-    this.#deadRawEntries = dead.filter((e) => e.driver.writeRaw);
+    this.#deadRecordEntries = dead.filter((e) => e.driver.write !== undefined);
+    this.#deadRawEntries = dead.filter((e) => e.driver.writeRaw !== undefined);
   }
 
   /** Driver names in list order with their state, e.g. for `--verbose`. */
@@ -297,7 +297,7 @@ export class ConsoleDriverList {
    */
   async drain(stream: ProgramStream, options: { records?: boolean } = {}): Promise<void> {
     const entries = new Set(options.records === false ? this.#rawEntries : [...this.#rawEntries, ...this.#pausingEntries]);
-    await Promise.all([...entries].filter((e) => e.driver.drain).map((e) => this.#drainOne(e, stream)));
+    await Promise.all([...entries].filter((e) => e.driver.drain !== undefined).map((e) => this.#drainOne(e, stream)));
   }
 
   #drainOne(entry: Entry, stream: ProgramStream): Promise<void> {

@@ -21,7 +21,7 @@ export class Stats {
   /** The counter `name` of `group` (usually the klib), created at 0 the first time. */
   counter(group: string, name: string): Counter {
     let counters = this.#groups.get(group);
-    if (!counters) this.#groups.set(group, (counters = new Map()));
+    if (!counters) this.#groups.set(group, (counters = new Map<string, Counter>()));
     let counter = counters.get(name);
     if (!counter) counters.set(name, (counter = new Counter()));
     return counter;

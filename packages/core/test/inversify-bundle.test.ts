@@ -33,7 +33,7 @@ t.test("a klib's own inversify works with the bundled container", { skip: exists
   // Decorators applied by hand (the tests are not compiled with decorator support).
   inject('base')(Plus, undefined, 0);
   injectable()(Plus);
-  await container.load(new ContainerModule((options) => void options.bind('plus').to(Plus)));
+  container.load(new ContainerModule((options) => void options.bind('plus').to(Plus)));
   t.equal(container.get<Plus>('plus').value, 42, 'ContainerModule, @injectable and @inject from the installed inversify');
 });
 

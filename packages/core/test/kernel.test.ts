@@ -10,7 +10,7 @@ import { serviceToken } from '../src/services.js';
 import { memoryDriver, MemoryStream, testKernel } from '../src/testing.js';
 import { ManualClock } from '../src/timers.js';
 import * as tokens from '../src/tokens.js';
-import { assertUkError, klibEvents, thrownBy, throwsUk, until } from './helpers.js';
+import { assertUkError, klibEvents, throwsUk, until } from './helpers.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/klibs/', import.meta.url));
 

@@ -89,7 +89,7 @@ function statsOf(stderr: string, group: string): Record<string, number> {
     line
       .slice(`uk: stats ${group}: `.length)
       .split(' ')
-      .map((pair) => [pair.split('=')[0], Number(pair.split('=')[1])]),
+      .map((pair): [string, number] => [pair.split('=')[0] ?? '', Number(pair.split('=')[1])]),
   );
 }
 

@@ -71,7 +71,7 @@ export function mayHaveBeenCarriedOut(err: unknown): boolean {
   if (typeof sent === 'boolean') return sent;
   if (typeof code !== 'string') return false;
   if (NOT_SENT_CODES.has(code) || /CERT|SSL|TLS|ERR_OSSL/.test(code)) return false;
-  if (code === 'ETIMEDOUT') return !BEFORE_SEND_EVENTS.test(String(message ?? ''));
+  if (code === 'ETIMEDOUT') return !BEFORE_SEND_EVENTS.test(typeof message === 'string' ? message : '');
   return BROKEN_CODES.has(code) || code.startsWith('HPE_');
 }
 

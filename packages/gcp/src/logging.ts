@@ -40,7 +40,7 @@ import { ApiError, GoogleApi, resultOf, RETRYABLE_CODES, type ApiCall } from './
 import { EntryArena, entryPosition, entrySize, POSITION_SPAN } from './arena.js';
 import { EntryEncoder, MAX_JSON_DEPTH, writeRequestHead, type EncodedEntry } from './entries.js';
 import type { InstanceInfo } from './metadata.js';
-import type { LoggingOptions, Severity } from './options.js';
+import type { LoggingOptions } from './options.js';
 
 /**
  * How large a request grows before it is sent: well below Cloud Logging's 10 MB limit, on purpose. With two

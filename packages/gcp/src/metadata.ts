@@ -128,7 +128,7 @@ export class MetadataClient {
     if (typeof parsed?.access_token !== 'string' || parsed.access_token === '') throw new MetadataError(`${TOKEN_PATH}: the answer has no access_token`);
     const expiresIn = typeof parsed.expires_in === 'number' ? parsed.expires_in : Number(parsed.expires_in);
     if (!(expiresIn > 0)) throw new MetadataError(`${TOKEN_PATH}: the answer has no valid expires_in`);
-    if (parsed.token_type !== undefined && String(parsed.token_type).toLowerCase() !== 'bearer')
+    if (parsed.token_type !== undefined && (typeof parsed.token_type !== 'string' || parsed.token_type.toLowerCase() !== 'bearer'))
       throw new MetadataError(`${TOKEN_PATH}: unexpected token_type ${JSON.stringify(parsed.token_type)}`);
     return { token: parsed.access_token, expiresInMs: expiresIn * 1000 };
   }

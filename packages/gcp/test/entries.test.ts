@@ -45,7 +45,7 @@ t.test('text lines: timestamp with nanoseconds, ordered insertIds, severity by s
   const sorted = ids.map((n) => `p${n.toString(36).padStart(10, '0')}`);
   t.same([...sorted].sort(), sorted, 'fixed-width base-36 sorts as the numbers do');
   t.match(
-    JSON.parse(firstJson(new EntryEncoder({ severity: DEFAULT_SEVERITY, jsonPayload: true, specialFields: true }))).insertId,
+    (JSON.parse(firstJson(new EntryEncoder({ severity: DEFAULT_SEVERITY, jsonPayload: true, specialFields: true }))) as { insertId: string }).insertId,
     /^[0-9a-z]{8}0{10}$/,
     'a random per-run prefix by default',
   );

@@ -439,7 +439,7 @@ function withDeadline<T>(promise: Promise<T>, ms: number, timers: Timers): Promi
       },
       (err: unknown) => {
         timer.cancel();
-        reject(err);
+        reject(err instanceof Error ? err : new Error(String(err)));
       },
     );
   });

@@ -86,7 +86,7 @@ export class UdpOutput {
       const { address, family } = await lookup(host);
       return { address, family: family === 6 ? 6 : 4 };
     } catch (err) {
-      throw new Error(`cannot resolve ${host}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new Error(`cannot resolve ${host}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
     }
   }
 

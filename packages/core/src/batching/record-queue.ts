@@ -89,9 +89,9 @@ export class RecordQueue<T> {
 
   /** The first `length` queued items leave the queue: their memory goes back, each is released. */
   shift(length: number, bytes: number, count: number): void {
-    const release = this.#items.release;
+    const items = this.#items;
     const from = this.#head - this.#offset;
-    if (release && length > 0) release(this.#array.slice(from, from + length));
+    if (items.release && length > 0) items.release(this.#array.slice(from, from + length));
     this.#head += length;
     this.#bytes -= bytes;
     this.#count -= count;
@@ -106,8 +106,8 @@ export class RecordQueue<T> {
   /** Every queued item leaves: memory back, each released. Returns the records that were queued. */
   clear(): number {
     const count = this.#count;
-    const release = this.#items.release;
-    if (release && this.#head < this.end) release(this.#array.slice(this.#head - this.#offset));
+    const items = this.#items;
+    if (items.release && this.#head < this.end) items.release(this.#array.slice(this.#head - this.#offset));
     this.#heap.free(this.#bytes);
     this.#offset = this.end;
     this.#head = this.#offset;

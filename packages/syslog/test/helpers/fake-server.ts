@@ -33,7 +33,7 @@ export class FakeSyslogServer {
       options.onConnection?.(index, socket, this);
       let pending: Buffer = Buffer.alloc(0);
       socket.on('data', (chunk: Buffer) => {
-        let buf: Buffer = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+        const buf: Buffer = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
         let at = 0;
         for (;;) {
           const space = buf.indexOf(32, at);
@@ -58,7 +58,6 @@ export class FakeSyslogServer {
           if (socket.destroyed) return;
         }
         pending = buf.subarray(at);
-        buf = Buffer.alloc(0);
       });
     });
   }
