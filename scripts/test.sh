@@ -6,7 +6,8 @@
 #      theirs with openssl; installed with
 #      apt-get (as root, or through sudo) only when missing;
 #   2. node packages: npm ci;
-#   3. the tests, through nx in dependency order (each package is built first). On a terminal,
+#   3. lint: the type-check, typescript-eslint and prettier --check of every project (nx lint);
+#   4. the tests, through nx in dependency order (each package is built first). On a terminal,
 #      tap's own reporter; otherwise (CI, a log file) plain TAP filtered by scripts/tap-summary.mjs:
 #      every test file's result, every failure with its diagnostics, and `N passed, N failed`.
 set -euo pipefail
@@ -35,6 +36,7 @@ npm ci --no-audit --no-fund
 
 # Keep nx non-interactive and local: no daemon, no cloud, no terminal UI.
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
+npx nx run-many -t lint --output-style=stream
 if [[ -t 1 ]]; then
   npx nx run-many -t test --output-style=stream
 else
