@@ -11,7 +11,8 @@ import type { CredentialSource } from './credentials.js';
 export type ErrorKind = 'credentials' | 'not-found' | 'throttled' | 'server' | 'network' | 'client';
 
 /**
- * A failed call. `retryable: false` tells the Batcher to drop the batch instead of retrying;
+ * A failed call. `retryable: false` makes the send a `drop` instead of a `retry` (`resultOf` in
+ * log-requests.ts);
  * `uncertain: true` that the service may have carried it out (no answer to a request that went out).
  */
 export class AwsCallError extends Error {

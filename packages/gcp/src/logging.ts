@@ -135,9 +135,9 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
   const bodies: Buffer[] = [];
 
   /**
-   * One request with `entries` (slices that end in a comma, which the last one loses). Throws
-   * what the Batcher should see: retryable failures (uncertain ones marked by the API client) and
-   * refusals that splitting cannot help.
+   * One request with `entries` (slices that end in a comma, which the last one loses). Throws an
+   * ApiError for failures (uncertain ones marked by the API client) and refusals that splitting
+   * cannot help; `resultOf` (api.ts) turns it into the Batcher's retry or drop.
    */
   const post = async (entries: readonly Buffer[], bytes: number): Promise<WriteAnswer> => {
     const h = head as Buffer;
