@@ -109,7 +109,9 @@ export class Rsyslog {
     child.on('error', (err) => (spawnError = err));
     this.#process = child;
     // Ready once it listens: TCP accepts a connection; for UDP, the pid file appears after the inputs are set up.
-    const deadline = Date.now() + 10_000;
+    // A generous outer limit: with TLS, rsyslogd loads gnutls and its certificates first, which
+    // took over 10 s on a loaded 2-CPU CI machine (the fault matrix runs six cases at once).
+    const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       if (spawnError) throw new Error(`cannot run rsyslogd (${spawnError.message}): install it with apt-get install -y rsyslog rsyslog-gnutls`);
       if (child.exitCode !== null) throw new Error(`rsyslogd exited with ${child.exitCode}: ${this.#log}`);
