@@ -69,9 +69,11 @@ if (missing.size > 0) {
   console.error(
     `check-pack: refusing to pack ${name}: ${missing.size} file${missing.size === 1 ? '' : 's'} it names ${missing.size === 1 ? 'is' : 'are'} missing:\n${list}\n` +
       (built
-        ? `Build it first: npx nx run ${name}:build (npx nx release publish builds every package before publishing).`
+        ? `Build it first: npx nx run ${name}:build (npx nx release publish builds every package first, unless --projects is given: nx then runs no task dependencies).`
         : 'Restore the file (LICENSE is a copy of the repository root LICENSE).'),
   );
   process.exit(1);
 }
-console.log(`check-pack: ${name}: all ${new Set(required.map(([file]) => file)).size} files it names are present`);
+// On stderr: `npm pack --json` and `npm publish --json` (which nx release publish parses) print
+// their JSON on stdout, and a prepack script's stdout lands in the middle of it.
+console.error(`check-pack: ${name}: all ${new Set(required.map(([file]) => file)).size} files it names are present`);
