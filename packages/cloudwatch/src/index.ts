@@ -9,6 +9,7 @@
  * logs-driver.ts (the console driver and its Batcher), log-requests.ts (PutLogEvents), metrics.ts
  * (the memory sampler, its Batcher and PutMetricData); here they are wired and shut down.
  */
+import { readFileSync } from 'node:fs';
 import { CryptoService, defineKlib, HttpClientService, type KlibContext } from '@uk/core';
 import { shareAwsEnv } from './credentials.js';
 import { CloudWatchDestination, type DestinationDeps } from './destination.js';
@@ -16,6 +17,10 @@ import { createLogsDriver, type LogsDriver } from './logs-driver.js';
 import type { MemoryMetric } from './memory.js';
 import { createMemoryMetrics, type MemoryMetricsReporter } from './metrics.js';
 import { readCloudwatchOptions, type CloudwatchOptions } from './options.js';
+
+// The version and the @uk/core range come from package.json, which `nx release version` rewrites
+// (RELEASING.md): a second copy here would have to be edited by hand at every release.
+const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; peerDependencies: Record<string, string> };
 
 export { AwsCallError, AwsJsonClient, classify, errorTypeOf, type ErrorKind } from './aws-json.js';
 export { CredentialSource, REFRESH_BEFORE_MS, shareAwsEnv, type AwsCredentials, type CredentialProvider } from './credentials.js';
@@ -85,10 +90,10 @@ export function startCloudwatch(ctx: KlibContext<CloudwatchOptions>, deps: Cloud
 
 export default defineKlib<CloudwatchOptions>({
   name: 'cloudwatch',
-  version: '0.1.0',
+  version: manifest.version,
   description: 'console output to CloudWatch Logs and memory metrics to CloudWatch, with instance credentials',
   dependencies: ['tls'],
-  core: '^0.1.0',
+  core: manifest.peerDependencies['@uk/core'],
   options: readCloudwatchOptions,
   init(ctx) {
     const copied = shareAwsEnv(ctx.env);

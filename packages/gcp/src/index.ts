@@ -8,6 +8,7 @@
  * It needs the `tls` klib for HTTPS (HttpClientService). Without a `gcp` tuple it loads and does
  * nothing, as in Nanos.
  */
+import { readFileSync } from 'node:fs';
 import { defineKlib, HttpClientService, tokens as coreTokens } from '@uk/core';
 import { GoogleApi } from './api.js';
 import { TokenSource } from './credentials.js';
@@ -16,6 +17,10 @@ import { MetadataClient } from './metadata.js';
 import { createMetricsReporter, type MetricsReporter } from './monitoring.js';
 import { readGcpOptions, type GcpOptions } from './options.js';
 import { GcpSetup } from './setup.js';
+
+// The version and the @uk/core range come from package.json, which `nx release version` rewrites
+// (RELEASING.md): a second copy here would have to be edited by hand at every release.
+const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; peerDependencies: Record<string, string> };
 
 export {
   ApiError,
@@ -95,10 +100,10 @@ export { GcpSetup, type SetupOptions } from './setup.js';
 
 export default defineKlib<GcpOptions>({
   name: 'gcp',
-  version: '0.1.0',
+  version: manifest.version,
   description: 'console output to Google Cloud Logging, memory and disk metrics to Cloud Monitoring',
   dependencies: ['tls'],
-  core: '^0.1.0',
+  core: manifest.peerDependencies['@uk/core'],
   whenUnconfigured: 'skip',
   options: readGcpOptions,
   init(ctx) {

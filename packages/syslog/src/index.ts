@@ -6,9 +6,14 @@
  * `tls` is a dependency only with `transport: tls`: the TLS connection comes from the `tls`
  * klib's secure transport service.
  */
+import { readFileSync } from 'node:fs';
 import { defineKlib } from '@uk/core';
 import { createSyslogDriver } from './driver.js';
 import { readSyslogOptions, syslogDependencies, type SyslogOptions } from './options.js';
+
+// The version and the @uk/core range come from package.json, which `nx release version` rewrites
+// (RELEASING.md): a second copy here would have to be edited by hand at every release.
+const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; peerDependencies: Record<string, string> };
 
 export { createSyslogDriver, FILE_FLUSH_MS, SERVER_FLUSH_MS, type SyslogDriver } from './driver.js';
 export { encodeBatch, Rfc5424Formatter, splitUtf8, type EncodedBatch, type FormatterOptions } from './format.js';
@@ -35,8 +40,8 @@ export { UdpOutput, type UdpOutputOptions } from './udp.js';
 
 export default defineKlib<SyslogOptions>({
   name: 'syslog',
-  version: '0.1.0',
-  core: '^0.1.0',
+  version: manifest.version,
+  core: manifest.peerDependencies['@uk/core'],
   description: 'console output as RFC 5424 syslog over UDP, TCP or TLS, and to rotating files',
   dependencies: syslogDependencies,
   whenUnconfigured: 'fail',

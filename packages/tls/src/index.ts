@@ -3,11 +3,16 @@
  * verification on unless the operator turns it off) to klibs that declare `tls` as a dependency.
  * It loads without a `tls` tuple, with the defaults, as the Nanos tls klib does.
  */
+import { readFileSync } from 'node:fs';
 import { CryptoService, defineKlib, HttpClientService, SecureTransportService } from '@uk/core';
 import { cryptoPrimitives } from './crypto.js';
 import { createHttpClient } from './http-client.js';
 import { readTlsOptions, type TlsOptions } from './options.js';
 import { NodeSecureTransport, trustStore } from './transport.js';
+
+// The version and the @uk/core range come from package.json, which `nx release version` rewrites
+// (RELEASING.md): a second copy here would have to be edited by hand at every release.
+const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; peerDependencies: Record<string, string> };
 
 export { readTlsOptions, pemCertificates, TLS_OPTION_KEYS, TLS_VERSIONS, type TlsOptions, type TlsVersion } from './options.js';
 export { NodeSecureTransport, trustStore, type TrustStore } from './transport.js';
@@ -16,8 +21,8 @@ export { cryptoPrimitives, hmacSha256, Sha256, sha256Hex } from './crypto.js';
 
 export default defineKlib<TlsOptions>({
   name: 'tls',
-  version: '0.1.0',
-  core: '^0.1.0',
+  version: manifest.version,
+  core: manifest.peerDependencies['@uk/core'],
   description: 'TLS connections for other klibs: verification on, extra CAs, minimum version',
   whenUnconfigured: 'init',
   options: readTlsOptions,
