@@ -38,12 +38,12 @@ async function chooseNames(args: CreateArgs, dir: string, ask: Ask | undefined):
   const from = args.name !== undefined ? '--name' : `the name of the directory ${dir}`;
   let klibName = args.name ?? basename(dir);
   if (ask && args.name === undefined) klibName = await ask('klib name', klibName, (n) => klibNameProblem(n, 'your answer'));
-  const nameProblem = klibNameProblem(klibName, from);
+  const nameProblem = klibNameProblem(klibName, from, args.name === undefined);
   if (nameProblem) throw new Error(nameProblem);
   let packageName = args.packageName ?? defaultPackageName(klibName);
   if (ask && args.packageName === undefined) packageName = await ask('package name', packageName, packageNameProblem);
   const packageProblem = packageNameProblem(packageName);
-  if (packageProblem) throw new Error(`${packageProblem} (--package)`);
+  if (packageProblem) throw new Error(`--package: ${packageProblem}`);
   return { klibName, packageName };
 }
 

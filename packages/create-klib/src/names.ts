@@ -20,13 +20,16 @@ export function suggestKlibName(text: string): string | undefined {
   return KLIB_NAME_RULE.test(name) ? name : undefined;
 }
 
-/** Why `name` is not a klib name (undefined when it is one), saying where it came from and how to fix it. */
-export function klibNameProblem(name: string, from: string): string | undefined {
+/**
+ * Why `name` is not a klib name (undefined when it is one), saying where it came from (`from`)
+ * and how to fix it (a name to pass, or renaming the directory it was taken from).
+ */
+export function klibNameProblem(name: string, from: string, fromDirectory = false): string | undefined {
   if (KLIB_NAME_RULE.test(name)) return undefined;
-  const suggestion = suggestKlibName(name);
+  const suggestion = suggestKlibName(name) ?? 'my-klib';
   return (
     `"${name}" (${from}) is not a valid klib name: it must start with a lowercase letter, then only lowercase letters, digits, "-" or "_" (${KLIB_NAME_RULE.source}). ` +
-    (suggestion ? `Pass --name ${suggestion}, or rename the directory.` : 'Pass --name <name>, e.g. --name my-klib, or rename the directory.')
+    `Pass --name ${suggestion}${fromDirectory ? ', or rename the directory' : ''}.`
   );
 }
 

@@ -14,6 +14,7 @@ export interface TemplateVersions {
   readonly typesNode: string;
 }
 
+/** Read from dist/versions.json, which is `../dist/` from both src/ (tests) and dist/ (the bin). */
 export function templateVersions(): TemplateVersions {
-  return JSON.parse(readFileSync(new URL('./versions.json', import.meta.url), 'utf8')) as TemplateVersions;
+  return JSON.parse(readFileSync(new URL('../dist/versions.json', import.meta.url), 'utf8')) as TemplateVersions;
 }
