@@ -73,7 +73,11 @@ function inFile<T>(file: string | undefined, build: () => T): T {
     return build();
   } catch (err) {
     if (file === undefined || !isUkError(err)) throw err;
-    throw ukError(err.code, `${file}: ${err.message}`, { ...(err.where === undefined ? {} : { where: err.where }), ...(err.fix === undefined ? {} : { fix: err.fix }), cause: err });
+    throw ukError(err.code, `${file}: ${err.message}`, {
+      ...(err.where === undefined ? {} : { where: err.where }),
+      ...(err.fix === undefined ? {} : { fix: err.fix }),
+      cause: err,
+    });
   }
 }
 
@@ -110,7 +114,11 @@ export function opsConfigFromJSON(json: unknown, file?: string, baseDir = proces
     throw shapeError('Klibs', 'set both at the top level and in RunConfig', 'keep one Klibs list');
   }
   const klibs =
-    json.Klibs !== undefined ? stringList(json.Klibs, 'Klibs', shapeError) : runConfig.Klibs !== undefined ? stringList(runConfig.Klibs, 'RunConfig.Klibs', shapeError) : [];
+    json.Klibs !== undefined
+      ? stringList(json.Klibs, 'Klibs', shapeError)
+      : runConfig.Klibs !== undefined
+        ? stringList(runConfig.Klibs, 'RunConfig.Klibs', shapeError)
+        : [];
 
   const passthrough = json.ManifestPassthrough ?? {};
   if (!isObject(passthrough)) throw shapeError('ManifestPassthrough', 'expected an object');

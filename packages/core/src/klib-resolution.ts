@@ -131,10 +131,7 @@ function packagesIn(modules: string): string[] {
  * from the config's directory or beside uk. Only names that exist are offered.
  */
 export function suggestKlibName(written: string, builtins: readonly string[], configDir: string): string | undefined {
-  const builtin = nearestName(
-    written,
-    written.startsWith('@uk/') ? builtins.map((name) => `@uk/${name}`) : builtins,
-  );
+  const builtin = nearestName(written, written.startsWith('@uk/') ? builtins.map((name) => `@uk/${name}`) : builtins);
   if (builtin !== undefined) return builtin;
   const installed = new Map<string, string>();
   for (const modules of [...nodeModulesChain(configDir), ...nodeModulesChain(OWN_MODULE_DIR)]) {

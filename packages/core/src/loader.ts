@@ -77,7 +77,9 @@ function resolvePackageEntry(entry: string, specifier: string, baseDir: string):
     throw klibNotFound(
       entry,
       `package ${specifier} is installed (${broken.packageDir}) but cannot be loaded: ${broken.reason}`,
-      builtin !== undefined ? `reinstall it: ${installCommand(specifier, baseDir)}` : `check "exports" and "main" in ${join(broken.packageDir, 'package.json')}`,
+      builtin !== undefined
+        ? `reinstall it: ${installCommand(specifier, baseDir)}`
+        : `check "exports" and "main" in ${join(broken.packageDir, 'package.json')}`,
     );
   }
   if (builtin !== undefined) {
