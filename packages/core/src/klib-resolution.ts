@@ -17,7 +17,6 @@
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { resolve as esmResolve } from 'import-meta-resolve';
 import { reasonOf } from './errors.js';
 import { nearestName } from './nearest-name.js';
 
@@ -51,6 +50,18 @@ export function findPackageDir(name: string, dir: string): string | undefined {
   return undefined;
 }
 
+type EsmResolve = (specifier: string, parent: string) => string;
+let esmResolver: Promise<EsmResolve> | undefined;
+
+/**
+ * import-meta-resolve, loaded on first use: with the Node modules it loads (assert, util, v8), it
+ * takes about 20 ms, which `uk --version`, `uk run` without klibs and path-only Klibs need not pay.
+ */
+function loadEsmResolver(): Promise<EsmResolve> {
+  esmResolver ??= import('import-meta-resolve').then((m) => m.resolve);
+  return esmResolver;
+}
+
 export type PackageLookup =
   | { readonly kind: 'found'; readonly file: string }
   | { readonly kind: 'missing' }
@@ -58,9 +69,10 @@ export type PackageLookup =
   | { readonly kind: 'broken'; readonly packageDir: string; readonly reason: string };
 
 /** Resolves a bare specifier from `dir` as `import(specifier)` in a module of that directory would. */
-export function lookUpPackage(specifier: string, dir: string): PackageLookup {
+export async function lookUpPackage(specifier: string, dir: string): Promise<PackageLookup> {
   const packageDir = findPackageDir(packageNameOf(specifier), dir);
   if (packageDir === undefined) return { kind: 'missing' };
+  const esmResolve = await loadEsmResolver();
   let url: string;
   try {
     url = esmResolve(specifier, pathToFileURL(join(dir, sep)).href);

@@ -64,12 +64,12 @@ export function klibNameOfEntry(entry: string): string | undefined {
  * reason it cannot: what is missing, and the fix. An unknown name gets the nearest known one,
  * never an invitation to install it.
  */
-function resolvePackageEntry(entry: string, specifier: string, baseDir: string): string {
+async function resolvePackageEntry(entry: string, specifier: string, baseDir: string): Promise<string> {
   const builtin = builtinOf(specifier);
   const places = builtin !== undefined ? [OWN_MODULE_DIR, baseDir] : [baseDir, OWN_MODULE_DIR];
   let broken: { packageDir: string; reason: string } | undefined;
   for (const dir of places) {
-    const found = lookUpPackage(specifier, dir);
+    const found = await lookUpPackage(specifier, dir);
     if (found.kind === 'found') return found.file;
     if (found.kind === 'broken') broken ??= found;
   }
@@ -189,7 +189,7 @@ export async function resolveKlib(entry: string, baseDir: string, options: Resol
     }
     file = candidate;
   } else {
-    file = resolvePackageEntry(entry, specifier, baseDir);
+    file = await resolvePackageEntry(entry, specifier, baseDir);
   }
   const mod = await importKlibModule(entry, file, options);
   const klib = isKlib(mod.default) ? mod.default : isKlib(mod.klib) ? mod.klib : undefined;

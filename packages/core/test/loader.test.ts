@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { defineKlib, dependenciesOf, isKlib, type KlibDefinition } from '../src/klib.js';
+import { klibNotFound } from '../src/klib-errors.js';
 import { BUILTIN_KLIBS, coreVersion, orderKlibs, resolveKlib, type ResolvedKlib } from '../src/loader.js';
 import { Tuple } from '../src/manifest.js';
+import type { UkError } from '../src/errors.js';
 import { assertUkError } from './helpers.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/klibs/', import.meta.url));
@@ -109,6 +111,29 @@ t.test('orderKlibs: missing dependencies, and the klibs that depend on those', a
   t.match(result.problems[0]?.message, /^missing dependencies for b klib/);
 });
 
+t.test('orderKlibs: a dependency listed in Klibs whose entry could not be loaded is not called absent', async (t) => {
+  const notInstalled = klibNotFound('tls', "the built-in klib's package @uk/tls is not installed", 'install it: npm install @uk/tls');
+  const noFile = klibNotFound('gcp=./gcp.mjs', 'no file at /x/gcp.mjs', 'paths in Klibs are relative to the config file');
+  const result = orderKlibs([fake('cloudwatch', ['tls']), fake('g', ['gcp']), fake('a', ['nowhere'])], empty, [
+    { entry: 'tls', problem: notInstalled },
+    { entry: 'gcp=./gcp.mjs', problem: noFile },
+    { entry: './nowhere.mjs', problem: klibNotFound('./nowhere.mjs', 'no file at /x/nowhere.mjs', 'paths in Klibs are relative to the config file') },
+  ]);
+  t.same(names(result), []);
+  t.same(
+    result.problems.map((p) => p.describe()),
+    [
+      "missing dependencies for cloudwatch klib: tls (listed in Klibs, but the built-in klib's package @uk/tls is not installed) (install it: npm install @uk/tls)",
+      'missing dependencies for g klib: gcp (listed in Klibs, but no file at /x/gcp.mjs) (paths in Klibs are relative to the config file)',
+      // A path's klib name is not known before its import: that dependency is absent as far as uk can tell.
+      'missing dependencies for a klib: nowhere (add "nowhere" to Klibs)',
+    ],
+  );
+  // The package form of a built-in names it too.
+  const scoped = orderKlibs([fake('cloudwatch', ['tls'])], empty, [{ entry: '@uk/tls', problem: notInstalled }]);
+  t.match(scoped.problems[0]?.message, /^missing dependencies for cloudwatch klib: tls \(listed in Klibs, but /);
+});
+
 t.test('orderKlibs: cycles are named, and klibs that depend on a cycle are reported', async (t) => {
   const result = orderKlibs([fake('x', ['a']), fake('a', ['b']), fake('b', ['a']), fake('ok')], empty);
   t.same(names(result), ['ok']);
@@ -206,18 +231,35 @@ t.test('resolveKlib: errors', async (t) => {
   t.equal(notFound?.fix, 'paths in Klibs are relative to the config file');
   assertUkError(t, await rejection(resolveKlib('x=./nope.mjs', fixtures)), 'UK_ERR_KLIB_NOT_FOUND', `klib "x=./nope.mjs": no file at ${nofile}`);
 
+  // An unknown package name: no install command (uk would then run whatever that name is).
+  const builtins = `it is not a built-in klib (${BUILTIN_KLIBS.join(', ')})`;
   const pkg = assertUkError(
     t,
     await rejection(resolveKlib('uk-no-such-klib-package', fixtures)),
     'UK_ERR_KLIB_NOT_FOUND',
-    `klib "uk-no-such-klib-package": no package "uk-no-such-klib-package" is installed and it is not a built-in klib (${BUILTIN_KLIBS.join(', ')})`,
+    `klib "uk-no-such-klib-package": no package "uk-no-such-klib-package" is installed (looked from ${fixtures}), and ${builtins}`,
   );
-  t.equal(pkg?.fix, 'npm install uk-no-such-klib-package');
+  t.equal(
+    pkg?.fix,
+    'check the spelling: an entry is a built-in klib name, a path to a module, or the name of a klib package installed next to the config file',
+  );
   assertUkError(
     t,
     await rejection(resolveKlib('@acme/uk-no-such-audit', fixtures)),
     'UK_ERR_KLIB_NOT_FOUND',
-    'klib "@acme/uk-no-such-audit": no package "@acme/uk-no-such-audit" is installed and it is not a built-in klib (tls, syslog, cloudwatch, gcp)',
+    `klib "@acme/uk-no-such-audit": no package "@acme/uk-no-such-audit" is installed (looked from ${fixtures}), and ${builtins}`,
+  );
+  const typo = assertUkError(
+    t,
+    await rejection(resolveKlib('syslgo', fixtures)),
+    'UK_ERR_KLIB_NOT_FOUND',
+    `klib "syslgo": no package "syslgo" is installed (looked from ${fixtures}), and ${builtins}`,
+  );
+  t.equal(typo?.fix, 'did you mean "syslog"?');
+  t.equal(
+    ((await rejection(resolveKlib('tl=clodwatch', fixtures))) as UkError | undefined)?.fix,
+    'did you mean "cloudwatch"?',
+    'the package part of name=package',
   );
   // A package that resolves but is not a klib (the kernel itself).
   const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
