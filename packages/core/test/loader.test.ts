@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -308,5 +309,28 @@ t.test('defineKlib: core must be a semver range', async (t) => {
   t.throws(
     () => defineKlib({ name: 'bad', core: 1 as unknown as string, init() {} }),
     new TypeError('defineKlib(bad): core must be a semver range of @uk/core such as "^0.1.0", got 1'),
+  );
+});
+
+t.test('resolveKlib: an installed package whose package.json leads to no file is named, with what to check', async (t) => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'uk-loader-')));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const modules = join(dir, 'node_modules');
+  mkdirSync(join(modules, 'uk-klib-unbuilt'), { recursive: true });
+  writeFileSync(join(modules, 'uk-klib-unbuilt', 'package.json'), JSON.stringify({ name: 'uk-klib-unbuilt', type: 'module', exports: './dist/index.js' }));
+  mkdirSync(join(modules, 'uk-klib-cjs-only'), { recursive: true });
+  writeFileSync(join(modules, 'uk-klib-cjs-only', 'package.json'), JSON.stringify({ name: 'uk-klib-cjs-only', exports: { require: './index.cjs' } }));
+  const unbuilt = assertUkError(
+    t,
+    await rejection(resolveKlib('uk-klib-unbuilt', dir)),
+    'UK_ERR_KLIB_NOT_FOUND',
+    `klib "uk-klib-unbuilt": package uk-klib-unbuilt is installed (${join(modules, 'uk-klib-unbuilt')}) but cannot be loaded: its entry point ${join(modules, 'uk-klib-unbuilt', 'dist', 'index.js')} does not exist (is the package built?)`,
+  );
+  t.equal(unbuilt?.fix, `check "exports" and "main" in ${join(modules, 'uk-klib-unbuilt', 'package.json')}`);
+  // import() applies the "import" condition, not "require": such a package cannot be imported, and uk says why.
+  const cjs = await rejection(resolveKlib('uk-klib-cjs-only', dir));
+  t.match(
+    (cjs as UkError | undefined)?.message,
+    /^klib "uk-klib-cjs-only": package uk-klib-cjs-only is installed \(.*\) but cannot be loaded: .*No "exports" main defined/,
   );
 });
