@@ -207,7 +207,10 @@ t.test('a program that cannot be found exits 127', async (t) => {
   const result = await runUk(['run', '--', '/nonexistent/bin/prog', '--flag']);
   t.equal(result.code, 127);
   t.equal(result.out, '');
-  t.equal(result.err, 'uk: UK_ERR_PROGRAM_START: cannot run program "/nonexistent/bin/prog": ENOENT (check the path (use ./name for a file in the current directory))\n');
+  t.equal(
+    result.err,
+    'uk: UK_ERR_PROGRAM_START: cannot run program "/nonexistent/bin/prog": ENOENT (check the path (use ./name for a file in the current directory))\n',
+  );
 });
 
 t.test('a klib whose init hangs does not stop the program from running', async (t) => {
