@@ -10,7 +10,7 @@ import { isUkError, type UkError } from './errors.js';
 import { configMissing, initFailed, klibInvalid, missingDependencies } from './klib-errors.js';
 import type { KlibGuard, KlibIdentity } from './klib-guard.js';
 import { dependenciesOf, type Env } from './klib.js';
-import { orderKlibs, resolveKlib, type ResolvedKlib } from './loader.js';
+import { orderKlibs, resolveKlib, type ResolvedKlib, type UnloadedEntry } from './loader.js';
 import { Tuple } from './manifest.js';
 import { OptionsReader } from './options.js';
 
@@ -89,9 +89,10 @@ export async function resolveEntries(
   entries: readonly string[],
   baseDir: string,
   options: ResolveEntriesOptions,
-): Promise<{ resolved: ResolvedKlib[]; problems: UkError[] }> {
+): Promise<{ resolved: ResolvedKlib[]; problems: UkError[]; unloaded: UnloadedEntry[] }> {
   const resolved: ResolvedKlib[] = [];
   const problems: UkError[] = [];
+  const unloaded: UnloadedEntry[] = [];
   for (const entry of entries) {
     const identity = options.identity?.(entry);
     try {
@@ -103,10 +104,12 @@ export async function resolveEntries(
       options.onResolved?.(item, identity);
       resolved.push(item);
     } catch (err) {
-      problems.push(asUkError(err, entry));
+      const problem = asUkError(err, entry);
+      problems.push(problem);
+      unloaded.push({ entry, problem });
     }
   }
-  return { resolved, problems };
+  return { resolved, problems, unloaded };
 }
 
 /** What boot does with one klib that has a place in the load order. */
@@ -153,12 +156,16 @@ export async function planBoot(config: OpsConfig, options: PlanOptions): Promise
   const { toggles, problems: toggleProblems } = parseConsoleToggles(consoles);
   problems.push(...toggleProblems);
 
-  const { resolved, problems: resolveProblems } = await resolveEntries(config.klibs, config.baseDir, {
+  const {
+    resolved,
+    problems: resolveProblems,
+    unloaded,
+  } = await resolveEntries(config.klibs, config.baseDir, {
     ...options,
     importTimeoutMs: settings.klibInitTimeoutMs,
   });
   problems.push(...resolveProblems);
-  const { order, problems: orderProblems } = orderKlibs(resolved, manifest);
+  const { order, problems: orderProblems } = orderKlibs(resolved, manifest, unloaded);
   problems.push(...orderProblems);
 
   // Each klib's configuration is checked once (the first of duplicates), also for a klib that

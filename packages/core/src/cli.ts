@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `uk` command. */
-import { isUkError, reasonOf, ukError } from './errors.js';
+import { describeWithCode, isUkError, reasonOf, ukError } from './errors.js';
 import { HELP, parseCliArgs, type CliArgs } from './cli-args.js';
 import { loadOpsConfig, opsConfigFromJSON, type OpsConfig } from './config.js';
 import { Kernel } from './kernel.js';
@@ -54,7 +54,7 @@ async function run(args: CliArgs): Promise<number> {
 async function validate(args: CliArgs): Promise<number> {
   const result = await validateConfig(args.config as string);
   for (const warning of result.warnings) process.stdout.write(`warning: ${warning}\n`);
-  for (const problem of result.problems) process.stdout.write(`error ${problem.code}: ${problem.describe()}\n`);
+  for (const problem of result.problems) process.stdout.write(`error ${describeWithCode(problem)}\n`);
   if (result.problems.length > 0) {
     process.stdout.write(`${args.config}: ${result.problems.length} problem(s)\n`);
     return 1;
@@ -106,7 +106,7 @@ async function main(argv: readonly string[]): Promise<number> {
         return await run(args);
     }
   } catch (err) {
-    return fail(isUkError(err) ? `${err.describe()}` : reasonOf(err));
+    return fail(isUkError(err) ? describeWithCode(err) : reasonOf(err));
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ukError, type UkError } from './errors.js';
+import { isUkError, ukError, type UkError } from './errors.js';
 import { Tuple } from './manifest.js';
 
 /** Top-level keys Ops understands; anything else is reported by `uk validate` as a likely typo. */
@@ -56,15 +56,36 @@ export interface OpsConfig {
   readonly unknownKeys: readonly string[];
 }
 
-function shapeError(where: string, message: string, fix?: string): UkError {
-  return ukError('UK_ERR_CONFIG_SHAPE', `${where}: ${message}`, fix === undefined ? { where } : { where, fix });
+type ShapeError = (where: string, message: string, fix?: string) => UkError;
+
+/**
+ * Makes the errors of one config's shape. With a file, each message starts with its path: uk run
+ * prints it among the program's output, where "Klibs: …" alone would not say which file is wrong.
+ */
+function shapeErrors(file: string | undefined): ShapeError {
+  const prefix = file === undefined ? '' : `${file}: `;
+  return (where, message, fix) => ukError('UK_ERR_CONFIG_SHAPE', `${prefix}${where}: ${message}`, fix === undefined ? { where } : { where, fix });
+}
+
+/** A manifest error of a config file (a null value in ManifestPassthrough), reworded to name the file. */
+function inFile<T>(file: string | undefined, build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    if (file === undefined || !isUkError(err)) throw err;
+    throw ukError(err.code, `${file}: ${err.message}`, {
+      ...(err.where === undefined ? {} : { where: err.where }),
+      ...(err.fix === undefined ? {} : { fix: err.fix }),
+      cause: err,
+    });
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function stringList(value: unknown, where: string): string[] {
+function stringList(value: unknown, where: string, shapeError: ShapeError): string[] {
   if (!Array.isArray(value)) throw shapeError(where, `expected an array of strings, got ${JSON.stringify(value)}`);
   return value.map((item, index) => {
     if (typeof item !== 'string' || item === '') throw shapeError(`${where}[${index}]`, `expected a non-empty string, got ${JSON.stringify(item)}`);
@@ -82,8 +103,10 @@ function lineAndColumn(text: string, offset: number): string {
 
 /** Builds an OpsConfig from parsed JSON; `file` is only used to name things in errors. */
 export function opsConfigFromJSON(json: unknown, file?: string, baseDir = process.cwd()): OpsConfig {
-  const label = file ?? 'config';
-  if (!isObject(json)) throw shapeError(label, 'expected a JSON object at the top level');
+  if (!isObject(json)) {
+    throw ukError('UK_ERR_CONFIG_SHAPE', `${file ?? 'config'}: expected a JSON object at the top level`, { where: file ?? 'config' });
+  }
+  const shapeError = shapeErrors(file);
   const runConfig = json.RunConfig === undefined ? {} : json.RunConfig;
   if (!isObject(runConfig)) throw shapeError('RunConfig', 'expected an object');
 
@@ -91,11 +114,15 @@ export function opsConfigFromJSON(json: unknown, file?: string, baseDir = proces
     throw shapeError('Klibs', 'set both at the top level and in RunConfig', 'keep one Klibs list');
   }
   const klibs =
-    json.Klibs !== undefined ? stringList(json.Klibs, 'Klibs') : runConfig.Klibs !== undefined ? stringList(runConfig.Klibs, 'RunConfig.Klibs') : [];
+    json.Klibs !== undefined
+      ? stringList(json.Klibs, 'Klibs', shapeError)
+      : runConfig.Klibs !== undefined
+        ? stringList(runConfig.Klibs, 'RunConfig.Klibs', shapeError)
+        : [];
 
   const passthrough = json.ManifestPassthrough ?? {};
   if (!isObject(passthrough)) throw shapeError('ManifestPassthrough', 'expected an object');
-  const manifest = Tuple.fromJSON(passthrough, '');
+  const manifest = inFile(file, () => Tuple.fromJSON(passthrough, ''));
 
   const env: Record<string, string> = {};
   if (json.Env !== undefined) {
@@ -110,7 +137,7 @@ export function opsConfigFromJSON(json: unknown, file?: string, baseDir = proces
   if (json.Program !== undefined && (typeof json.Program !== 'string' || json.Program === '')) {
     throw shapeError('Program', `expected a non-empty string, got ${JSON.stringify(json.Program)}`);
   }
-  const args = json.Args === undefined ? [] : stringList(json.Args, 'Args');
+  const args = json.Args === undefined ? [] : stringList(json.Args, 'Args', shapeError);
   const cloud = json.CloudConfig ?? {};
   if (!isObject(cloud)) throw shapeError('CloudConfig', 'expected an object');
 
@@ -122,7 +149,7 @@ export function opsConfigFromJSON(json: unknown, file?: string, baseDir = proces
     env,
     program: json.Program,
     args,
-    cloudConfig: Tuple.fromJSON(cloud, 'CloudConfig'),
+    cloudConfig: inFile(file, () => Tuple.fromJSON(cloud, 'CloudConfig')),
     unknownKeys: Object.keys(json).filter((key) => !(OPS_KEYS as readonly string[]).includes(key)),
   };
 }

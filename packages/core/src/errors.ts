@@ -81,6 +81,16 @@ export function ukError(code: ErrorCode, message: string, details?: UkErrorDetai
   return new UkError(code, message, details);
 }
 
+/**
+ * The line uk prints for an error: its code, then what describe() says
+ * (`UK_ERR_KLIB_NOT_FOUND: klib "syslgo": … (did you mean "syslog"?)`), so that an operator can look
+ * the code up in docs/errors.md. A function, not a method: the error may come from another copy of
+ * @uk/core (a klib that bundles its own).
+ */
+export function describeWithCode(err: UkError): string {
+  return `${err.code}: ${err.describe()}`;
+}
+
 /** A printable reason for any thrown value, never including a stack. */
 export function reasonOf(err: unknown): string {
   if (isUkError(err)) return err.describe();

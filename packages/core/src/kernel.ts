@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import type { OpsConfig } from './config.js';
 import { planBoot, readKernelSettingsLeniently, resolveEntries, type KernelSettings, type PlannedKlib } from './boot-plan.js';
 import { ConsoleDriverList } from './console.js';
-import { isUkError, reasonOf, ukError, type UkError } from './errors.js';
+import { describeWithCode, isUkError, reasonOf, ukError, type UkError } from './errors.js';
 import { describeSummary, FailureTally } from './failure-tally.js';
 import { Heaps } from './heap.js';
 import { KernelLog } from './kernel-log.js';
@@ -211,7 +211,7 @@ export class Kernel {
     this.#failedKlibs.set(name, { error, tally });
     this.#logged.add(error);
     this.log.error(
-      `${error.message}${failure.kind === 'process.exit' && failure.at ? ` (at ${failure.at})` : ''}; ${consequence}${error.fix ? ` (${error.fix})` : ''}`,
+      `${error.code}: ${error.message}${failure.kind === 'process.exit' && failure.at ? ` (at ${failure.at})` : ''}; ${consequence}${error.fix ? ` (${error.fix})` : ''}`,
       { owner: name },
     );
   }
@@ -242,7 +242,7 @@ export class Kernel {
     for (const { name, where } of this.console.unusedToggles()) {
       this.log.warn(`${where}: no console driver named "${name}" (attached: ${this.console.drivers.map((d) => d.name).join(', ')})`);
     }
-    for (const problem of problems) if (!this.#logged.has(problem)) this.log.error(problem.describe());
+    for (const problem of problems) if (!this.#logged.has(problem)) this.log.error(describeWithCode(problem));
     if (this.log.verbose) {
       this.log.debug(`klibs: ${reports.map((r) => `${r.name} (${r.status}, ${r.ms.toFixed(1)} ms)`).join(' → ') || 'none'}`);
       this.log.debug(
@@ -373,7 +373,7 @@ export class Kernel {
       const err = ukError('UK_ERR_SHUTDOWN_TIMEOUT', `${cut}; still flushing: ${report.unfinished.join(', ')}`, {
         fix: 'raise uk.shutdown_timeout or check the destination',
       });
-      this.log.error(err.describe());
+      this.log.error(describeWithCode(err));
     }
     return report;
   }

@@ -5,22 +5,39 @@
  */
 import { reasonOf, ukError, type UkError } from './errors.js';
 
-/** Why a dependency is missing: not in Klibs, unable to load (its own problem, or a cycle), or it failed to start. */
-export type DependencyState = 'absent' | 'cannot-load' | 'in-cycle' | 'failed';
+/**
+ * Why a dependency is missing: not in Klibs; in Klibs but its entry could not be loaded (not
+ * installed, not found, not a klib); unable to load (its own problem, or a cycle); failed to start.
+ */
+export type DependencyState = 'absent' | 'not-loaded' | 'cannot-load' | 'in-cycle' | 'failed';
 
 export interface MissingDependency {
   readonly name: string;
   readonly state: DependencyState;
+  /** For 'not-loaded': the problem of the Klibs entry that names it. */
+  readonly problem?: UkError;
 }
 
-/** UK_ERR_KLIB_MISSING_DEP: `missing dependencies for syslog klib: tls (add "tls" to Klibs)`. */
+/** What an entry's problem says without its `klib "entry": ` lead (klibNotFound and klibInvalid put it there). */
+function withoutEntry(problem: UkError): string {
+  return problem.message.replace(/^klib "[^"]*": /, '');
+}
+
+/**
+ * UK_ERR_KLIB_MISSING_DEP: `missing dependencies for syslog klib: tls (add "tls" to Klibs)`, or,
+ * when tls is listed but its package is not installed, that and the command that installs it.
+ */
 export function missingDependencies(klib: string, deps: readonly MissingDependency[]): UkError {
-  const describe = ({ name, state }: MissingDependency): string =>
-    state === 'absent' ? name : state === 'failed' ? `${name} (which failed to load)` : `${name} (which cannot load)`;
+  const describe = ({ name, state, problem }: MissingDependency): string => {
+    if (state === 'absent') return name;
+    if (state === 'not-loaded') return `${name} (listed in Klibs, but ${problem ? withoutEntry(problem) : 'it could not be loaded'})`;
+    return state === 'failed' ? `${name} (which failed to load)` : `${name} (which cannot load)`;
+  };
   const absent = deps.filter((d) => d.state === 'absent').map((d) => `"${d.name}"`);
   const broken = deps.filter((d) => d.state === 'cannot-load' || d.state === 'failed').map((d) => d.name);
   const fixes = [
     ...(absent.length > 0 ? [`add ${absent.join(', ')} to Klibs`] : []),
+    ...deps.filter((d) => d.state === 'not-loaded').map((d) => d.problem?.fix ?? `fix the problem reported for ${d.name}`),
     ...(deps.some((d) => d.state === 'in-cycle') ? ['break the dependency cycle'] : []),
     ...(broken.length > 0 ? [`fix the problem reported for ${broken.join(', ')}`] : []),
   ];

@@ -4,14 +4,14 @@
  *
  * Entries: a built-in name (`syslog` → `@uk/syslog`), `name=package-or-path` (the module must
  * declare `name`), a file path (`./klibs/hello.js`, relative to the config file), or a package
- * name (`@acme/uk-audit`).
+ * name (`@acme/uk-audit`), resolved as klib-resolution.ts describes.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { isUkError, reasonOf, ukError, type UkError } from './errors.js';
-import { coreRangeMismatch, klibInvalid, klibNotFound, missingDependencies } from './klib-errors.js';
+import { coreRangeMismatch, klibInvalid, klibNotFound, missingDependencies, type MissingDependency } from './klib-errors.js';
+import { installCommand, lookUpPackage, OWN_MODULE_DIR, OWN_PACKAGE_DIR, suggestKlibName } from './klib-resolution.js';
 import { klibGuard, type KlibGuard, type KlibIdentity } from './klib-guard.js';
 import { dependenciesOf, isKlib, type Klib } from './klib.js';
 import type { Tuple } from './manifest.js';
@@ -44,22 +44,60 @@ function parseEntry(entry: string): ParsedEntry {
   return { expectedName, specifier, isPath };
 }
 
-/** Finds the file a package specifier resolves to, from the config's directory, cwd, then uk's own install. */
-function resolvePackage(specifier: string, baseDir: string): string | undefined {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const dir of [baseDir, process.cwd(), here]) {
-    try {
-      return createRequire(join(dir, 'noop.js')).resolve(specifier);
-    } catch {
-      // next place
-    }
+/** The built-in klib a package specifier names (`@uk/syslog` → `syslog`), if any. */
+function builtinOf(specifier: string): string | undefined {
+  const name = /^@uk\/([a-z]+)$/.exec(specifier)?.[1];
+  return name !== undefined && (BUILTIN_KLIBS as readonly string[]).includes(name) ? name : undefined;
+}
+
+/**
+ * The klib name a Klibs entry stands for before its module is imported: a built-in name, the name
+ * of `name=…`, or the built-in a `@uk/…` package is. Undefined for a path or another package.
+ */
+export function klibNameOfEntry(entry: string): string | undefined {
+  const { expectedName, specifier } = parseEntry(entry);
+  return expectedName ?? builtinOf(specifier);
+}
+
+/**
+ * The file a package entry resolves to (klib-resolution.ts says where uk looks and why), or the
+ * reason it cannot: what is missing, and the fix. An unknown name gets the nearest known one,
+ * never an invitation to install it.
+ */
+async function resolvePackageEntry(entry: string, specifier: string, baseDir: string): Promise<string> {
+  const builtin = builtinOf(specifier);
+  const places = builtin !== undefined ? [OWN_MODULE_DIR, baseDir] : [baseDir, OWN_MODULE_DIR];
+  let broken: { packageDir: string; reason: string } | undefined;
+  for (const dir of places) {
+    const found = await lookUpPackage(specifier, dir);
+    if (found.kind === 'found') return found.file;
+    if (found.kind === 'broken') broken ??= found;
   }
-  try {
-    // ESM-only packages (exports with only an "import" condition) resolve here.
-    return fileURLToPath(import.meta.resolve(specifier));
-  } catch {
-    return undefined;
+  if (broken) {
+    throw klibNotFound(
+      entry,
+      `package ${specifier} is installed (${broken.packageDir}) but cannot be loaded: ${broken.reason}`,
+      builtin !== undefined
+        ? `reinstall it: ${installCommand(specifier, baseDir)}`
+        : `check "exports" and "main" in ${join(broken.packageDir, 'package.json')}`,
+    );
   }
+  if (builtin !== undefined) {
+    throw klibNotFound(
+      entry,
+      `the built-in klib's package ${specifier} is not installed (looked beside uk's @uk/core in ${OWN_PACKAGE_DIR}, and from ${baseDir})`,
+      `install it: ${installCommand(specifier, baseDir)}`,
+    );
+  }
+  const suggestion = suggestKlibName(specifier, BUILTIN_KLIBS, baseDir);
+  const what = `no package "${specifier}" is installed (looked from ${baseDir}), and it is not a built-in klib (${BUILTIN_KLIBS.join(', ')})`;
+  throw klibNotFound(
+    entry,
+    what,
+    suggestion !== undefined
+      ? `did you mean "${suggestion}"?`
+      : 'check the spelling: an entry is a built-in klib name, a path to a module, or the name of a klib package installed next to the config file',
+  );
 }
 
 let ownVersion: string | undefined;
@@ -151,14 +189,7 @@ export async function resolveKlib(entry: string, baseDir: string, options: Resol
     }
     file = candidate;
   } else {
-    file = resolvePackage(specifier, baseDir);
-    if (!file) {
-      const what =
-        expectedName && specifier.startsWith('@uk/')
-          ? `the built-in klib's package ${specifier} is not installed`
-          : `no package "${specifier}" is installed and it is not a built-in klib (${BUILTIN_KLIBS.join(', ')})`;
-      throw klibNotFound(entry, what, `npm install ${specifier}`);
-    }
+    file = await resolvePackageEntry(entry, specifier, baseDir);
   }
   const mod = await importKlibModule(entry, file, options);
   const klib = isKlib(mod.default) ? mod.default : isKlib(mod.klib) ? mod.klib : undefined;
@@ -176,6 +207,12 @@ export async function resolveKlib(entry: string, baseDir: string, options: Resol
   return { entry, klib, file, version: klib.version ?? packageVersion(file) };
 }
 
+/** A Klibs entry that could not be resolved or imported, and why. */
+export interface UnloadedEntry {
+  readonly entry: string;
+  readonly problem: UkError;
+}
+
 export interface OrderResult {
   /** Klibs that can load, in dependency order. */
   readonly order: ResolvedKlib[];
@@ -185,9 +222,10 @@ export interface OrderResult {
 /**
  * Orders klibs so that each comes after its dependencies, keeping the Klibs order otherwise.
  * Duplicates, missing dependencies and cycles are reported; the klibs involved (and those that
- * depend on them) are left out, and the rest still load.
+ * depend on them) are left out, and the rest still load. `unloaded`: the entries that could not be
+ * loaded, so that a dependency listed in Klibs is not reported as absent from it.
  */
-export function orderKlibs(resolved: readonly ResolvedKlib[], manifest: Tuple): OrderResult {
+export function orderKlibs(resolved: readonly ResolvedKlib[], manifest: Tuple, unloaded: readonly UnloadedEntry[] = []): OrderResult {
   const problems: UkError[] = [];
   const byName = new Map<string, ResolvedKlib>();
   for (const item of resolved) {
@@ -209,6 +247,17 @@ export function orderKlibs(resolved: readonly ResolvedKlib[], manifest: Tuple): 
     deps.set(name, dependenciesOf(item.klib, typeof config === 'object' && 'keys' in config ? config : undefined));
   }
 
+  const unloadedByName = new Map<string, UkError>();
+  for (const { entry, problem } of unloaded) {
+    const name = klibNameOfEntry(entry);
+    if (name !== undefined && !unloadedByName.has(name)) unloadedByName.set(name, problem);
+  }
+  const stateOf = (dep: string): MissingDependency => {
+    if (byName.has(dep)) return { name: dep, state: 'cannot-load' };
+    const problem = unloadedByName.get(dep);
+    return problem ? { name: dep, state: 'not-loaded', problem } : { name: dep, state: 'absent' };
+  };
+
   // A klib is unloadable if a dependency is absent or itself unloadable (as Nanos: missing deps).
   const unloadable = new Set<string>();
   let changed = true;
@@ -220,12 +269,7 @@ export function orderKlibs(resolved: readonly ResolvedKlib[], manifest: Tuple): 
       if (missing.length > 0) {
         unloadable.add(name);
         changed = true;
-        problems.push(
-          missingDependencies(
-            name,
-            missing.map((dep) => ({ name: dep, state: byName.has(dep) ? 'cannot-load' : 'absent' })),
-          ),
-        );
+        problems.push(missingDependencies(name, missing.map(stateOf)));
       }
     }
   }

@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import type { ProgramStream } from './console.js';
 import { LineFramer } from './line-framer.js';
 import type { Kernel } from './kernel.js';
-import { ukError } from './errors.js';
+import { describeWithCode, ukError } from './errors.js';
 
 export const FORWARDED_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
 
@@ -211,7 +211,7 @@ export async function supervise(kernel: Kernel, options: SuperviseOptions): Prom
       where: options.path,
       fix: outcome.err.code === 'ENOENT' ? 'check the path (use ./name for a file in the current directory)' : 'check that the file is executable',
     });
-    kernel.log.error(err.describe());
+    kernel.log.error(describeWithCode(err));
     result = { exitCode: code, signal: null };
   } else {
     result = { exitCode: exitCodeOf(outcome.code, outcome.signal), signal: outcome.signal };

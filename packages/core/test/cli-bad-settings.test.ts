@@ -12,7 +12,7 @@ t.test('uk run with a bad uk tuple runs the program and reports the value', asyn
   const run = await runUk(['run', '-c', file, '--', 'sh', '-c', 'echo program-ran; exit 4']);
   t.equal(run.code, 4, "the program's own exit status");
   t.equal(run.out, 'program-ran\n');
-  t.match(run.err, /^uk: uk\.shutdown_timeout: expected a whole number of seconds from 1 to 3600, got "0"$/m);
+  t.match(run.err, /^uk: UK_ERR_MANIFEST_VALUE: uk\.shutdown_timeout: expected a whole number of seconds from 1 to 3600, got "0"$/m);
   const strict = await runUk(['run', '--strict', '-c', file, '--', 'sh', '-c', 'echo program-ran']);
   t.equal(strict.code, 2);
   t.equal(strict.out, '', 'not started with --strict');

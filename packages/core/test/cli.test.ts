@@ -96,17 +96,23 @@ t.test('config problems before the program starts exit 2 with a message', async 
   const missing = join(dir, 'missing.json');
   const notFound = await runUk(['run', '-c', missing, '--', 'true']);
   t.equal(notFound.code, 2);
-  t.equal(notFound.err, `uk: cannot read config file ${missing}: ENOENT (check the path given to -c)\n`);
+  t.equal(notFound.err, `uk: UK_ERR_CONFIG_NOT_FOUND: cannot read config file ${missing}: ENOENT (check the path given to -c)\n`);
   t.equal(notFound.out, '');
   const parse = await runUk(['run', '-c', join(dir, 'bad.json'), '--', 'true']);
   t.equal(parse.code, 2);
-  t.match(parse.err, new RegExp(`^uk: ${join(dir, 'bad.json').replace(/[.]/g, '\\.')}: invalid JSON at line 3, column 1: .+\n$`));
+  t.match(parse.err, new RegExp(`^uk: UK_ERR_CONFIG_PARSE: ${join(dir, 'bad.json').replace(/[.]/g, '\\.')}: invalid JSON at line 3, column 1: .+\n$`));
   const shape = await runUk(['run', '-c', join(dir, 'shape.json'), '--', 'true']);
   t.equal(shape.code, 2);
-  t.equal(shape.err, 'uk: RunConfig.Klibs[1]: expected a non-empty string, got 1\n');
+  // The code, and the file that is wrong: uk run prints it among the program's own output.
+  t.equal(shape.err, `uk: UK_ERR_CONFIG_SHAPE: ${join(dir, 'shape.json')}: RunConfig.Klibs[1]: expected a non-empty string, got 1\n`);
+  const validateShape = await runUk(['validate', '-c', join(dir, 'shape.json')]);
+  t.equal(
+    validateShape.out,
+    `error UK_ERR_CONFIG_SHAPE: ${join(dir, 'shape.json')}: RunConfig.Klibs[1]: expected a non-empty string, got 1\n${join(dir, 'shape.json')}: 1 problem(s)\n`,
+  );
   const noProgram = await runUk(['run']);
   t.equal(noProgram.code, 2);
-  t.equal(noProgram.err, 'uk: no program to run (give one after -- or set Program in the config)\n');
+  t.equal(noProgram.err, 'uk: UK_ERR_NO_PROGRAM: no program to run (give one after -- or set Program in the config)\n');
 });
 
 t.test('uk validate: a good config', async (t) => {
@@ -218,5 +224,5 @@ t.test('uk validate and uk run --strict word a problem the same: a klib made for
   t.equal(validate.out, `error UK_ERR_KLIB_CORE_RANGE: ${message}\n${file}: 1 problem(s)\n`);
   const run = await runUk(['run', '--strict', '-c', file]);
   t.equal(run.code, 2, 'not started');
-  t.equal(run.err, `uk: ${message}\nuk: --strict: 1 problem(s) at boot; not starting the program\n`);
+  t.equal(run.err, `uk: UK_ERR_KLIB_CORE_RANGE: ${message}\nuk: --strict: 1 problem(s) at boot; not starting the program\n`);
 });

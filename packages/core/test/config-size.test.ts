@@ -79,7 +79,7 @@ t.test('uk run -c /dev/zero and -c BIGFILE exit 2 with the error, without starti
     const run = await runUk(['run', '-c', config, '--', '/bin/sh', '-c', `touch ${marker}`]);
     const ms = performance.now() - started;
     t.equal(run.code, 2, `exit 2 for ${config}`);
-    t.equal(run.err, `uk: ${tooLarge(config)} (${FIX})\n`, 'one clear line on stderr');
+    t.equal(run.err, `uk: UK_ERR_CONFIG_TOO_LARGE: ${tooLarge(config)} (${FIX})\n`, 'one clear line on stderr');
     t.notOk(existsSync(marker), 'the program did not start');
     t.comment(`uk run -c ${config}: exited in ${ms.toFixed(0)} ms`);
   }

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadOpsConfig, OPS_KEYS, opsConfigFromJSON } from '../src/config.js';
@@ -83,28 +84,30 @@ t.test('wrong shapes are reported with the path of the bad value', async (t) => 
     [[], 'app.json: expected a JSON object at the top level'],
     ['text', 'app.json: expected a JSON object at the top level'],
     [null, 'app.json: expected a JSON object at the top level'],
-    [{ Klibs: 'syslog' }, 'Klibs: expected an array of strings, got "syslog"'],
-    [{ Klibs: null }, 'Klibs: expected an array of strings, got null'],
-    [{ Klibs: ['syslog', 3] }, 'Klibs[1]: expected a non-empty string, got 3'],
-    [{ Klibs: [''] }, 'Klibs[0]: expected a non-empty string, got ""'],
-    [{ RunConfig: { Klibs: ['syslog', { name: 'x' }] } }, 'RunConfig.Klibs[1]: expected a non-empty string, got {"name":"x"}'],
-    [{ RunConfig: { Klibs: 'gcp' } }, 'RunConfig.Klibs: expected an array of strings, got "gcp"'],
-    [{ RunConfig: [] }, 'RunConfig: expected an object'],
-    [{ RunConfig: null }, 'RunConfig: expected an object'],
-    [{ ManifestPassthrough: ['a'] }, 'ManifestPassthrough: expected an object'],
-    [{ ManifestPassthrough: 'a' }, 'ManifestPassthrough: expected an object'],
-    [{ Env: ['A=1'] }, 'Env: expected an object of NAME: value'],
-    [{ Env: { A: null } }, 'Env.A: expected a string, got null'],
-    [{ Env: { A: 'ok', B: { x: 1 } } }, 'Env.B: expected a string, got {"x":1}'],
-    [{ Program: 5 }, 'Program: expected a non-empty string, got 5'],
-    [{ Program: '' }, 'Program: expected a non-empty string, got ""'],
-    [{ Program: null }, 'Program: expected a non-empty string, got null'],
-    [{ Args: '--port 80' }, 'Args: expected an array of strings, got "--port 80"'],
-    [{ Args: ['--port', 80] }, 'Args[1]: expected a non-empty string, got 80'],
-    [{ CloudConfig: 'aws' }, 'CloudConfig: expected an object'],
+    [{ Klibs: 'syslog' }, 'app.json: Klibs: expected an array of strings, got "syslog"'],
+    [{ Klibs: null }, 'app.json: Klibs: expected an array of strings, got null'],
+    [{ Klibs: ['syslog', 3] }, 'app.json: Klibs[1]: expected a non-empty string, got 3'],
+    [{ Klibs: [''] }, 'app.json: Klibs[0]: expected a non-empty string, got ""'],
+    [{ RunConfig: { Klibs: ['syslog', { name: 'x' }] } }, 'app.json: RunConfig.Klibs[1]: expected a non-empty string, got {"name":"x"}'],
+    [{ RunConfig: { Klibs: 'gcp' } }, 'app.json: RunConfig.Klibs: expected an array of strings, got "gcp"'],
+    [{ RunConfig: [] }, 'app.json: RunConfig: expected an object'],
+    [{ RunConfig: null }, 'app.json: RunConfig: expected an object'],
+    [{ ManifestPassthrough: ['a'] }, 'app.json: ManifestPassthrough: expected an object'],
+    [{ ManifestPassthrough: 'a' }, 'app.json: ManifestPassthrough: expected an object'],
+    [{ Env: ['A=1'] }, 'app.json: Env: expected an object of NAME: value'],
+    [{ Env: { A: null } }, 'app.json: Env.A: expected a string, got null'],
+    [{ Env: { A: 'ok', B: { x: 1 } } }, 'app.json: Env.B: expected a string, got {"x":1}'],
+    [{ Program: 5 }, 'app.json: Program: expected a non-empty string, got 5'],
+    [{ Program: '' }, 'app.json: Program: expected a non-empty string, got ""'],
+    [{ Program: null }, 'app.json: Program: expected a non-empty string, got null'],
+    [{ Args: '--port 80' }, 'app.json: Args: expected an array of strings, got "--port 80"'],
+    [{ Args: ['--port', 80] }, 'app.json: Args[1]: expected a non-empty string, got 80'],
+    [{ CloudConfig: 'aws' }, 'app.json: CloudConfig: expected an object'],
   ];
   for (const [json, message] of cases) {
     throwsUk(t, () => opsConfigFromJSON(json, 'app.json'), 'UK_ERR_CONFIG_SHAPE', message);
+    // A config built in memory has no file to name.
+    if (!message.includes('top level')) throwsUk(t, () => opsConfigFromJSON(json), 'UK_ERR_CONFIG_SHAPE', message.slice('app.json: '.length));
   }
   throwsUk(t, () => opsConfigFromJSON(42), 'UK_ERR_CONFIG_SHAPE', 'config: expected a JSON object at the top level', 'config');
 });
@@ -181,11 +184,20 @@ t.test('loadOpsConfig: wrong shapes name the key', async (t) => {
     t,
     () => loadOpsConfig(join(dir, 'klibs.json')),
     'UK_ERR_CONFIG_SHAPE',
-    'RunConfig.Klibs[1]: expected a non-empty string, got 7',
+    `${join(dir, 'klibs.json')}: RunConfig.Klibs[1]: expected a non-empty string, got 7`,
     'RunConfig.Klibs[1]',
   );
   throwsUk(t, () => loadOpsConfig(join(dir, 'array.json')), 'UK_ERR_CONFIG_SHAPE', `${join(dir, 'array.json')}: expected a JSON object at the top level`);
-  throwsUk(t, () => loadOpsConfig(join(dir, 'env.json')), 'UK_ERR_CONFIG_SHAPE', 'Env.A: expected a string, got null');
+  throwsUk(t, () => loadOpsConfig(join(dir, 'env.json')), 'UK_ERR_CONFIG_SHAPE', `${join(dir, 'env.json')}: Env.A: expected a string, got null`);
+  // A bad value in ManifestPassthrough names the file too.
+  writeFileSync(join(dir, 'null.json'), JSON.stringify({ ManifestPassthrough: { syslog: { server: null } } }));
+  throwsUk(
+    t,
+    () => loadOpsConfig(join(dir, 'null.json')),
+    'UK_ERR_MANIFEST_VALUE',
+    `${join(dir, 'null.json')}: syslog.server: expected a string, number, boolean, object or array, got null`,
+    'syslog.server',
+  );
 });
 
 t.test('loadOpsConfig keeps a relative path as given in messages and resolves baseDir', async (t) => {

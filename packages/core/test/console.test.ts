@@ -166,7 +166,7 @@ t.test('kernel boot: consoles toggles, driver order, malformed entries and unkno
   t.equal(
     stderr.text,
     'uk: consoles[2]: no console driver named "nosuch" (attached: memdrv, serial)\n' +
-      'uk: consoles[3]: expected "+name" or "-name", got "bad" (write "+syslog" to enable the syslog driver or "-serial" to disable the serial one)\n',
+      'uk: UK_ERR_CONSOLES_ENTRY: consoles[3]: expected "+name" or "-name", got "bad" (write "+syslog" to enable the syslog driver or "-serial" to disable the serial one)\n',
   );
   t.equal(kernel.log.counts.warn, 1, 'an unknown name is a warning');
   t.equal(kernel.log.counts.error, 1);
@@ -177,7 +177,7 @@ t.test('kernel boot: consoles toggles, driver order, malformed entries and unkno
       ['kernel', 'uk: consoles[2]: no console driver named "nosuch" (attached: memdrv, serial)'],
       [
         'kernel',
-        'uk: consoles[3]: expected "+name" or "-name", got "bad" (write "+syslog" to enable the syslog driver or "-serial" to disable the serial one)',
+        'uk: UK_ERR_CONSOLES_ENTRY: consoles[3]: expected "+name" or "-name", got "bad" (write "+syslog" to enable the syslog driver or "-serial" to disable the serial one)',
       ],
     ],
   );

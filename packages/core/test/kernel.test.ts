@@ -57,8 +57,8 @@ t.test('a missing dependency is reported, and so is a klib depending on it; the 
   t.match(report.problems[0]?.message, /^missing dependencies for needs-missing klib/);
   t.equal(
     stderr.text,
-    'uk: missing dependencies for needs-missing klib: nonexistent (add "nonexistent" to Klibs)\n' +
-      'uk: missing dependencies for needs-needs-missing klib: needs-missing (which cannot load) (fix the problem reported for needs-missing)\n',
+    'uk: UK_ERR_KLIB_MISSING_DEP: missing dependencies for needs-missing klib: nonexistent (add "nonexistent" to Klibs)\n' +
+      'uk: UK_ERR_KLIB_MISSING_DEP: missing dependencies for needs-needs-missing klib: needs-missing (which cannot load) (fix the problem reported for needs-missing)\n',
   );
 });
 
@@ -88,14 +88,14 @@ t.test('duplicates, name mismatches, invalid modules and missing files are all r
     ['UK_ERR_KLIB_NOT_FOUND', `klib "./nope.mjs": no file at ${join(fixtures, 'nope.mjs')}`],
     [
       'UK_ERR_KLIB_NOT_FOUND',
-      'klib "uk-no-such-klib-package": no package "uk-no-such-klib-package" is installed and it is not a built-in klib (tls, syslog, cloudwatch, gcp)',
+      `klib "uk-no-such-klib-package": no package "uk-no-such-klib-package" is installed (looked from ${fixtures}), and it is not a built-in klib (tls, syslog, cloudwatch, gcp)`,
     ],
     ['UK_ERR_KLIB_DUPLICATE', 'klib "alpha" is loaded twice (by "./alpha.mjs" and "./alpha-again.mjs")'],
   ]);
   t.equal(stderr.text.split('\n').filter(Boolean).length, 5, 'each problem is logged once');
   t.match(
     stderr.text,
-    /^uk: klib "gamma=\.\/beta\.mjs": the module declares the klib "beta", not "gamma" \(use "beta=\.\/beta\.mjs" or point the entry at the right module\)$/m,
+    /^uk: UK_ERR_KLIB_NAME_MISMATCH: klib "gamma=\.\/beta\.mjs": the module declares the klib "beta", not "gamma" \(use "beta=\.\/beta\.mjs" or point the entry at the right module\)$/m,
   );
 });
 
@@ -142,7 +142,7 @@ t.test('init timeout names the klib (the klib’s own timeout, on a manual clock
   t.equal(err?.fix, 'a klib must not wait for the network in init; raise uk.klib_init_timeout if it must');
   t.same(klibEvents(), ['init:slow-init', 'init:gamma'], 'the next klib still loads');
   t.equal(report!.klibs[0]?.ms, 5000, 'time measured on the kernel clock');
-  t.match(stderr.text, /^uk: klib slow-init did not finish init within 5000 ms \(a klib must not wait/m);
+  t.match(stderr.text, /^uk: UK_ERR_KLIB_INIT_TIMEOUT: klib slow-init did not finish init within 5000 ms \(a klib must not wait/m);
   t.equal(clock.pending, 0, 'no timer left behind');
 });
 
@@ -324,7 +324,7 @@ t.test('a kernel with a bad uk tuple uses the defaults for the bad values and re
     report.problems.map((p) => [p.code, p.message]),
     [['UK_ERR_MANIFEST_VALUE', 'uk.shutdown_timeout: expected a whole number of seconds, got "x"']],
   );
-  t.match(stderr.text, /^uk: uk\.shutdown_timeout: expected a whole number of seconds, got "x"$/m);
+  t.match(stderr.text, /^uk: UK_ERR_MANIFEST_VALUE: uk\.shutdown_timeout: expected a whole number of seconds, got "x"$/m);
   const { kernel: notATuple } = testKernel({ ManifestPassthrough: { uk: 'fast' } });
   t.same(
     (await notATuple.boot()).problems.map((p) => p.message),
@@ -371,7 +371,7 @@ t.test('stop: aborts, runs shutdown hooks, flushes drivers, reports the deadline
   t.match(stderr.text, /^uk: shutdown: console driver broken failed: socket closed$/m);
   t.match(
     stderr.text,
-    /^uk: shutdown deadline of 1\.5 s passed; still flushing: console driver stuck \(raise uk\.shutdown_timeout or check the destination\)$/m,
+    /^uk: UK_ERR_SHUTDOWN_TIMEOUT: shutdown deadline of 1\.5 s passed; still flushing: console driver stuck \(raise uk\.shutdown_timeout or check the destination\)$/m,
   );
   t.same(await kernel.stop(1), result, 'stopping again returns the same report');
 });
@@ -479,7 +479,7 @@ t.test('stop: the one deadline bounds everything; the klibs that waited start wi
   t.equal(result.elapsedMs, 2000);
   t.match(
     stderr.text,
-    /^uk: shutdown deadline of 2 s passed; still flushing: (close-left, console driver close-left-out|console driver close-left-out, close-left) \(raise uk\.shutdown_timeout or check the destination\)$/m,
+    /^uk: UK_ERR_SHUTDOWN_TIMEOUT: shutdown deadline of 2 s passed; still flushing: (close-left, console driver close-left-out|console driver close-left-out, close-left) \(raise uk\.shutdown_timeout or check the destination\)$/m,
   );
 });
 

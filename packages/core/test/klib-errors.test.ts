@@ -1,6 +1,6 @@
 // Each klib error code is worded by one function: these are the words.
 import t from 'tap';
-import { configMissing, initFailed, klibCrashed, missingDependencies } from '../src/klib-errors.js';
+import { configMissing, initFailed, klibCrashed, klibNotFound, missingDependencies } from '../src/klib-errors.js';
 import { assertUkError } from './helpers.js';
 
 t.test('missing dependencies: absent, unable to load, in a cycle, failed; each with its fix', async (t) => {
@@ -25,6 +25,19 @@ t.test('missing dependencies: absent, unable to load, in a cycle, failed; each w
   t.equal(
     missingDependencies('after', [{ name: 'boom', state: 'failed' }]).describe(),
     'missing dependencies for after klib: boom (which failed to load) (fix the problem reported for boom)',
+  );
+  // Listed, but its entry could not be loaded: what is wrong with it, and that problem's fix.
+  const notInstalled = klibNotFound('tls', "the built-in klib's package @uk/tls is not installed", 'install it: npm install @uk/tls');
+  const listed = missingDependencies('cloudwatch', [{ name: 'tls', state: 'not-loaded', problem: notInstalled }]);
+  t.equal(listed.message, "missing dependencies for cloudwatch klib: tls (listed in Klibs, but the built-in klib's package @uk/tls is not installed)");
+  t.equal(listed.fix, 'install it: npm install @uk/tls');
+  t.equal(
+    missingDependencies('b', [
+      { name: 'a', state: 'absent' },
+      { name: 'tls', state: 'not-loaded', problem: notInstalled },
+      { name: 'x', state: 'not-loaded' },
+    ]).describe(),
+    'missing dependencies for b klib: a, tls (listed in Klibs, but the built-in klib\'s package @uk/tls is not installed), x (listed in Klibs, but it could not be loaded) (add "a" to Klibs; install it: npm install @uk/tls; fix the problem reported for x)',
   );
 });
 

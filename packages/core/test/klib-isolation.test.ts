@@ -175,7 +175,7 @@ t.test('a klib whose timer throws after init is disabled; the program runs on an
   t.equal(message.length, 2, 'one message, and the stats line');
   t.match(
     message[0],
-    /^uk: klib crashy failed: uncaught exception: late bug in crashy \(at \/.*\/crashy\.mjs:\d+:\d+\); klib crashy is disabled \(console driver crashy: no more lines, counted as dropped\); the program keeps running \(a klib must catch/,
+    /^uk: UK_ERR_KLIB_CRASHED: klib crashy failed: uncaught exception: late bug in crashy \(at \/.*\/crashy\.mjs:\d+:\d+\); klib crashy is disabled \(console driver crashy: no more lines, counted as dropped\); the program keeps running \(a klib must catch/,
   );
   t.notMatch(result.err, /^\s+at /m, 'no stack trace');
   const stored = programText(kept(dir, 'crashy.jsonl'));
@@ -205,7 +205,7 @@ t.test('an unhandled rejection without a stack, from a timer started in init, is
   t.same(programText(kept(dir, 'records.jsonl')), expected);
   t.match(
     result.err,
-    /^uk: klib rejecty failed: unhandled rejection: a reason without a stack; klib rejecty is disabled \(console driver rejecty: no more lines, counted as dropped\); the program keeps running/m,
+    /^uk: UK_ERR_KLIB_CRASHED: klib rejecty failed: unhandled rejection: a reason without a stack; klib rejecty is disabled \(console driver rejecty: no more lines, counted as dropped\); the program keeps running/m,
   );
   const stored = programText(kept(dir, 'rejecty.jsonl')).length;
   t.equal(stored + (statsOf(result.err, 'console')['rejecty.dropped'] ?? 0), expected.length, 'written = stored + counted');
@@ -230,7 +230,7 @@ export default defineKlib({ name: 'tla', init() {} });
   t.same(programText(kept(dir, 'records.jsonl')), expected);
   t.equal(
     result.err,
-    `uk: klib "./tla.mjs": importing ${join(dir, 'tla.mjs')} did not finish within 1000 ms (its top-level code awaits something that never settles?) (a klib module must not wait at its top level: start work in init; raise uk.klib_init_timeout if importing really takes this long)\n`,
+    `uk: UK_ERR_KLIB_IMPORT_TIMEOUT: klib "./tla.mjs": importing ${join(dir, 'tla.mjs')} did not finish within 1000 ms (its top-level code awaits something that never settles?) (a klib module must not wait at its top level: start work in init; raise uk.klib_init_timeout if importing really takes this long)\n`,
   );
 
   writeFileSync(
@@ -274,9 +274,9 @@ export default defineKlib({
   t.same(
     messages.map((m) => m.replace(/ \(at \/[^)]*\/(exit-[a-z]+\.mjs):\d+:\d+\)/, ' (at $1)')),
     [
-      `uk: klib ./exit-top.mjs called process.exit(6): refused, uk exits when the program does (at exit-top.mjs); klib ./exit-top.mjs is disabled; the program keeps running ${fix}`,
-      `uk: klib exit-init called process.exit(3): refused, uk exits when the program does (at exit-init.mjs); klib exit-init is disabled (console driver exit-init: no more lines, counted as dropped); the program keeps running ${fix}`,
-      `uk: klib exit-late called process.exit(4): refused, uk exits when the program does (at exit-late.mjs); klib exit-late is disabled (console driver exit-late: no more lines, counted as dropped); the program keeps running ${fix}`,
+      `uk: UK_ERR_KLIB_EXIT: klib ./exit-top.mjs called process.exit(6): refused, uk exits when the program does (at exit-top.mjs); klib ./exit-top.mjs is disabled; the program keeps running ${fix}`,
+      `uk: UK_ERR_KLIB_EXIT: klib exit-init called process.exit(3): refused, uk exits when the program does (at exit-init.mjs); klib exit-init is disabled (console driver exit-init: no more lines, counted as dropped); the program keeps running ${fix}`,
+      `uk: UK_ERR_KLIB_EXIT: klib exit-late called process.exit(4): refused, uk exits when the program does (at exit-late.mjs); klib exit-late is disabled (console driver exit-late: no more lines, counted as dropped); the program keeps running ${fix}`,
     ],
     'each is reported once, with the klib and the line that called it',
   );

@@ -1,10 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { defineKlib, dependenciesOf, isKlib, type KlibDefinition } from '../src/klib.js';
+import { klibNotFound } from '../src/klib-errors.js';
 import { BUILTIN_KLIBS, coreVersion, orderKlibs, resolveKlib, type ResolvedKlib } from '../src/loader.js';
 import { Tuple } from '../src/manifest.js';
+import type { UkError } from '../src/errors.js';
 import { assertUkError } from './helpers.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/klibs/', import.meta.url));
@@ -109,6 +112,29 @@ t.test('orderKlibs: missing dependencies, and the klibs that depend on those', a
   t.match(result.problems[0]?.message, /^missing dependencies for b klib/);
 });
 
+t.test('orderKlibs: a dependency listed in Klibs whose entry could not be loaded is not called absent', async (t) => {
+  const notInstalled = klibNotFound('tls', "the built-in klib's package @uk/tls is not installed", 'install it: npm install @uk/tls');
+  const noFile = klibNotFound('gcp=./gcp.mjs', 'no file at /x/gcp.mjs', 'paths in Klibs are relative to the config file');
+  const result = orderKlibs([fake('cloudwatch', ['tls']), fake('g', ['gcp']), fake('a', ['nowhere'])], empty, [
+    { entry: 'tls', problem: notInstalled },
+    { entry: 'gcp=./gcp.mjs', problem: noFile },
+    { entry: './nowhere.mjs', problem: klibNotFound('./nowhere.mjs', 'no file at /x/nowhere.mjs', 'paths in Klibs are relative to the config file') },
+  ]);
+  t.same(names(result), []);
+  t.same(
+    result.problems.map((p) => p.describe()),
+    [
+      "missing dependencies for cloudwatch klib: tls (listed in Klibs, but the built-in klib's package @uk/tls is not installed) (install it: npm install @uk/tls)",
+      'missing dependencies for g klib: gcp (listed in Klibs, but no file at /x/gcp.mjs) (paths in Klibs are relative to the config file)',
+      // A path's klib name is not known before its import: that dependency is absent as far as uk can tell.
+      'missing dependencies for a klib: nowhere (add "nowhere" to Klibs)',
+    ],
+  );
+  // The package form of a built-in names it too.
+  const scoped = orderKlibs([fake('cloudwatch', ['tls'])], empty, [{ entry: '@uk/tls', problem: notInstalled }]);
+  t.match(scoped.problems[0]?.message, /^missing dependencies for cloudwatch klib: tls \(listed in Klibs, but /);
+});
+
 t.test('orderKlibs: cycles are named, and klibs that depend on a cycle are reported', async (t) => {
   const result = orderKlibs([fake('x', ['a']), fake('a', ['b']), fake('b', ['a']), fake('ok')], empty);
   t.same(names(result), ['ok']);
@@ -206,18 +232,35 @@ t.test('resolveKlib: errors', async (t) => {
   t.equal(notFound?.fix, 'paths in Klibs are relative to the config file');
   assertUkError(t, await rejection(resolveKlib('x=./nope.mjs', fixtures)), 'UK_ERR_KLIB_NOT_FOUND', `klib "x=./nope.mjs": no file at ${nofile}`);
 
+  // An unknown package name: no install command (uk would then run whatever that name is).
+  const builtins = `it is not a built-in klib (${BUILTIN_KLIBS.join(', ')})`;
   const pkg = assertUkError(
     t,
     await rejection(resolveKlib('uk-no-such-klib-package', fixtures)),
     'UK_ERR_KLIB_NOT_FOUND',
-    `klib "uk-no-such-klib-package": no package "uk-no-such-klib-package" is installed and it is not a built-in klib (${BUILTIN_KLIBS.join(', ')})`,
+    `klib "uk-no-such-klib-package": no package "uk-no-such-klib-package" is installed (looked from ${fixtures}), and ${builtins}`,
   );
-  t.equal(pkg?.fix, 'npm install uk-no-such-klib-package');
+  t.equal(
+    pkg?.fix,
+    'check the spelling: an entry is a built-in klib name, a path to a module, or the name of a klib package installed next to the config file',
+  );
   assertUkError(
     t,
     await rejection(resolveKlib('@acme/uk-no-such-audit', fixtures)),
     'UK_ERR_KLIB_NOT_FOUND',
-    'klib "@acme/uk-no-such-audit": no package "@acme/uk-no-such-audit" is installed and it is not a built-in klib (tls, syslog, cloudwatch, gcp)',
+    `klib "@acme/uk-no-such-audit": no package "@acme/uk-no-such-audit" is installed (looked from ${fixtures}), and ${builtins}`,
+  );
+  const typo = assertUkError(
+    t,
+    await rejection(resolveKlib('syslgo', fixtures)),
+    'UK_ERR_KLIB_NOT_FOUND',
+    `klib "syslgo": no package "syslgo" is installed (looked from ${fixtures}), and ${builtins}`,
+  );
+  t.equal(typo?.fix, 'did you mean "syslog"?');
+  t.equal(
+    ((await rejection(resolveKlib('tl=clodwatch', fixtures))) as UkError | undefined)?.fix,
+    'did you mean "cloudwatch"?',
+    'the package part of name=package',
   );
   // A package that resolves but is not a klib (the kernel itself).
   const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -266,5 +309,28 @@ t.test('defineKlib: core must be a semver range', async (t) => {
   t.throws(
     () => defineKlib({ name: 'bad', core: 1 as unknown as string, init() {} }),
     new TypeError('defineKlib(bad): core must be a semver range of @uk/core such as "^0.1.0", got 1'),
+  );
+});
+
+t.test('resolveKlib: an installed package whose package.json leads to no file is named, with what to check', async (t) => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'uk-loader-')));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const modules = join(dir, 'node_modules');
+  mkdirSync(join(modules, 'uk-klib-unbuilt'), { recursive: true });
+  writeFileSync(join(modules, 'uk-klib-unbuilt', 'package.json'), JSON.stringify({ name: 'uk-klib-unbuilt', type: 'module', exports: './dist/index.js' }));
+  mkdirSync(join(modules, 'uk-klib-cjs-only'), { recursive: true });
+  writeFileSync(join(modules, 'uk-klib-cjs-only', 'package.json'), JSON.stringify({ name: 'uk-klib-cjs-only', exports: { require: './index.cjs' } }));
+  const unbuilt = assertUkError(
+    t,
+    await rejection(resolveKlib('uk-klib-unbuilt', dir)),
+    'UK_ERR_KLIB_NOT_FOUND',
+    `klib "uk-klib-unbuilt": package uk-klib-unbuilt is installed (${join(modules, 'uk-klib-unbuilt')}) but cannot be loaded: its entry point ${join(modules, 'uk-klib-unbuilt', 'dist', 'index.js')} does not exist (is the package built?)`,
+  );
+  t.equal(unbuilt?.fix, `check "exports" and "main" in ${join(modules, 'uk-klib-unbuilt', 'package.json')}`);
+  // import() applies the "import" condition, not "require": such a package cannot be imported, and uk says why.
+  const cjs = await rejection(resolveKlib('uk-klib-cjs-only', dir));
+  t.match(
+    (cjs as UkError | undefined)?.message,
+    /^klib "uk-klib-cjs-only": package uk-klib-cjs-only is installed \(.*\) but cannot be loaded: .*No "exports" main defined/,
   );
 });

@@ -179,5 +179,5 @@ t.test('errors the CLI prints itself (before the kernel) are redacted too', asyn
   const path = '/nonexistent/X-Amz-Security-Token=IQoJb3JpZ2luX2VjEJrwEaCXVzLWVhc3QtMSJH/app.json';
   const run = await runUk(['run', '-c', path, '--', 'true']);
   t.equal(run.code, 2);
-  t.equal(run.err, `uk: cannot read config file /nonexistent/X-Amz-Security-Token=${REDACTED}: ENOENT (check the path given to -c)\n`);
+  t.equal(run.err, `uk: UK_ERR_CONFIG_NOT_FOUND: cannot read config file /nonexistent/X-Amz-Security-Token=${REDACTED}: ENOENT (check the path given to -c)\n`);
 });

@@ -207,7 +207,10 @@ t.test('a program that cannot be found exits 127', async (t) => {
   const result = await runUk(['run', '--', '/nonexistent/bin/prog', '--flag']);
   t.equal(result.code, 127);
   t.equal(result.out, '');
-  t.equal(result.err, 'uk: cannot run program "/nonexistent/bin/prog": ENOENT (check the path (use ./name for a file in the current directory))\n');
+  t.equal(
+    result.err,
+    'uk: UK_ERR_PROGRAM_START: cannot run program "/nonexistent/bin/prog": ENOENT (check the path (use ./name for a file in the current directory))\n',
+  );
 });
 
 t.test('a klib whose init hangs does not stop the program from running', async (t) => {
@@ -219,7 +222,7 @@ t.test('a klib whose init hangs does not stop the program from running', async (
   t.equal(result.out, 'ran\n');
   t.equal(
     result.err,
-    'uk: klib hangs did not finish init within 1000 ms (a klib must not wait for the network in init; raise uk.klib_init_timeout if it must)\n',
+    'uk: UK_ERR_KLIB_INIT_TIMEOUT: klib hangs did not finish init within 1000 ms (a klib must not wait for the network in init; raise uk.klib_init_timeout if it must)\n',
   );
   const strict = await runUk(['run', '--strict', '-c', config, '--', 'sh', '-c', 'echo ran']);
   t.equal(strict.code, 2);

@@ -18,7 +18,7 @@ t.test('no syslog tuple: the klib fails to load with UK_ERR_KLIB_CONFIG_MISSING'
   const run = await runUk(config, [EMIT, '--count', '2']);
   t.equal(run.code, 0, 'without --strict the program still runs (as Nanos boots without a failed klib)');
   t.equal(run.stdout, 'line 0\nline 1\n');
-  t.match(run.stderr, /uk: syslog: configuration tuple "syslog" is missing from ManifestPassthrough/);
+  t.match(run.stderr, /uk: UK_ERR_KLIB_CONFIG_MISSING: syslog: configuration tuple "syslog" is missing from ManifestPassthrough/);
   t.match(run.stderr, /klibs: syslog \(failed/);
 
   const strict = await runUk(config, [EMIT, '--count', '2'], { strict: true });
@@ -37,7 +37,7 @@ t.test('an unknown key: syslog: invalid option, with UK_ERR_OPTION_UNKNOWN', asy
   );
   const strict = await runUk(config, [EMIT], { strict: true });
   t.equal(strict.code, 2);
-  t.match(strict.stderr, /uk: syslog: invalid option 'sever_port'/);
+  t.match(strict.stderr, /uk: UK_ERR_OPTION_UNKNOWN: syslog: invalid option 'sever_port'/);
 });
 
 t.test('every problem of the tuple is listed at once, each with its code, option and value', async (t) => {
@@ -70,7 +70,7 @@ t.test('every problem of the tuple is listed at once, each with its code, option
   ]);
   t.match(validate.stdout, /: 6 problem\(s\)/);
   const run = await runUk(config, [EMIT]);
-  t.match(run.stderr, /uk: syslog: 6 invalid options: syslog\.transport: expected one of/, 'at run time, one message listing all six');
+  t.match(run.stderr, /uk: UK_ERR_OPTIONS_INVALID: syslog: 6 invalid options: syslog\.transport: expected one of/, 'at run time, one message listing all six');
 });
 
 t.test('a valid configuration validates, with the load order', async (t) => {

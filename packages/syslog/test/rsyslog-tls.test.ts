@@ -67,7 +67,7 @@ t.test('transport tls without the tls klib: syslog does not load, with the depen
   t.match(validate.stdout, /error UK_ERR_KLIB_MISSING_DEP: missing dependencies for syslog klib: tls \(add "tls" to Klibs\)/);
   const strict = await runUk(config, [EMIT, '--count', '1'], { strict: true });
   t.equal(strict.code, 2, '--strict refuses to run the program');
-  t.match(strict.stderr, /uk: missing dependencies for syslog klib: tls/);
+  t.match(strict.stderr, /uk: UK_ERR_KLIB_MISSING_DEP: missing dependencies for syslog klib: tls/);
   // transport tcp needs no tls klib: the dependency depends on the configuration.
   const tcpConfig = writeConfig(dir, { Klibs: ['syslog'], ManifestPassthrough: { syslog: { server: '127.0.0.1', transport: 'tcp' } } }, 'tcp.json');
   const tcp = await runUk(tcpConfig, [], { command: 'validate' });
