@@ -1,7 +1,7 @@
 // TCP (RFC 6587 octet counting) against a real rsyslogd, and against a scripted server for the
 // failures rsyslog cannot be told to produce on cue.
 import t from 'tap';
-import { audit, FakeSyslogServer } from './helpers/fake-server.js';
+import { audit, closeWithUnreadData, FakeSyslogServer } from './helpers/fake-server.js';
 import { freePort, Rsyslog } from './helpers/rsyslog.js';
 import { everyLineArrives, serverRestartLosesNothing, unreachableServerIsBounded } from './helpers/scenarios.js';
 import { EMIT, runUk, tempDir, writeConfig } from './helpers/uk.js';
@@ -37,12 +37,13 @@ t.test('TCP: a server that is not up yet gets everything once it is', async (t) 
  * lost. Proves that the resend tail, and not luck, is what keeps the restart lossless.
  */
 async function resetWithUnreadData(resendWindow: number) {
+  let closing: Promise<unknown> | undefined;
   const fake = await FakeSyslogServer.start({
+    readAheadBytes: 1,
     onMessage: (text, server, socket) => {
-      if (server.connections === 1 && text === 'line 200') {
-        socket.pause();
-        setTimeout(() => socket.destroy(), 400);
-      }
+      // Not a fixed delay: a close with nothing unread in the kernel is a clean FIN, not the
+      // reset this test is about, so the server waits until the kernel holds unread bytes.
+      if (server.connections === 1 && text === 'line 200') closing = closeWithUnreadData(socket).catch((err: unknown) => err);
     },
   });
   const dir = tempDir();
@@ -52,6 +53,8 @@ async function resetWithUnreadData(resendWindow: number) {
   });
   const result = await runUk(config, [EMIT, '--count', '800', '--interval', '1']);
   await fake.close();
+  const failed = await closing;
+  if (failed) throw failed;
   return { result, fake, audit: audit(fake.messages, 800) };
 }
 
@@ -59,6 +62,7 @@ t.test('TCP: a reset with unread data loses nothing with the resend window (defa
   const withWindow = await resetWithUnreadData(2000);
   t.equal(withWindow.result.code, 0);
   t.equal(withWindow.fake.connections, 2, 'a second connection after the reset');
+  t.match(withWindow.result.stderr, /lost the connection .*\(ECONNRESET\)/, 'uk saw a reset, not a clean close');
   t.same(withWindow.audit.missing, [], 'no line missing');
   t.equal(withWindow.audit.outOfOrder, 0);
   t.ok((withWindow.result.stats.resent ?? 0) > 0, `messages were written again (resent=${withWindow.result.stats.resent})`);
@@ -72,6 +76,7 @@ t.test('TCP: a reset with unread data loses nothing with the resend window (defa
 
   const without = await resetWithUnreadData(0);
   t.equal(without.result.code, 0);
+  t.match(without.result.stderr, /lost the connection .*\(ECONNRESET\)/);
   t.ok(without.audit.missing.length > 0, `resend_window 0: lines vanish (${without.audit.missing.length} missing) although uk counted them sent`);
   t.equal(without.audit.duplicates, 0, 'and none are duplicated');
   t.equal(without.result.stats.resent, 0);

@@ -4,6 +4,7 @@
  * reset and that data is gone), or read slowly.
  */
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
 const HEADER = /^<(\d+)>1 \S+ \S+ \S+ \S+ - -(?: |$)/;
@@ -13,6 +14,11 @@ export interface FakeServerOptions {
   readonly port?: number;
   /** Called for each connection (0-based index) before any data is read. */
   readonly onConnection?: (index: number, socket: Socket, server: FakeSyslogServer) => void;
+  /**
+   * How far Node reads ahead of a paused socket, bytes (Node's default: 16 KiB). A small value
+   * makes pause() leave what follows in the kernel, as a server that stops reading does.
+   */
+  readonly readAheadBytes?: number;
   /** Called after each message is parsed. */
   readonly onMessage?: (text: string, server: FakeSyslogServer, socket: Socket) => void;
 }
@@ -25,7 +31,7 @@ export class FakeSyslogServer {
   readonly #sockets = new Set<Socket>();
 
   private constructor(options: FakeServerOptions) {
-    this.#server = createServer((socket) => {
+    this.#server = createServer(options.readAheadBytes ? { highWaterMark: options.readAheadBytes } : {}, (socket) => {
       const index = this.connections++;
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));
@@ -101,4 +107,38 @@ export function audit(texts: readonly string[], count: number, prefix = 'line'):
   const missing: number[] = [];
   for (let i = 0; i < count; i++) if (!seen.has(i)) missing.push(i);
   return { missing, duplicates, outOfOrder };
+}
+
+/**
+ * Bytes the kernel has received on this (server-side, IPv4) connection that the process has not
+ * read yet: the `rx_queue` column of /proc/net/tcp. Linux answers a close with a reset only when
+ * this is above zero, so a test that needs that reset waits for it instead of guessing a delay.
+ */
+export async function kernelUnreadBytes(socket: Socket): Promise<number> {
+  const hex = (port: number | undefined): string => (port ?? 0).toString(16).toUpperCase().padStart(4, '0');
+  const local = `:${hex(socket.localPort)}`;
+  const remote = `:${hex(socket.remotePort)}`;
+  for (const row of (await readFile('/proc/net/tcp', 'latin1')).split('\n').slice(1)) {
+    const [, localAddress, remoteAddress, , queues] = row.trim().split(/\s+/);
+    if (localAddress?.endsWith(local) && remoteAddress?.endsWith(remote)) return parseInt(queues?.split(':')[1] ?? '0', 16);
+  }
+  return 0;
+}
+
+/**
+ * Stops reading, waits until the kernel holds bytes the server never read, hands what Node had
+ * already read to the parser (the server did receive those), then closes: the kernel answers with
+ * a reset and discards the unread bytes, though every write of the client had succeeded.
+ */
+export async function closeWithUnreadData(socket: Socket, timeoutMs = 60_000): Promise<void> {
+  socket.pause();
+  const deadline = Date.now() + timeoutMs;
+  while ((await kernelUnreadBytes(socket)) === 0) {
+    if (socket.destroyed) throw new Error('the client closed before any data was left unread');
+    if (Date.now() > deadline) throw new Error(`no unread data in the kernel after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  // read() in paused mode still emits 'data': the parser takes what Node buffered.
+  while (!socket.destroyed && socket.read() !== null);
+  socket.destroy();
 }
