@@ -10,8 +10,9 @@
 // the package.json points at (`main`, `types`, `bin`, every target in `exports`) must exist, a
 // bin launcher's relative imports too (core's bin/uk.js only imports ../dist/cli.js), and so must
 // LICENSE and README.md, which every tarball ships. On a miss it exits 1, naming the package, the
-// missing files and the command that builds them.
-import { existsSync, readFileSync } from 'node:fs';
+// missing files and the command that builds them. It also refuses a built .js file whose source in
+// src/ is gone (a file renamed or deleted since the last build), which would otherwise ship.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const dir = resolve(process.argv[2] ?? '.');
@@ -61,6 +62,30 @@ for (const [file, why] of required) {
   const normalized = relative(dir, resolve(dir, file));
   if (existsSync(join(dir, normalized))) continue;
   missing.set(normalized, [...(missing.get(normalized) ?? []), why]);
+}
+
+// A built file whose source is gone was left by an older build (tsc never deletes): the tarball
+// would ship it. Only for packages built from src/ into dist/ with the same layout.
+const stale = [];
+if (existsSync(join(dir, 'src')) && existsSync(join(dir, 'dist'))) {
+  for (const entry of readdirSync(join(dir, 'dist'), { recursive: true })) {
+    const file = String(entry);
+    if (!file.endsWith('.js')) continue;
+    const base = join(dir, 'src', file.slice(0, -'.js'.length));
+    if (!['.ts', '.mts', '.tsx', '.js'].some((ext) => existsSync(base + ext))) stale.push(join('dist', file));
+  }
+}
+
+if (stale.length > 0) {
+  console.error(
+    `check-pack: refusing to pack ${name}: ${stale.length} built file${stale.length === 1 ? ' has' : 's have'} no source in src/ (left by an older build, the tarball would ship ${stale.length === 1 ? 'it' : 'them'}):\n` +
+      stale
+        .sort()
+        .map((file) => `  ${file}`)
+        .join('\n') +
+      `\nDelete dist/ and build again: rm -rf ${relative(process.cwd(), join(dir, 'dist')) || 'dist'} && npx nx run ${name}:build`,
+  );
+  process.exit(1);
 }
 
 if (missing.size > 0) {

@@ -94,3 +94,19 @@ t.test('once built, the package packs, and the tarball lists the built files and
   const paths = listing.files.map((f) => f.path).sort();
   t.same(paths, ['LICENSE', 'README.md', 'bin/demo.js', 'dist/cli.js', 'dist/index.d.ts', 'dist/index.js', 'package.json']);
 });
+
+t.test('a built file whose source is gone (left by an older build) is refused, naming it and the fix', async (t) => {
+  const dir = scratchPackage(t);
+  mkdirSync(join(dir, 'src'));
+  for (const file of ['index.ts', 'cli.ts']) writeFileSync(join(dir, 'src', file), 'export {};\n');
+  build(dir);
+  const packed = await npmPack(dir);
+  t.equal(packed.code, 0, `every built file has its source: packs (${packed.stderr})`);
+  writeFileSync(join(dir, 'dist/shipper.js'), 'export {};\n');
+  const { code, stderr, listing } = await npmPack(dir);
+  t.not(code, 0, 'npm pack fails');
+  t.equal(listing, undefined);
+  t.match(stderr, 'check-pack: refusing to pack @uk/demo-fixture: 1 built file has no source in src/');
+  t.match(stderr, '  dist/shipper.js');
+  t.match(stderr, 'Delete dist/ and build again');
+});
