@@ -37,13 +37,17 @@ t.test('TCP: a server that is not up yet gets everything once it is', async (t) 
  * lost. Proves that the resend tail, and not luck, is what keeps the restart lossless.
  */
 async function resetWithUnreadData(resendWindow: number) {
-  let closing: Promise<unknown> | undefined;
+  let closing: Promise<Error | undefined> | undefined;
   const fake = await FakeSyslogServer.start({
     readAheadBytes: 1,
     onMessage: (text, server, socket) => {
       // Not a fixed delay: a close with nothing unread in the kernel is a clean FIN, not the
       // reset this test is about, so the server waits until the kernel holds unread bytes.
-      if (server.connections === 1 && text === 'line 200') closing = closeWithUnreadData(socket).catch((err: unknown) => err);
+      if (server.connections === 1 && text === 'line 200')
+        closing = closeWithUnreadData(socket).then(
+          () => undefined,
+          (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+        );
     },
   });
   const dir = tempDir();
