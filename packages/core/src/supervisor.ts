@@ -185,6 +185,8 @@ export async function supervise(kernel: Kernel, options: SuperviseOptions): Prom
   }
   const spawnError = new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));
   kernel.program.pid = child.pid;
+  // Through setpriv too: it execs the program in place, so this is the program's own pid.
+  if (child.pid !== undefined) kernel.log.debug(`the program started: pid ${child.pid}`);
   // If uk itself dies (a bug, an uncaught error), do not leave the program running unsupervised.
   // A death uk cannot see (SIGKILL) is covered by the parent-death signal (launchOf).
   const stopOrphan = (): void => {
