@@ -7,7 +7,7 @@
  * setpriv sets it and execs the program in place, so the pid, the signals, the exit status and
  * stdio are the program's own.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
@@ -38,26 +38,29 @@ function isExecutableFile(file: string): boolean {
 
 /**
  * Looks for a setpriv that knows `--pdeathsig` (util-linux 2.33 and later; busybox's setpriv and
- * older util-linux do not, and would refuse to start the program). Runs `setpriv --help` once.
+ * older util-linux do not, and would refuse to start the program): runs `setpriv --help`.
  */
-export function findSetpriv(search: SetprivSearch = {}): SetprivLookup {
+export async function findSetpriv(search: SetprivSearch = {}): Promise<SetprivLookup> {
   const platform = search.platform ?? process.platform;
   if (platform !== 'linux') return { reason: `the parent-death signal exists on Linux only (this is ${platform})` };
   const dirs = (search.pathVariable ?? '').split(delimiter).filter((dir) => isAbsolute(dir));
   const candidates = [...dirs.map((dir) => join(dir, 'setpriv')), ...(search.fallbacks ?? SETPRIV_FALLBACKS)];
   const path = candidates.find(isExecutableFile);
   if (!path) return { reason: 'setpriv (util-linux) was not found in PATH or /usr/bin' };
-  const help = spawnSync(path, ['--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
-  if (!`${help.stdout ?? ''}${help.stderr ?? ''}`.includes('--pdeathsig')) {
-    return { reason: `${path} does not support --pdeathsig (util-linux 2.33 or later does)` };
-  }
+  const help = await new Promise<string>((resolve) => {
+    execFile(path, ['--help'], { timeout: 5000 }, (_err, stdout, stderr) => resolve(`${stdout}${stderr}`));
+  });
+  if (!help.includes('--pdeathsig')) return { reason: `${path} does not support --pdeathsig (util-linux 2.33 or later does)` };
   return { path };
 }
 
-let lookedUp: SetprivLookup | undefined;
+let lookedUp: Promise<SetprivLookup> | undefined;
 
-/** findSetpriv for this uk process, run on first use only. */
-export function setprivOnce(): SetprivLookup {
+/**
+ * findSetpriv for this uk process, run on first use only. The CLI starts it before boot, so that
+ * `setpriv --help` (some 5 to 30 ms) runs while the klibs load rather than after.
+ */
+export function setprivOnce(): Promise<SetprivLookup> {
   lookedUp ??= findSetpriv({ pathVariable: process.env.PATH });
   return lookedUp;
 }

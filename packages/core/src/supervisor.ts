@@ -149,9 +149,9 @@ function startFailed(kernel: Kernel, path: string, cause: NodeJS.ErrnoException)
  * How to start the program so that the kernel sends it uk.parent_death_signal when uk dies: through
  * setpriv where it can (see parent-death.ts), else directly, as uk says once with -v.
  */
-function launchOf(kernel: Kernel, options: SuperviseOptions): { file: string; args: string[]; wrapped: boolean } {
+async function launchOf(kernel: Kernel, options: SuperviseOptions): Promise<{ file: string; args: string[]; wrapped: boolean }> {
   const signal = kernel.settings.parentDeathSignal;
-  const setpriv = signal === null ? undefined : setprivOnce();
+  const setpriv = signal === null ? undefined : await setprivOnce();
   if (signal === null) kernel.log.debug('uk.parent_death_signal is "off": the program keeps running if uk is killed');
   else if (setpriv?.path !== undefined) kernel.log.debug(`the program gets ${signal} if uk dies (started through ${setpriv.path} --pdeathsig)`);
   else kernel.log.debug(`the program keeps running if uk is killed with SIGKILL: ${setpriv?.reason ?? 'no setpriv'}`);
@@ -164,7 +164,7 @@ export async function supervise(kernel: Kernel, options: SuperviseOptions): Prom
   const passthrough =
     (options.passthrough ?? kernel.settings.passthrough) && !kernel.console.wantsRecords && kernel.console.enabledDrivers.every((d) => d.name === 'serial');
   const stdio = passthrough ? (['inherit', 'inherit', 'inherit'] as const) : (['inherit', 'pipe', 'pipe'] as const);
-  const launch = launchOf(kernel, options);
+  const launch = await launchOf(kernel, options);
   // Signals reach the program exactly once. From a terminal (stdin a TTY) it stays in uk's
   // process group, so it can read the terminal, and Ctrl-C reaches it from the terminal itself
   // (uk does not forward SIGINT then). Otherwise it gets a process group of its own, and only

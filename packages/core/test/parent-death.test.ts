@@ -14,7 +14,7 @@ import { throwsUk, until } from './helpers.js';
 import { cleanEnv, node, programs, runUk, ukBin, type UkRun } from './uk-process.js';
 
 const watcher = join(programs, 'parent-watch.mjs');
-const setpriv = findSetpriv({ pathVariable: process.env.PATH });
+const setpriv = await findSetpriv({ pathVariable: process.env.PATH });
 
 /** What the program noted so far (see fixtures/programs/parent-watch.mjs). */
 function notes(file: string): string[] {
@@ -48,12 +48,22 @@ const gone = (pid: number): boolean => {
   return stat === undefined || stat.state === 'Z';
 };
 
-/** Kills whatever a failed test left running. */
-function cleanup(t: Test, ...pids: (() => number | undefined)[]): void {
+/** Kills whatever a failed test left running: the program and uk (found from the program's notes), and `children`. */
+function cleanup(t: Test, log: string, ...children: ChildProcess[]): void {
   t.teardown(() => {
-    for (const pid of pids) {
-      const p = pid();
-      if (p !== undefined && !gone(p)) process.kill(p, 'SIGKILL');
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    const ready = notes(log)
+      .find((n) => n.startsWith('ready '))
+      ?.split(' ')
+      .slice(1, 3)
+      .map(Number);
+    for (const [pid, marker] of [
+      [ready?.[0], 'parent-watch'],
+      [ready?.[1], 'uk.js'],
+    ] as const) {
+      // Only a process that is still the one started here (a pid can be reused).
+      if (pid === undefined || gone(pid)) continue;
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) process.kill(pid, 'SIGKILL');
     }
   });
 }
@@ -69,20 +79,15 @@ function configWith(dir: string, uk: Record<string, unknown>): string {
 }
 
 const linuxWithSetpriv = setpriv.path !== undefined;
+const script = ['/usr/bin/script', '/bin/script'].find(existsSync);
 
 t.test('SIGKILL of uk (the program in a process group of its own): the program gets SIGTERM', { skip: !linuxWithSetpriv && setpriv.reason }, async (t) => {
   const dir = t.testdir({});
   const log = join(dir, 'notes');
   // stdin is not a TTY, so the program gets a process group of its own.
   const uk = spawn(node, [ukBin, 'run', '--', node, watcher, log], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
-  let program: number | undefined;
-  cleanup(
-    t,
-    () => program,
-    () => uk.pid,
-  );
+  cleanup(t, log, uk);
   const ready = await waitReady(log);
-  program = ready.pid;
   t.equal(ready.ppid, uk.pid, "the program's parent is uk itself: setpriv exec'd it in place");
   t.equal(ready.pgid, ready.pid, 'the program leads a process group of its own');
   const ukExit = exited(uk);
@@ -93,41 +98,35 @@ t.test('SIGKILL of uk (the program in a process group of its own): the program g
   t.same(notes(log).slice(1), ['SIGTERM'], 'exactly one SIGTERM, and nothing else');
 });
 
-t.test("SIGKILL of uk (stdin a TTY: the program in uk's process group): the program gets SIGTERM", { skip: !linuxWithSetpriv && setpriv.reason }, async (t) => {
-  const script = ['/usr/bin/script', '/bin/script'].find(existsSync);
-  if (!script) return t.skip('util-linux script (to give uk a terminal) is not installed');
-  const dir = t.testdir({});
-  const log = join(dir, 'notes');
-  // script(1) runs uk on a new pseudo-terminal: its stdin is a TTY.
-  // `; exit` keeps the shell as the session leader: uk's death alone must not hang up the terminal.
-  const command = `${[node, ukBin, 'run', '--', node, watcher, log].map((a) => `'${a}'`).join(' ')}; exit 0`;
-  const terminal = spawn(script, ['-qec', command, '/dev/null'], { env: cleanEnv(), stdio: ['pipe', 'ignore', 'ignore'] });
-  let program: number | undefined;
-  let ukPid: number | undefined;
-  cleanup(
-    t,
-    () => program,
-    () => ukPid,
-    () => terminal.pid,
-  );
-  const ready = await waitReady(log);
-  program = ready.pid;
-  ukPid = ready.ppid;
-  const ukGroup = Number(readFileSync(`/proc/${ukPid}/stat`, 'utf8').split(') ')[1]?.split(' ')[2]);
-  t.equal(ready.pgid, ukGroup, "the program is in uk's process group");
-  t.not(ready.pgid, ready.pid);
-  process.kill(ukPid, 'SIGKILL');
-  await until(() => notes(log).includes('SIGTERM'), 'the program to note SIGTERM', 30_000);
-  await until(() => gone(ready.pid), 'the program to exit', 30_000);
-  // The terminal closing afterwards may add a SIGHUP (which the program notes and ignores).
-  t.same(
-    notes(log)
-      .slice(1)
-      .filter((n) => n !== 'SIGHUP'),
-    ['SIGTERM'],
-  );
-  terminal.stdin.end();
-});
+t.test(
+  "SIGKILL of uk (stdin a TTY: the program in uk's process group): the program gets SIGTERM",
+  { skip: (!linuxWithSetpriv && setpriv.reason) || (!script && 'util-linux script (to give uk a terminal) is not installed') },
+  async (t) => {
+    const dir = t.testdir({});
+    const log = join(dir, 'notes');
+    // script(1) runs uk on a new pseudo-terminal: its stdin is a TTY.
+    // `; exit` keeps the shell as the session leader: uk's death alone must not hang up the terminal.
+    const command = `${[node, ukBin, 'run', '--', node, watcher, log].map((a) => `'${a}'`).join(' ')}; exit 0`;
+    const terminal = spawn(script as string, ['-qec', command, '/dev/null'], { env: cleanEnv(), stdio: ['pipe', 'ignore', 'ignore'] });
+    cleanup(t, log, terminal);
+    const ready = await waitReady(log);
+    const ukPid = ready.ppid;
+    const ukGroup = Number(readFileSync(`/proc/${ukPid}/stat`, 'utf8').split(') ')[1]?.split(' ')[2]);
+    t.equal(ready.pgid, ukGroup, "the program is in uk's process group");
+    t.not(ready.pgid, ready.pid);
+    process.kill(ukPid, 'SIGKILL');
+    await until(() => notes(log).includes('SIGTERM'), 'the program to note SIGTERM', 30_000);
+    await until(() => gone(ready.pid), 'the program to exit', 30_000);
+    // The terminal closing afterwards may add a SIGHUP (which the program notes and ignores).
+    t.same(
+      notes(log)
+        .slice(1)
+        .filter((n) => n !== 'SIGHUP'),
+      ['SIGTERM'],
+    );
+    terminal.stdin.end();
+  },
+);
 
 t.test('uk.parent_death_signal names the signal ("int" is SIGINT)', { skip: !linuxWithSetpriv && setpriv.reason }, async (t) => {
   const dir = t.testdir({});
@@ -136,13 +135,8 @@ t.test('uk.parent_death_signal names the signal ("int" is SIGINT)', { skip: !lin
     env: cleanEnv(),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  let program: number | undefined;
-  cleanup(
-    t,
-    () => program,
-    () => uk.pid,
-  );
-  program = (await waitReady(log)).pid;
+  cleanup(t, log, uk);
+  await waitReady(log);
   uk.kill('SIGKILL');
   await until(() => notes(log).length > 1, 'the program to note a signal', 30_000);
   t.same(notes(log).slice(1), ['SIGINT']);
@@ -155,16 +149,10 @@ t.test('uk.parent_death_signal "off": the program keeps running after uk is kill
     env: cleanEnv(),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  cleanup(t, log, uk);
   let err = '';
   uk.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  let program: number | undefined;
-  cleanup(
-    t,
-    () => program,
-    () => uk.pid,
-  );
   const ready = await waitReady(log);
-  program = ready.pid;
   t.equal(ready.ppid, uk.pid);
   t.match(err, /^uk: uk\.parent_death_signal is "off": the program keeps running if uk is killed$/m);
   uk.kill('SIGKILL');
@@ -212,7 +200,7 @@ t.test('a program that cannot be started: the same error and exit status with an
   writeFileSync(join(dir, 'bin', 'runs'), '#!/bin/sh\necho ran "$0"\n');
   chmodSync(join(dir, 'bin', 'runs'), 0o755);
   const env = cleanEnv({ PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}` });
-  const cases = ['./missing', 'missing-from-path', './not-executable', 'sub', './sub', '/etc/passwd/x', 'runs'];
+  const cases = ['./missing', 'missing-from-path', './not-executable', './sub', '/etc/passwd/x', 'runs'];
   const results = new Map<string, UkRun>();
   for (const program of cases) {
     const [on, off] = await Promise.all([
@@ -252,13 +240,15 @@ t.test('programStartError finds a program the way execvp does', async (t) => {
 });
 
 t.test('findSetpriv: Linux only, and only a setpriv that knows --pdeathsig', async (t) => {
-  t.same(findSetpriv({ platform: 'darwin', pathVariable: process.env.PATH }), { reason: 'the parent-death signal exists on Linux only (this is darwin)' });
+  t.same(await findSetpriv({ platform: 'darwin', pathVariable: process.env.PATH }), {
+    reason: 'the parent-death signal exists on Linux only (this is darwin)',
+  });
   const dir = t.testdir({ old: { setpriv: '#!/bin/sh\necho "usage: setpriv [options] <program>"\n' }, empty: {} });
   chmodSync(join(dir, 'old', 'setpriv'), 0o755);
-  t.same(findSetpriv({ platform: 'linux', pathVariable: join(dir, 'empty'), fallbacks: [] }), {
+  t.same(await findSetpriv({ platform: 'linux', pathVariable: join(dir, 'empty'), fallbacks: [] }), {
     reason: 'setpriv (util-linux) was not found in PATH or /usr/bin',
   });
-  t.same(findSetpriv({ platform: 'linux', pathVariable: `${join(dir, 'empty')}:${join(dir, 'old')}`, fallbacks: [] }), {
+  t.same(await findSetpriv({ platform: 'linux', pathVariable: `${join(dir, 'empty')}:${join(dir, 'old')}`, fallbacks: [] }), {
     reason: `${join(dir, 'old', 'setpriv')} does not support --pdeathsig (util-linux 2.33 or later does)`,
   });
   t.same(launchCommand('app', ['-x'], 'SIGTERM', undefined), { file: 'app', args: ['-x'] }, 'without setpriv the program runs as before');
