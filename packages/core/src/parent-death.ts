@@ -8,7 +8,7 @@
  * stdio are the program's own.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, openSync, readSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { wrongValue, type Tuple } from './manifest.js';
@@ -81,15 +81,33 @@ function errnoError(code: string, path: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: ${path}`), { code, path });
 }
 
-function fileError(file: string): NodeJS.ErrnoException | undefined {
+/** The interpreter a `#!` line names, if the file starts with one and can be read. */
+function interpreterOf(file: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const head = Buffer.alloc(256);
+    const text = head.subarray(0, readSync(fd, head, 0, head.length, 0)).toString('latin1');
+    return text.startsWith('#!') ? text.slice(2).split('\n')[0]?.trim().split(/[ \t]/)[0] || undefined : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function fileError(file: string, checkInterpreter = true): NodeJS.ErrnoException | undefined {
   try {
     // execve refuses a directory with EACCES, and so does spawn.
     if (statSync(file).isDirectory()) return errnoError('EACCES', file);
     accessSync(file, fsConstants.X_OK);
-    return undefined;
   } catch (err) {
     return err as NodeJS.ErrnoException;
   }
+  // A script whose interpreter is missing fails in execve with ENOENT (EACCES if it cannot be run).
+  const interpreter = checkInterpreter ? interpreterOf(file) : undefined;
+  const interpreterError = interpreter ? fileError(interpreter, false) : undefined;
+  return interpreterError ? errnoError(interpreterError.code ?? 'ENOENT', file) : undefined;
 }
 
 /**
