@@ -6,6 +6,7 @@ import { loadOpsConfig, opsConfigFromJSON, type OpsConfig } from './config.js';
 import { Kernel } from './kernel.js';
 import { Secrets } from './redact.js';
 import { BUILTIN_KLIBS, coreVersion, resolveKlib } from './loader.js';
+import { setprivOnce } from './parent-death.js';
 import { supervise } from './supervisor.js';
 import { validateConfig } from './validate.js';
 import { dependenciesOf } from './klib.js';
@@ -34,6 +35,8 @@ async function run(args: CliArgs): Promise<number> {
     // Our stdout went away (e.g. `uk run … | head`): keep the program and the other drivers running.
     if (kernel.console.setEnabled('serial', false)) kernel.log.warn(`serial console disabled: stdout ${err.code ?? err.message}`);
   });
+  // Looks for setpriv (the parent-death signal) while the klibs load; supervise uses the answer.
+  if (kernel.settings.parentDeathSignal !== null) void setprivOnce();
   const boot = await kernel.boot();
   if (args.strict && boot.problems.length > 0) {
     await kernel.stop();

@@ -10,6 +10,7 @@ import type { ProgramStream } from './console.js';
 import { LineFramer } from './line-framer.js';
 import type { Kernel } from './kernel.js';
 import { describeWithCode, ukError } from './errors.js';
+import { launchCommand, programStartError, setprivOnce } from './parent-death.js';
 
 export const FORWARDED_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
 
@@ -134,26 +135,60 @@ async function drainPipes(kernel: Kernel, streams: readonly AttachedStream[]): P
   );
 }
 
+/** Reports a program that could not be started (UK_ERR_PROGRAM_START); exit 127 if not found, else 126. */
+function startFailed(kernel: Kernel, path: string, cause: NodeJS.ErrnoException): SuperviseResult {
+  const err = ukError('UK_ERR_PROGRAM_START', `cannot run program ${JSON.stringify(path)}: ${cause.code ?? cause.message}`, {
+    where: path,
+    fix: cause.code === 'ENOENT' ? 'check the path (use ./name for a file in the current directory)' : 'check that the file is executable',
+  });
+  kernel.log.error(describeWithCode(err));
+  return { exitCode: cause.code === 'ENOENT' ? 127 : 126, signal: null };
+}
+
+/**
+ * How to start the program so that the kernel sends it uk.parent_death_signal when uk dies: through
+ * setpriv where it can (see parent-death.ts), else directly, as uk says once with -v.
+ */
+async function launchOf(kernel: Kernel, options: SuperviseOptions): Promise<{ file: string; args: string[]; wrapped: boolean }> {
+  const signal = kernel.settings.parentDeathSignal;
+  const setpriv = signal === null ? undefined : await setprivOnce();
+  if (signal === null) kernel.log.debug('uk.parent_death_signal is "off": the program keeps running if uk is killed');
+  else if (setpriv?.path !== undefined) kernel.log.debug(`the program gets ${signal} if uk dies (started through ${setpriv.path} --pdeathsig)`);
+  else kernel.log.debug(`the program keeps running if uk is killed with SIGKILL: ${setpriv?.reason ?? 'no setpriv'}`);
+  return { ...launchCommand(options.path, options.args, signal, setpriv?.path), wrapped: signal !== null && setpriv?.path !== undefined };
+}
+
 export async function supervise(kernel: Kernel, options: SuperviseOptions): Promise<SuperviseResult> {
   // With no record driver enabled and serial as the only raw driver, the program writes straight
   // to uk's own stdout/stderr: byte-exact by construction and no copy through uk at all.
   const passthrough =
     (options.passthrough ?? kernel.settings.passthrough) && !kernel.console.wantsRecords && kernel.console.enabledDrivers.every((d) => d.name === 'serial');
   const stdio = passthrough ? (['inherit', 'inherit', 'inherit'] as const) : (['inherit', 'pipe', 'pipe'] as const);
+  const launch = await launchOf(kernel, options);
+  // Signals reach the program exactly once. From a terminal (stdin a TTY) it stays in uk's
+  // process group, so it can read the terminal, and Ctrl-C reaches it from the terminal itself
+  // (uk does not forward SIGINT then). Otherwise it gets a process group of its own, and only
+  // uk forwards signals to it: `timeout`, `kill -- -PGID` and service managers signal the whole
+  // group, which would otherwise deliver every signal twice.
+  const ownGroup = options.forwardSignals === true && process.stdin.isTTY !== true;
   let child: ChildProcess;
-  const spawnError = new Promise<NodeJS.ErrnoException>((resolve) => {
-    // Signals reach the program exactly once. From a terminal (stdin a TTY) it stays in uk's
-    // process group, so it can read the terminal, and Ctrl-C reaches it from the terminal itself
-    // (uk does not forward SIGINT then). Otherwise it gets a process group of its own, and only
-    // uk forwards signals to it: `timeout`, `kill -- -PGID` and service managers signal the whole
-    // group, which would otherwise deliver every signal twice.
-    const ownGroup = options.forwardSignals === true && process.stdin.isTTY !== true;
-    child = spawn(options.path, [...options.args], { stdio: [...stdio], env: kernel.env, detached: ownGroup });
-    child.once('error', resolve);
-  });
-  child = child!;
+  try {
+    // setpriv would report a program it cannot exec itself, in its own words: check first.
+    const startError = launch.wrapped ? programStartError(options.path, kernel.env.PATH, process.cwd()) : undefined;
+    if (startError) throw startError;
+    child = spawn(launch.file, launch.args, { stdio: [...stdio], env: kernel.env, detached: ownGroup });
+  } catch (err) {
+    // spawn throws (rather than emitting 'error') for some failures, such as ENOTDIR.
+    const failed = startFailed(kernel, options.path, err as NodeJS.ErrnoException);
+    await kernel.stop();
+    return failed;
+  }
+  const spawnError = new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));
   kernel.program.pid = child.pid;
+  // Through setpriv too: it execs the program in place, so this is the program's own pid.
+  if (child.pid !== undefined) kernel.log.debug(`the program started: pid ${child.pid}`);
   // If uk itself dies (a bug, an uncaught error), do not leave the program running unsupervised.
+  // A death uk cannot see (SIGKILL) is covered by the parent-death signal (launchOf).
   const stopOrphan = (): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   };
@@ -206,13 +241,7 @@ export async function supervise(kernel: Kernel, options: SuperviseOptions): Prom
 
   let result: SuperviseResult;
   if ('err' in outcome) {
-    const code = outcome.err.code === 'ENOENT' ? 127 : 126;
-    const err = ukError('UK_ERR_PROGRAM_START', `cannot run program ${JSON.stringify(options.path)}: ${outcome.err.code ?? outcome.err.message}`, {
-      where: options.path,
-      fix: outcome.err.code === 'ENOENT' ? 'check the path (use ./name for a file in the current directory)' : 'check that the file is executable',
-    });
-    kernel.log.error(describeWithCode(err));
-    result = { exitCode: code, signal: null };
+    result = startFailed(kernel, options.path, outcome.err);
   } else {
     result = { exitCode: exitCodeOf(outcome.code, outcome.signal), signal: outcome.signal };
     await drainPipes(kernel, streams);

@@ -284,10 +284,13 @@ t.test('kernel settings from the uk tuple', async (t) => {
     partialLineMs: 100,
     klibInitTimeoutMs: 10000,
     passthrough: true,
+    parentDeathSignal: 'SIGTERM',
   });
   t.same(
     readKernelSettings(
-      Tuple.fromJSON({ uk: { shutdown_timeout: 3, max_record_size: '64k', partial_line_timeout: 50, klib_init_timeout: '7', passthrough: false } }),
+      Tuple.fromJSON({
+        uk: { shutdown_timeout: 3, max_record_size: '64k', partial_line_timeout: 50, klib_init_timeout: '7', passthrough: false, parent_death_signal: 'off' },
+      }),
     ),
     {
       shutdownTimeoutMs: 3000,
@@ -295,6 +298,7 @@ t.test('kernel settings from the uk tuple', async (t) => {
       partialLineMs: 50,
       klibInitTimeoutMs: 7000,
       passthrough: false,
+      parentDeathSignal: null,
     },
   );
   throwsUk(
