@@ -19,7 +19,7 @@
  *   blank lines.
  * - Ruby: `file.rb:N:in 'm': msg (Class)` followed by `\tfrom …` lines, and the causes after them.
  * - PHP: `PHP Fatal error:  Uncaught …` / `Exception: msg in f.php:N` followed by `Stack trace:`,
- *   `#N …` lines, `Next …` (chained) and `  thrown in … on line N`.
+ *   `#N …` lines, a blank line and `Next …` (chained), and `  thrown in … on line N`.
  *
  * Lines outside a group pass `open`, a test on the first bytes; only a line that might start a
  * trace is decoded and matched against a regular expression.
@@ -56,6 +56,8 @@ const GO_STACK = 17;
 const GO_BLANK = 18;
 const RUBY = 19;
 const PHP = 20;
+/** A blank line in a PHP trace: `Next …` (a chained exception) may follow. */
+const PHP_BLANK = 21;
 
 const FRAME = /^\s+at \S/;
 const ELLIPSIS = /^\s+\.\.\. /;
@@ -215,7 +217,10 @@ function next(state: number, line: string): Step {
       return RUBY_FROM.test(line) || RUBY_HEADER.test(line) ? step('join', RUBY) : REJECT;
     case PHP:
       if (PHP_THROWN.test(line)) return END;
+      if (isBlankLine(line)) return step('hold', PHP_BLANK);
       return PHP_FRAME.test(line) || PHP_NEXT.test(line) || PHP_STACK.test(line) ? step('join', PHP) : REJECT;
+    case PHP_BLANK:
+      return PHP_NEXT.test(line) ? step('join', PHP) : REJECT;
     default:
       return REJECT;
   }
