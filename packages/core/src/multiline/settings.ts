@@ -32,7 +32,7 @@ export function readMultilineSettings(reader: OptionsReader): MultilineSettings 
   if (value === undefined) return { mode: 'auto', timeoutMs };
   if (value instanceof Tuple) {
     reader.allowKeys(['start'], value);
-    const source = reader.read((t) => t.requireString('start', 'a regular expression'), undefined);
+    const source = reader.read(() => value.requireString('start', 'a regular expression'), undefined);
     if (source === undefined) return { mode: 'auto', timeoutMs };
     try {
       return { mode: 'start', start: new RegExp(source), timeoutMs };
