@@ -284,6 +284,7 @@ t.test('kernel settings from the uk tuple', async (t) => {
     partialLineMs: 100,
     klibInitTimeoutMs: 10000,
     passthrough: true,
+    multiline: { mode: 'auto', timeoutMs: 300 },
   });
   t.same(
     readKernelSettings(
@@ -295,6 +296,7 @@ t.test('kernel settings from the uk tuple', async (t) => {
       partialLineMs: 50,
       klibInitTimeoutMs: 7000,
       passthrough: false,
+      multiline: { mode: 'auto', timeoutMs: 300 },
     },
   );
   throwsUk(
