@@ -94,14 +94,16 @@ function isBlankLine(line: string): boolean {
   return line.trim() === '';
 }
 
-/** The state a decoded line opens, or 0. */
+/** The state a decoded line opens, or 0. Each pattern is tried only when its first character fits. */
 export function openState(line: string): number {
-  if (line === PY_TRACEBACK) return PY_FRAMES;
-  if (GO_PANIC.test(line)) return GO_HEAD;
-  if (GO_GOROUTINE.test(line)) return GO_STACK;
-  if (PY_GROUP_START.test(line)) return PY_GROUP;
-  if (NODE_LOCATION_LINE.test(line)) return NODE_LOCATION;
-  if (RUBY_HEADER.test(line) || PHP_UNCAUGHT.test(line)) return HEADER;
+  const first = line.charCodeAt(0);
+  if (first === 0x20) return PY_GROUP_START.test(line) ? PY_GROUP : 0; // "  + Exception Group Traceback"
+  if (first === 0x54 && line === PY_TRACEBACK) return PY_FRAMES; // T
+  if ((first === 0x70 || first === 0x66) && GO_PANIC.test(line)) return GO_HEAD; // p, f
+  if (first === 0x67 && GO_GOROUTINE.test(line)) return GO_STACK; // g
+  if (isDigit(line.charCodeAt(line.length - 1)) && NODE_LOCATION_LINE.test(line)) return NODE_LOCATION;
+  if (line.includes(':in ') && RUBY_HEADER.test(line)) return HEADER;
+  if ((first === 0x50 || first === 0x46) && PHP_UNCAUGHT.test(line)) return HEADER; // P, F
   const header = HEADER_LINE.exec(line);
   if (header && (header[1] !== undefined || ERROR_NAME.test(header[2] as string) || QUALIFIED_CLASS.test(header[2] as string))) return HEADER;
   return 0;
@@ -118,40 +120,61 @@ function endsWith(buf: Buffer, start: number, end: number, word: string): boolea
 }
 
 const OPENING_WORDS = ['Traceback', 'panic:', 'fatal', 'goroutine', 'Exception', 'Unhandled', 'Uncaught', 'PHP', 'Fatal', 'Parse'];
+const OPENING_FIRST = new Set(OPENING_WORDS.map((w) => w.charCodeAt(0)));
 const NAME_ENDINGS = ['Error', 'Exception', 'Throwable', 'Failure', 'Fault'];
 
+/** `classify`: the line must be decoded and matched to know. */
+const DECODE = -1;
+
+const isNameByte = (c: number): boolean => isLetter(c) || isDigit(c) || c === 0x5f || c === 0x24 || c === 0x2e; // _ $ .
+
 /**
- * The byte test before any decoding: could this line open a group? False for almost every
- * ordinary line after a look at its first word.
+ * The byte test before any decoding: 0 when the line cannot open a group (almost every ordinary
+ * line, after a look at its first word), `HEADER` for the common exception header
+ * `Name: message` / `Name` (a name ending in Error, Exception, …: no decoding needed), `DECODE`
+ * when the regular expressions must decide.
  */
-export function mightOpen(buf: Buffer, start: number, end: number): boolean {
-  if (end - start < 4) return false;
+export function classify(buf: Buffer, start: number, end: number): number {
+  if (end - start < 4) return 0;
   const first = buf[start] as number;
-  if (first === 0x20) return buf[start + 1] === 0x20 && buf[start + 2] === 0x2b; // "  + Exception Group Traceback"
+  if (first === 0x20) return buf[start + 1] === 0x20 && buf[start + 2] === 0x2b ? DECODE : 0; // "  + Exception Group Traceback"
   if (first === 0x2f || first === 0x5b || first === 0x2e) {
     // "/path/app.js:12", "[eval]:1", "./x.rb:3:in …"
-    return isDigit(buf[end - 1] as number) || buf.indexOf(':in ', start, 'latin1') !== -1;
+    if (isDigit(buf[end - 1] as number)) return DECODE;
+    // ":in " within this line only (indexOf would search the rest of the read).
+    for (let i = start; i + 3 < end; i++) if (buf[i] === 0x3a && buf[i + 1] === 0x69 && buf[i + 2] === 0x6e && buf[i + 3] === 0x20) return DECODE;
+    return 0;
   }
-  if (!isLetter(first)) return false;
+  if (!isLetter(first)) return 0;
   // The first word: up to a space, at most 512 bytes.
   const limit = Math.min(end, start + 512);
   let word = start + 1;
   let colonDigit = false;
   let dot = false;
+  let plainName = true;
   while (word < limit) {
     const c = buf[word] as number;
     if (c === 0x20) break;
     if (c === 0x3a && isDigit(buf[word + 1] as number)) colonDigit = true;
     else if (c === 0x2e) dot = true;
+    if (plainName && !isNameByte(c)) plainName = c === 0x3a && (word + 1 === limit || buf[word + 1] === 0x20);
     word++;
   }
   // "node:internal/x:12", "file:///x.mjs:3", "app.rb:2:in …", "C:\x.js:1"
-  if (colonDigit) return true;
+  if (colonDigit) return DECODE;
   const nameEnd = buf[word - 1] === 0x3a ? word - 1 : word;
-  for (const ending of NAME_ENDINGS) if (endsWith(buf, start, nameEnd, ending)) return true;
-  for (const opening of OPENING_WORDS) if (word - start === opening.length && endsWith(buf, start, word, opening)) return true;
+  // The last letter first: r(Error), n(Exception), e(Throwable, Failure), t(Fault).
+  const last = buf[nameEnd - 1];
+  if (last === 0x72 || last === 0x6e || last === 0x65 || last === 0x74) {
+    for (const ending of NAME_ENDINGS) {
+      if (!endsWith(buf, start, nameEnd, ending)) continue;
+      // "TypeError: message", "java.lang.IllegalStateException", as the header pattern has it.
+      return plainName && (word === end || nameEnd < word) ? HEADER : DECODE;
+    }
+  }
+  if (OPENING_FIRST.has(first)) for (const opening of OPENING_WORDS) if (word - start === opening.length && endsWith(buf, start, word, opening)) return DECODE;
   // "com.acme.Boom: message" (a JVM class in a package), only as the whole line or before ": ".
-  return dot && (word === end || nameEnd < word);
+  return dot && (word === end || nameEnd < word) ? DECODE : 0;
 }
 
 function frameStep(line: string): Step | undefined {
@@ -226,12 +249,24 @@ function next(state: number, line: string): Step {
   }
 }
 
+/**
+ * A header is followed by a frame (`\tat`, `    at`, ` ---> `), `\tfrom` (Ruby) or `Stack trace:`
+ * (PHP, also after `PHP `): any other first byte ends it, known without decoding the line.
+ */
+function rejectsAtOnce(state: number, buf: Buffer, start: number, end: number): boolean {
+  if (state !== HEADER) return false;
+  if (start === end) return true;
+  const first = buf[start];
+  return first !== 0x20 && first !== 0x09 && first !== 0x53 && first !== 0x50;
+}
+
 /** The built-in rules. */
 export const autoRule: GroupRule = {
   open(buf, start, end) {
     if (end > start && buf[end - 1] === 0x0d) end--;
-    if (!mightOpen(buf, start, end)) return 0;
-    return openState(buf.toString('utf8', start, end));
+    const byBytes = classify(buf, start, end);
+    return byBytes === DECODE ? openState(buf.toString('utf8', start, end)) : byBytes;
   },
   next,
+  rejectsAtOnce,
 };

@@ -65,11 +65,11 @@ export class LineGrouper {
     for (let i = 0; i < count; i++) {
       const start = bounds[2 * i] as number;
       const end = bounds[2 * i + 1] as number;
-      if (this.#state !== 0) {
-        this.#continue(buf, start, end, time);
-        continue;
-      }
-      const opened = start < end && !isJsonStart(buf, start, end) ? rule.open(buf, start, end) : 0;
+      if (this.#state !== 0 && this.#continues(buf, start, end, time)) continue;
+      // No group, or the line ended it: looked at as a new line (with a look at the next one).
+      let opened = start < end && !isJsonStart(buf, start, end) ? rule.open(buf, start, end) : 0;
+      // The next line of this read already says the group ends at once: an ordinary line.
+      if (opened !== 0 && i + 1 < count && rule.rejectsAtOnce?.(opened, buf, bounds[2 * i + 2] as number, bounds[2 * i + 3] as number) === true) opened = 0;
       if (opened === 0) {
         if (run < 0) run = i;
         continue;
@@ -99,7 +99,17 @@ export class LineGrouper {
     held.forEach((line, i) => this.#emitLine(line, 0, line.length, times[i] as number));
   }
 
-  #continue(buf: Buffer, start: number, end: number, time: number): void {
+  /** Offers the line to the open group(s): true when it was taken (joined or held). */
+  #continues(buf: Buffer, start: number, end: number, time: number): boolean {
+    while (this.#state !== 0) if (this.#continue(buf, start, end, time)) return true;
+    return false;
+  }
+
+  /**
+   * The line against the open group: true when taken; false when it ended the group (which is
+   * then sent, and its held lines looked at afresh: they may open the next group).
+   */
+  #continue(buf: Buffer, start: number, end: number, time: number): boolean {
     let textEnd = end;
     if (textEnd > start && buf[textEnd - 1] === 0x0d) textEnd--;
     const next: Step = isJsonObjectLine(buf, start, end) ? REJECT : this.#o.rule.next(this.#state, buf.toString('utf8', start, textEnd));
@@ -108,20 +118,20 @@ export class LineGrouper {
         this.#commitHeld();
         this.#state = next.state;
         this.#add(Buffer.from(buf.subarray(start, end)), time);
-        return;
+        return true;
       case 'hold':
         if (this.#held.length < MAX_HELD) {
           this.#state = next.state;
           this.#held.push(Buffer.from(buf.subarray(start, end)));
           this.#heldTimes.push(time);
-          return;
+          return true;
         }
         break; // too many undecided lines: the group ends here
       case 'end':
         this.#commitHeld();
         this.#add(Buffer.from(buf.subarray(start, end)), time);
         this.#emitGroup();
-        return;
+        return true;
       case 'reject':
         break;
     }
@@ -130,17 +140,14 @@ export class LineGrouper {
     this.#held = [];
     this.#heldTimes = [];
     this.#emitGroup();
-    // The held lines, then this one, are looked at afresh: one may open the next group.
+    // The held lines are looked at afresh (one may open the next group), then this one, by the caller.
     held.forEach((line, i) => this.#fresh(line, 0, line.length, times[i] as number));
-    this.#fresh(buf, start, end, time);
+    return false;
   }
 
   /** A line looked at with no group decided yet: it continues, opens a group, or goes alone. */
   #fresh(buf: Buffer, start: number, end: number, time: number): void {
-    if (this.#state !== 0) {
-      this.#continue(buf, start, end, time);
-      return;
-    }
+    if (this.#continues(buf, start, end, time)) return;
     const opened = start < end && !isJsonStart(buf, start, end) ? this.#o.rule.open(buf, start, end) : 0;
     if (opened === 0) {
       this.#emitLine(buf, start, end, time);

@@ -28,6 +28,12 @@ export interface GroupRule {
   open(buf: Buffer, start: number, end: number): number;
   /** What `line` (decoded, without a trailing `\r`) does to a group in `state`. */
   next(state: number, line: string): Step;
+  /**
+   * Optional shortcut: true when the line `buf[start, end)` certainly gets `reject` in `state`,
+   * told from its bytes. A line that opens a group and is followed, in the same read, by such a
+   * line then goes through as an ordinary line, without being copied and held.
+   */
+  rejectsAtOnce?(state: number, buf: Buffer, start: number, end: number): boolean;
 }
 
 export const REJECT: Step = Object.freeze({ action: 'reject', state: 0 });
