@@ -179,9 +179,13 @@ export class Kernel {
     return (block) => grouper.push(block);
   }
 
-  /** Sends the groups still open (the program's streams have ended); stop() does it first. */
-  flushGroups(): void {
-    for (const grouper of this.#groupers) grouper.flush();
+  /**
+   * Sends the groups still open and stops grouping (stop() does it first): a line arriving during
+   * shutdown (a process the program started holds its pipes) goes to the drivers at once, which
+   * ship or count it, instead of waiting in a group that uk might exit without sending.
+   */
+  closeGroups(): void {
+    for (const grouper of this.#groupers) grouper.close();
   }
 
   /** Aborted when shutdown begins. */
@@ -392,7 +396,7 @@ export class Kernel {
    * belongs to no klib close last. Reports what did not finish.
    */
   async stop(deadlineMs = this.settings.shutdownTimeoutMs): Promise<ShutdownReport> {
-    this.flushGroups();
+    this.closeGroups();
     this.console.reportPendingFailures();
     for (const [name, { tally }] of this.#failedKlibs) {
       const summary = tally.takeUnreported(this.timers.clock.monotonic());

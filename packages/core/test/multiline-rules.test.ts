@@ -253,3 +253,17 @@ t.test('flush sends an open group at once (the end of the stream)', async (t) =>
   );
   t.notOk(grouper.pending, 'nothing open');
 });
+
+t.test('close: the open group is sent, and from then on nothing is held', async (t) => {
+  const { out, grouper, push } = clocked();
+  push('java.lang.Error: end\n\tat A.b(A.java:1)');
+  grouper.close();
+  t.same(
+    out.map((o) => o.text),
+    ['java.lang.Error: end\n\tat A.b(A.java:1)'],
+    'sent at close',
+  );
+  push('Error: during shutdown\n    at x (y.js:1:1)');
+  t.same(out.map((o) => o.text).slice(1), ['Error: during shutdown', '    at x (y.js:1:1)'], 'lines after close go through at once, one record each');
+  t.notOk(grouper.pending, 'nothing held');
+});

@@ -47,6 +47,8 @@ export class LineGrouper {
   #due = 0;
   #deferred = false;
   readonly #single = new Int32Array(2);
+  /** After close(): every line goes through at once (nothing is held that could be left behind). */
+  #closed = false;
 
   constructor(options: LineGrouperOptions) {
     if (!(options.maxLines >= 2)) throw new RangeError(`maxLines must be at least 2, got ${options.maxLines}`);
@@ -59,6 +61,10 @@ export class LineGrouper {
   }
 
   push(block: LineBlock): void {
+    if (this.#closed) {
+      this.#o.emit(block);
+      return;
+    }
     const { buf, bounds, count, time } = block;
     const rule = this.#o.rule;
     let run = -1;
@@ -109,6 +115,16 @@ export class LineGrouper {
    * The line against the open group: true when taken; false when it ended the group (which is
    * then sent, and its held lines looked at afresh: they may open the next group).
    */
+  /**
+   * Sends the open group and stops grouping: uk is shutting down, and a line held now might never
+   * be sent (nor counted) if uk exits first. Lines that still come (a process the program started
+   * holds its pipes) go through one record per line.
+   */
+  close(): void {
+    this.flush();
+    this.#closed = true;
+  }
+
   #continue(buf: Buffer, start: number, end: number, time: number): boolean {
     let textEnd = end;
     if (textEnd > start && buf[textEnd - 1] === 0x0d) textEnd--;
