@@ -350,7 +350,7 @@ export class ConsoleDriverList {
   writeLines(block: LineBlock, source: ProgramStream): void {
     const grouped = block.lines !== undefined && block.lines > block.count;
     let split: LineBlock | undefined;
-    for (const entry of this.#deadRecordEntries) this.#lose(entry, 'dropped', entry.ungrouped && grouped ? (block.lines as number) : block.count);
+    for (const entry of this.#deadRecordEntries) this.#lose(entry, 'dropped', entry.ungrouped && grouped ? block.lines : block.count);
     for (const entry of this.#lineEntries) {
       const given = entry.ungrouped && grouped ? (split ??= splitGroups(block)) : block;
       try {
