@@ -5,7 +5,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import t from 'tap';
 import { readKernelSettings } from '../src/boot-plan.js';
-import { splitGroups } from '../src/console.js';
+import { ConsoleDriverList, splitGroups } from '../src/console.js';
+import { lineText, type LineBlock } from '../src/line-framer.js';
+import { Stats } from '../src/stats.js';
 import { Tuple } from '../src/manifest.js';
 import { throwsUk } from './helpers.js';
 import { fixtureKlibs, node, runUk } from './uk-process.js';
@@ -122,4 +124,31 @@ t.test('uk validate names the path of every multiline problem', async (t) => {
   const good = recfileConfig(dir, { multiline: { start: '^\\S' }, multiline_timeout: 100 }, { multiline: 'off' });
   const ok = await runUk(['validate', '-c', good]);
   t.equal(ok.code, 0, ok.out);
+});
+
+t.test('console: grouped records to grouped and ungrouped drivers; a failed-out driver counts records, or lines when ungrouped', async (t) => {
+  const stats = new Stats();
+  const list = new ConsoleDriverList({ stats });
+  const got: Record<string, string[]> = { grouped: [], lines: [], text: [], dead: [], deadLines: [] };
+  const linesOf = (name: string) => (block: LineBlock) => {
+    for (let i = 0; i < block.count; i++) got[name]!.push(lineText(block, i));
+  };
+  list.attach({ name: 'grouped', writeLines: linesOf('grouped'), write: () => {} });
+  list.attach({ name: 'lines', writeLines: linesOf('lines'), write: () => {}, multiline: false });
+  list.attach({ name: 'text', write: (r) => got.text!.push(r.text) }, { owner: 'textklib' });
+  list.ungroupFor('textklib');
+  list.attach({ name: 'dead', writeLines: linesOf('dead'), write: () => {} }, { owner: 'gone' });
+  list.attach({ name: 'deadLines', writeLines: linesOf('deadLines'), write: () => {}, multiline: false }, { owner: 'gone' });
+  list.disableOwner('gone');
+  const trace = 'Error: x\n    at a (b.js:1:1)\n    at c (d.js:2:2)';
+  const buf = Buffer.from(trace);
+  list.writeLines({ buf, bounds: Int32Array.of(0, buf.length), count: 1, time: 1, lines: 3 }, 'stderr');
+  const plain = Buffer.from('plain');
+  list.writeLines({ buf: plain, bounds: Int32Array.of(0, 5), count: 1, time: 2 }, 'stdout');
+  t.same(got.grouped, [trace, 'plain'], 'a driver that takes groups gets the trace as one record');
+  t.same(got.lines, [...trace.split('\n'), 'plain'], 'multiline: false on the driver: one record per line');
+  t.same(got.text, [...trace.split('\n'), 'plain'], 'multiline "off" for its klib (a text driver): one record per line');
+  const console_ = stats.snapshot().console ?? {};
+  t.equal(console_['dead.dropped'], 2, 'a failed-out driver counts records: the trace is one');
+  t.equal(console_['deadLines.dropped'], 4, 'an ungrouped failed-out driver counts the lines it would have had');
 });
