@@ -218,3 +218,52 @@ t.test('custom start pattern; "off" in the uk tuple; "off" in the klib tuple', a
     });
   }
 });
+
+t.test(
+  'limits: a 1025-line StackOverflowError from real java is split at 1000 lines, or at uk.max_record_size; never dropped',
+  { skip: !hasJava && 'java and javac are not installed' },
+  async (t) => {
+    const classes = mkdtempSync(join(tmpdir(), 'uk-java-'));
+    t.equal(spawnSync('javac', ['-d', classes, `${TRACES}JavaTraces.java`], { stdio: 'inherit' }).status, 0, 'javac');
+    for (const { name, uk } of [
+      { name: 'line limit', uk: {} },
+      { name: 'max_record_size 4k', uk: { max_record_size: '4k' } },
+    ]) {
+      await t.test(name, async (t) => {
+        const dir = tempDir(t);
+        const aws = await emulators(t);
+        const cfg = writeConfig(dir, config({}, uk));
+        const run = runUk(t, {
+          config: cfg,
+          program: ['java', '-cp', classes, 'JavaTraces', join(dir, 'java.json'), 'deep'],
+          env: ukEnv(dir, aws),
+          timeoutMs: 120_000,
+        });
+        const result = await run.done;
+        t.equal(result.code, 1, "uk exits with the program's code");
+        const expected = JSON.parse(readFileSync(join(dir, 'java.json'), 'utf8')) as { stderr: string[] };
+        const trace = expected.stderr[expected.stderr.length - 1] as string;
+        const lines = trace.split('\n');
+        t.ok(lines.length > 1000, `the trace has ${lines.length} lines`);
+        const messages = aws.cloudwatch.messages('e2e/multiline', aws.imds.hostname);
+        const first = messages.findIndex((m) => m.startsWith('Exception in thread "main" java.lang.StackOverflowError'));
+        t.ok(first >= 0, 'the trace arrived');
+        const parts = messages.slice(first);
+        t.equal(parts.join('\n'), trace, 'its events, in order, are the whole trace');
+        if (name === 'line limit') {
+          t.same(
+            parts.map((p) => p.split('\n').length),
+            [1000, lines.length - 1000],
+            'two events: 1000 lines, then the rest',
+          );
+        } else {
+          t.ok(parts.length > 2, `${parts.length} events`);
+          t.ok(
+            parts.every((p) => Buffer.byteLength(p) <= 4096),
+            'none longer than uk.max_record_size',
+          );
+        }
+      });
+    }
+  },
+);
