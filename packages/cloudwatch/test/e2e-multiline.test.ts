@@ -3,7 +3,8 @@
  * time by real node, python3 and java, between ordinary lines on both streams, arrive as one event
  * each, with their newlines; nothing else is merged, nothing is lost, each stream keeps its order.
  * Also: a custom start pattern, the timeout (the program waits for the emulator to have the first
- * part), `uk.multiline: "off"` and `cloudwatch.multiline: "off"`.
+ * part), `uk.multiline: "off"`, `cloudwatch.multiline: "off"`, and the limits (a 1025-line Java
+ * StackOverflowError split at 1000 lines or at `uk.max_record_size`).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
