@@ -6,12 +6,13 @@
  */
 import type { OpsConfig } from './config.js';
 import { parseConsoleToggles } from './console.js';
-import { isUkError, type UkError } from './errors.js';
+import { isUkError, ukError, type UkError } from './errors.js';
 import { configMissing, initFailed, klibInvalid, missingDependencies } from './klib-errors.js';
 import type { KlibGuard, KlibIdentity } from './klib-guard.js';
 import { dependenciesOf, type Env } from './klib.js';
 import { orderKlibs, resolveKlib, type ResolvedKlib, type UnloadedEntry } from './loader.js';
 import { Tuple } from './manifest.js';
+import { KLIB_MULTILINE_KEY, klibMultiline, readMultilineSettings, type MultilineSettings } from './multiline/settings.js';
 import { OptionsReader } from './options.js';
 import { readParentDeathSignal } from './parent-death.js';
 
@@ -35,6 +36,11 @@ export interface KernelSettings {
    * (`uk.parent_death_signal`, default SIGTERM); null (`"off"`) lets the program outlive uk.
    */
   readonly parentDeathSignal: NodeJS.Signals | null;
+  /**
+   * How the program's lines are grouped into records (`uk.multiline`: "auto", "off" or
+   * `{"start": "<regex>"}`; `uk.multiline_timeout`, ms, default 300). See docs/multiline.md.
+   */
+  readonly multiline: MultilineSettings;
 }
 
 /** Throws every problem of the `uk` tuple. */
@@ -61,7 +67,7 @@ export function readKernelSettingsLeniently(manifest: Tuple): { settings: Kernel
 
 function readSettings(manifest: Tuple): { settings: KernelSettings; reader: OptionsReader } {
   const reader = new OptionsReader('uk', manifest.tuple('uk') ?? Tuple.empty('uk'));
-  reader.allowKeys(['shutdown_timeout', 'max_record_size', 'partial_line_timeout', 'klib_init_timeout', 'passthrough', 'parent_death_signal']);
+  reader.allowKeys(['shutdown_timeout', 'max_record_size', 'partial_line_timeout', 'klib_init_timeout', 'passthrough', 'parent_death_signal', 'multiline', 'multiline_timeout']);
   const settings: KernelSettings = {
     shutdownTimeoutMs: reader.read((t) => t.uint('shutdown_timeout', { default: 10, min: 1, max: 3600, what: 'a whole number of seconds' }), 10) * 1000,
     maxRecordBytes: reader.read((t) => t.size('max_record_size', { default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }), 1024 * 1024),
@@ -69,6 +75,7 @@ function readSettings(manifest: Tuple): { settings: KernelSettings; reader: Opti
     klibInitTimeoutMs: reader.read((t) => t.uint('klib_init_timeout', { default: 10, min: 1, max: 3600, what: 'a whole number of seconds' }), 10) * 1000,
     passthrough: reader.read((t) => t.bool('passthrough', true), true),
     parentDeathSignal: reader.read((t) => readParentDeathSignal(t), 'SIGTERM'),
+    multiline: readMultilineSettings(reader),
   };
   return { settings, reader };
 }
@@ -226,12 +233,30 @@ function prepare({ klib }: ResolvedKlib, config: OpsConfig, env: Env): Prepared 
     if (mode === 'skip') return { action: 'skip', config: undefined };
     if (mode === 'fail') return { action: 'fail', config: undefined, error: configMissing(klib.name, configKey) };
   }
+  // The core's own key of every klib tuple (`multiline: "off"`), checked along with the klib's options.
+  let multilineProblem: UkError | undefined;
+  try {
+    klibMultiline(tuple);
+  } catch (err) {
+    multilineProblem = asUkError(err, `${configKey}.${KLIB_MULTILINE_KEY}`);
+  }
   try {
     const options = klib.options
       ? klib.options({ config: tuple ?? Tuple.empty(configKey), env, manifest: config.manifest, cloudConfig: config.cloudConfig })
       : undefined;
+    if (multilineProblem) return { action: 'fail', config: tuple, error: multilineProblem };
     return { action: 'init', config: tuple, options };
   } catch (err) {
-    return { action: 'fail', config: tuple, error: isUkError(err) ? err : initFailed(klib.name, err, 'options') };
+    const error = isUkError(err) ? err : initFailed(klib.name, err, 'options');
+    return { action: 'fail', config: tuple, error: multilineProblem ? withProblem(klib.name, error, multilineProblem) : error };
   }
+}
+
+/** The klib's options error and the problem of its `multiline` key, as one error listing both. */
+function withProblem(klib: string, error: UkError, problem: UkError): UkError {
+  const problems = [problem, ...(error.problems.length > 0 ? error.problems : [error])];
+  return ukError('UK_ERR_OPTIONS_INVALID', `${klib}: ${problems.length} invalid options: ${problems.map((p) => p.message).join('; ')}`, {
+    where: klib,
+    problems,
+  });
 }

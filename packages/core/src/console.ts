@@ -25,7 +25,10 @@ export type RecordSource = 'stdout' | 'stderr' | 'kernel';
 export type ProgramStream = 'stdout' | 'stderr';
 
 export interface ConsoleRecord {
-  /** One line without its newline, valid UTF-8 text (invalid bytes became U+FFFD). */
+  /**
+   * One line without its newline, valid UTF-8 text (invalid bytes became U+FFFD); or, for a
+   * record made by multiline grouping (a stack trace), its lines joined by `\n` (docs/multiline.md).
+   */
   readonly text: string;
   /** Realtime milliseconds since the epoch when uk read the bytes. */
   readonly time: number;
@@ -54,6 +57,12 @@ export interface ConsoleDriver {
   writeLines?(block: LineBlock, source: ProgramStream): void;
   /** Sends everything pending; called at shutdown under the kernel's deadline. */
   flush?(): Promise<void>;
+  /**
+   * False: this driver takes one record per line, also when multiline grouping made one record
+   * of a stack trace (the console splits such a record back at its `\n`s for it). The same as
+   * `multiline: "off"` in the tuple of the klib that attached it. Default: records as grouped.
+   */
+  readonly multiline?: boolean;
 }
 
 interface Toggle {
@@ -123,6 +132,8 @@ interface Entry {
   tally: FailureTally | undefined;
   /** Made at the first loss of each kind, so the stats show only what happened. */
   readonly losses: Partial<Record<LossKind, Counter>>;
+  /** Takes one record per line: grouped records are split back for it. */
+  ungrouped: boolean;
   /** Resolves a `drain` waiting on this driver when the driver is disabled. */
   wake: (() => void) | undefined;
   disabled: Promise<void> | undefined;
@@ -141,6 +152,8 @@ export class ConsoleDriverList {
   #deadRecordEntries: Entry[] = [];
   #deadRawEntries: Entry[] = [];
   readonly #deadOwners = new Set<string>();
+  /** Klibs whose tuple says `multiline: "off"`. */
+  readonly #ungroupedOwners = new Set<string>();
   readonly #stats: Stats;
   readonly #monotonic: () => number;
   readonly #policy: DriverFailurePolicy;
@@ -188,7 +201,18 @@ export class ConsoleDriverList {
     if (driver.writeLines && !driver.write)
       throw new RangeError(`console driver ${driver.name} has writeLines but no write (uk's own messages arrive as records)`);
     const owner = options.owner ?? this.ownerNow();
-    const entry: Entry = { driver, owner, enabled: !options.disabled, failedOut: false, tally: undefined, losses: {}, wake: undefined, disabled: undefined };
+    const ungrouped = driver.multiline === false || (owner !== undefined && this.#ungroupedOwners.has(owner));
+    const entry: Entry = {
+      driver,
+      owner,
+      enabled: !options.disabled,
+      failedOut: false,
+      tally: undefined,
+      losses: {},
+      ungrouped,
+      wake: undefined,
+      disabled: undefined,
+    };
     this.#applyToggle(entry);
     if (owner !== undefined && this.#deadOwners.has(owner) && entry.enabled) this.#failOut(entry);
     if (entry.enabled) this.#entries.unshift(entry);
@@ -220,6 +244,16 @@ export class ConsoleDriverList {
     }
     this.#reorder();
     return names;
+  }
+
+  /**
+   * The drivers `owner` attached, and those it attaches later, take one record per line: records
+   * that multiline grouping made are split back at their `\n`s for them (`multiline: "off"` in the
+   * klib's tuple).
+   */
+  ungroupFor(owner: string): void {
+    this.#ungroupedOwners.add(owner);
+    for (const entry of this.#entries) if (entry.owner === owner) entry.ungrouped = true;
   }
 
   /** Names of the drivers `owner` attached. */
@@ -314,17 +348,39 @@ export class ConsoleDriverList {
 
   /** Sends the program's lines of one read to every enabled record driver: as bytes to those that take them, as records to the rest. */
   writeLines(block: LineBlock, source: ProgramStream): void {
-    for (const entry of this.#deadRecordEntries) this.#lose(entry, 'dropped', block.count);
+    const grouped = block.lines !== undefined && block.lines > block.count;
+    let split: LineBlock | undefined;
+    for (const entry of this.#deadRecordEntries) this.#lose(entry, 'dropped', entry.ungrouped && grouped ? block.lines : block.count);
     for (const entry of this.#lineEntries) {
+      const given = entry.ungrouped && grouped ? (split ??= splitGroups(block)) : block;
       try {
-        entry.driver.writeLines!(block, source);
+        entry.driver.writeLines!(given, source);
       } catch (err) {
-        this.#failed(entry, err, block.count, 0);
+        this.#failed(entry, err, given.count, 0);
         continue;
       }
       if (entry.tally !== undefined) entry.tally.succeed();
     }
     const textEntries = this.#textEntries;
+    if (textEntries.length === 0) return;
+    if (grouped && textEntries.some((e) => e.ungrouped)) {
+      split ??= splitGroups(block);
+      this.#writeText(
+        textEntries.filter((e) => !e.ungrouped),
+        block,
+        source,
+      );
+      this.#writeText(
+        textEntries.filter((e) => e.ungrouped),
+        split,
+        source,
+      );
+      return;
+    }
+    this.#writeText(textEntries, block, source);
+  }
+
+  #writeText(textEntries: readonly Entry[], block: LineBlock, source: ProgramStream): void {
     if (textEntries.length === 0) return;
     for (let i = 0; i < block.count; i++) {
       const record: ConsoleRecord = { text: lineText(block, i), time: block.time, source };
@@ -430,4 +486,25 @@ export class ConsoleDriverList {
     entry.wake = undefined;
     entry.disabled = undefined;
   }
+}
+
+/** A block with one record per line: the records multiline grouping made are cut at their `\n`s. */
+export function splitGroups(block: LineBlock): LineBlock {
+  const { buf, bounds } = block;
+  const out = new Int32Array(2 * (block.lines ?? block.count));
+  let n = 0;
+  for (let i = 0; i < block.count; i++) {
+    let start = bounds[2 * i] as number;
+    const end = bounds[2 * i + 1] as number;
+    for (let nl = buf.indexOf(10, start); nl !== -1 && nl < end; nl = buf.indexOf(10, start)) {
+      out[2 * n] = start;
+      out[2 * n + 1] = nl;
+      n++;
+      start = nl + 1;
+    }
+    out[2 * n] = start;
+    out[2 * n + 1] = end;
+    n++;
+  }
+  return { buf, bounds: out.subarray(0, 2 * n), count: n, time: block.time };
 }

@@ -14,6 +14,7 @@ export const ErrorCodes = {
   UK_ERR_OPTION_UNKNOWN: 'a klib configuration tuple has a key the klib does not know',
   UK_ERR_OPTIONS_INVALID: 'one or more options of a klib are invalid',
   UK_ERR_CONSOLES_ENTRY: 'an entry of the `consoles` list is malformed',
+  UK_ERR_MULTILINE_PATTERN: 'the `start` pattern of `uk.multiline` is not a valid regular expression',
   UK_ERR_KLIB_NOT_FOUND: 'a Klibs entry cannot be resolved to a module',
   UK_ERR_KLIB_INVALID: 'a module does not export a klib made with defineKlib',
   UK_ERR_KLIB_NAME_MISMATCH: 'the klib a module declares is not the one the Klibs entry names',

@@ -5,9 +5,22 @@ export { OptionsReader } from './options.js';
 export { loadOpsConfig, MAX_CONFIG_BYTES, opsConfigFromJSON, OPS_KEYS, type OpsConfig } from './config.js';
 export { Backoff, ManualClock, Timers, systemClock, type BackoffOptions, type Clock, type TimerHandle } from './timers.js';
 export { Heap, Heaps, type HeapStats } from './heap.js';
-export { ConsoleDriverList, parseConsoleToggles, type ConsoleDriver, type ConsoleRecord, type ProgramStream, type RecordSource } from './console.js';
+export {
+  ConsoleDriverList,
+  parseConsoleToggles,
+  splitGroups,
+  type ConsoleDriver,
+  type ConsoleRecord,
+  type ProgramStream,
+  type RecordSource,
+} from './console.js';
 export { copyPlainJsonBytes } from './json-bytes.js';
 export { LineFramer, lineText, type LineBlock, type LineFramerOptions } from './line-framer.js';
+export { LineGrouper, type LineGrouperOptions } from './multiline/grouper.js';
+export { autoRule } from './multiline/auto-rules.js';
+export { startRule } from './multiline/start-rule.js';
+export { isJsonObjectLine, type Action, type GroupRule, type Step } from './multiline/rule.js';
+export { MULTILINE_MAX_LINES, DEFAULT_MULTILINE_TIMEOUT_MS, type MultilineSettings } from './multiline/settings.js';
 export { KernelLog, type LogLevel } from './kernel-log.js';
 export { MAX_SECRETS, MIN_SECRET_LENGTH, REDACTED, SECRET_HEAD, Secrets } from './redact.js';
 export { Counter, Stats } from './stats.js';

@@ -5,7 +5,11 @@
 import { basename } from 'node:path';
 import type { OpsConfig } from './config.js';
 import { planBoot, readKernelSettingsLeniently, resolveEntries, type KernelSettings, type PlannedKlib } from './boot-plan.js';
-import { ConsoleDriverList } from './console.js';
+import { ConsoleDriverList, type ProgramStream } from './console.js';
+import type { LineBlock } from './line-framer.js';
+import { LineGrouper } from './multiline/grouper.js';
+import { MULTILINE_MAX_LINES, ruleOf } from './multiline/settings.js';
+import type { Counter } from './stats.js';
 import { describeWithCode, isUkError, reasonOf, ukError, type UkError } from './errors.js';
 import { describeSummary, FailureTally } from './failure-tally.js';
 import { Heaps } from './heap.js';
@@ -107,6 +111,9 @@ export class Kernel {
   #abandoned = false;
   /** Problems already written to the log when they happened (not written again at the end of boot). */
   readonly #logged = new WeakSet<UkError>();
+  /** The multiline grouper of each program stream (none when `uk.multiline` is "off"). */
+  readonly #groupers: LineGrouper[] = [];
+  #groupCounters: { records: Counter; lines: Counter } | undefined;
 
   constructor(options: KernelOptions) {
     this.config = options.config;
@@ -143,6 +150,42 @@ export class Kernel {
     s.provide(tokens.ShutdownService, this.shutdown);
     s.provide(tokens.StatsService, this.stats);
     s.provide(tokens.SecretsService, this.secrets);
+  }
+
+  /**
+   * Where the line framer of a program stream sends its lines: multiline grouping (unless
+   * `uk.multiline` is "off"), then every record driver. One per stream: a trace on stderr never
+   * takes lines from stdout.
+   */
+  lineSink(stream: ProgramStream): (block: LineBlock) => void {
+    const toConsole = (block: LineBlock): void => this.console.writeLines(block, stream);
+    const rule = ruleOf(this.settings.multiline);
+    if (!rule) return toConsole;
+    const grouper = new LineGrouper({
+      rule,
+      maxRecordBytes: this.settings.maxRecordBytes,
+      maxLines: MULTILINE_MAX_LINES,
+      timeoutMs: this.settings.multiline.timeoutMs,
+      timers: this.timers,
+      emit: toConsole,
+      onGroup: (lines) => {
+        // Made at the first group: a run without traces shows no `multiline` stats line.
+        this.#groupCounters ??= { records: this.stats.counter('multiline', 'records'), lines: this.stats.counter('multiline', 'lines') };
+        this.#groupCounters.records.add();
+        this.#groupCounters.lines.add(lines);
+      },
+    });
+    this.#groupers.push(grouper);
+    return (block) => grouper.push(block);
+  }
+
+  /**
+   * Sends the groups still open and stops grouping (stop() does it first): a line arriving during
+   * shutdown (a process the program started holds its pipes) goes to the drivers at once, which
+   * ship or count it, instead of waiting in a group that uk might exit without sending.
+   */
+  closeGroups(): void {
+    for (const grouper of this.#groupers) grouper.close();
   }
 
   /** Aborted when shutdown begins. */
@@ -278,6 +321,8 @@ export class Kernel {
       );
     if (planned.action === 'skip') return report('skipped');
     const { config, options } = planned;
+    // `multiline: "off"` in the klib's tuple (checked by the plan): its drivers get one record per line.
+    if (config?.get('multiline') === 'off') this.console.ungroupFor(klib.name);
     const context = this.#context(klib.name, config, options);
     const timeoutMs = klib.initTimeoutMs ?? this.settings.klibInitTimeoutMs;
     let timer: { cancel(): void } | undefined;
@@ -351,6 +396,7 @@ export class Kernel {
    * belongs to no klib close last. Reports what did not finish.
    */
   async stop(deadlineMs = this.settings.shutdownTimeoutMs): Promise<ShutdownReport> {
+    this.closeGroups();
     this.console.reportPendingFailures();
     for (const [name, { tally }] of this.#failedKlibs) {
       const summary = tally.takeUnreported(this.timers.clock.monotonic());

@@ -19,6 +19,12 @@ export interface LineBlock {
   readonly count: number;
   /** Realtime milliseconds since the epoch when uk read the bytes (when the line started, for a line that spanned reads). */
   readonly time: number;
+  /**
+   * The program lines the records hold, when more than `count`: multiline grouping (docs/multiline.md)
+   * made a record of several lines joined by `\n`. Lines never contain `\n`, so splitting a record
+   * at `\n` gives its lines back. Absent: one line per record.
+   */
+  readonly lines?: number;
 }
 
 /** Line `i` of a block as text: UTF-8 decoded, invalid bytes replaced by U+FFFD. */

@@ -5,6 +5,9 @@
 import { isUkError, ukError, type UkError } from './errors.js';
 import type { Tuple } from './manifest.js';
 
+/** The key of every klib tuple that the core reads (multiline/settings.ts; not imported from there, which imports this file). */
+const KLIB_MULTILINE_KEY = 'multiline';
+
 export class OptionsReader {
   readonly tuple: Tuple;
   readonly klib: string;
@@ -34,8 +37,10 @@ export class OptionsReader {
   /** Every key not in `known` is an error, worded as Nanos words it: `syslog: invalid option 'x'`. */
   allowKeys(known: readonly string[], tuple: Tuple = this.tuple): void {
     const label = tuple.path || this.klib;
+    // `multiline` in a klib's own tuple is the core's (checked by the boot plan), whatever the klib knows.
+    const coreKey = tuple === this.tuple && this.klib !== 'uk' ? KLIB_MULTILINE_KEY : undefined;
     for (const key of tuple.keys()) {
-      if (!known.includes(key)) {
+      if (!known.includes(key) && key !== coreKey) {
         this.problems.push(
           ukError('UK_ERR_OPTION_UNKNOWN', `${label}: invalid option '${key}'`, {
             where: tuple.pathOf(key),

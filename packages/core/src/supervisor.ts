@@ -59,7 +59,7 @@ function attachStream(kernel: Kernel, stream: Readable, name: ProgramStream): At
   const clock = kernel.timers.clock;
   const framer = new LineFramer({
     maxRecordBytes: kernel.settings.maxRecordBytes,
-    emit: (block) => kernel.console.writeLines(block, name),
+    emit: kernel.lineSink(name),
   });
   let lastData = 0;
   let paused = false;

@@ -285,6 +285,7 @@ t.test('kernel settings from the uk tuple', async (t) => {
     klibInitTimeoutMs: 10000,
     passthrough: true,
     parentDeathSignal: 'SIGTERM',
+    multiline: { mode: 'auto', timeoutMs: 300 },
   });
   t.same(
     readKernelSettings(
@@ -299,6 +300,7 @@ t.test('kernel settings from the uk tuple', async (t) => {
       klibInitTimeoutMs: 7000,
       passthrough: false,
       parentDeathSignal: null,
+      multiline: { mode: 'auto', timeoutMs: 300 },
     },
   );
   throwsUk(

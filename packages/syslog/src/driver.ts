@@ -17,7 +17,7 @@ import {
   type SendResult,
 } from '@uk/core';
 import { FileOutput } from './file-output.js';
-import { encodeBatch, Rfc5424Formatter, splitUtf8 } from './format.js';
+import { encodeBatch, Rfc5424Formatter, splitMessage } from './format.js';
 import { appNameOf, type SyslogOptions } from './options.js';
 import { StreamOutput } from './stream.js';
 import { UdpOutput } from './udp.js';
@@ -165,7 +165,8 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       return;
     }
     split?.add();
-    for (const text of splitUtf8(record.text, max)) push(server, { text, time: record.time, source: record.source });
+    // A trace (a record of several lines) is cut between lines where it can be.
+    for (const text of splitMessage(record.text, max)) push(server, { text, time: record.time, source: record.source });
   };
 
   let closing = false;

@@ -196,3 +196,30 @@ export function splitUtf8(text: string, maxBytes: number): string[] {
   pieces.push(buf.toString('utf8', start));
   return pieces;
 }
+
+/**
+ * Splits a message of several lines (a stack trace that multiline grouping made one record) into
+ * pieces of at most `maxBytes` UTF-8 bytes, cutting at a newline where one fits, so that each piece
+ * is whole lines (the newline at a cut is where one message ends and the next begins); a line
+ * longer than `maxBytes` is cut at a character boundary. Text without newlines: `splitUtf8`.
+ */
+export function splitMessage(text: string, maxBytes: number): string[] {
+  if (!text.includes('\n')) return splitUtf8(text, maxBytes);
+  const buf = Buffer.from(text, 'utf8');
+  if (buf.length <= maxBytes) return [text];
+  const pieces: string[] = [];
+  let start = 0;
+  while (buf.length - start > maxBytes) {
+    const nl = buf.lastIndexOf(10, start + maxBytes);
+    if (nl >= start) {
+      pieces.push(buf.toString('utf8', start, nl));
+      start = nl + 1;
+    } else {
+      const cut = utf8Boundary(buf, start, start + maxBytes);
+      pieces.push(buf.toString('utf8', start, cut));
+      start = cut;
+    }
+  }
+  pieces.push(buf.toString('utf8', start));
+  return pieces;
+}

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { ConsoleRecord } from '@uk/core';
-import { encodeBatch, Rfc5424Formatter, splitUtf8 } from '../src/format.js';
+import { encodeBatch, Rfc5424Formatter, splitMessage, splitUtf8 } from '../src/format.js';
 
 const T0 = Date.UTC(2026, 0, 21, 19, 43, 6, 213);
 
@@ -127,4 +127,18 @@ t.test('splitUtf8 cuts at character boundaries and keeps every byte', async (t) 
   }
   t.same(splitUtf8('short', 100), ['short']);
   t.same(splitUtf8('abcdef', 3), ['abc', 'def']);
+});
+
+t.test('splitMessage cuts a record of several lines between lines, and a too-long line between characters', async (t) => {
+  const trace = ['Error: boom', '    at a (x.js:1:1)', '    at b (x.js:2:2)', '    at c (x.js:3:3)'].join('\n');
+  t.same(splitMessage(trace, 1000), [trace], 'within the limit: one message');
+  t.same(splitMessage(trace, 40), ['Error: boom\n    at a (x.js:1:1)', '    at b (x.js:2:2)\n    at c (x.js:3:3)'], 'whole lines per piece');
+  const long = `head\n${'é'.repeat(30)}\ntail`;
+  const pieces = splitMessage(long, 20);
+  t.ok(
+    pieces.every((p) => Buffer.byteLength(p) <= 20),
+    'no piece over the limit',
+  );
+  t.same(pieces, ['head', 'é'.repeat(10), 'é'.repeat(10), 'é'.repeat(10), 'tail'], 'cut at the newlines, the long line between characters, nothing lost');
+  t.same(splitMessage('no newline here', 5), splitUtf8('no newline here', 5), 'one line: as splitUtf8');
 });

@@ -50,8 +50,11 @@ export class Rsyslog {
   readonly confFile: string;
   #process: ChildProcess | undefined;
   #log = '';
+  /** MSG is written JSON-escaped (a message with newlines stays on one line of the output file). */
+  readonly #jsonMsg: boolean;
 
-  private constructor(input: Input, port: number, dir: string) {
+  private constructor(input: Input, port: number, dir: string, jsonMsg: boolean) {
+    this.#jsonMsg = jsonMsg;
     this.input = input;
     this.port = port;
     this.dir = dir;
@@ -59,9 +62,9 @@ export class Rsyslog {
     this.confFile = join(dir, 'rsyslog.conf');
   }
 
-  static async start(input: Input, pki?: TestPki): Promise<Rsyslog> {
+  static async start(input: Input, pki?: TestPki, options: { jsonMsg?: boolean } = {}): Promise<Rsyslog> {
     const dir = tempDir(`uk-rsyslog-${input}-`);
-    const server = new Rsyslog(input, await freePort(), dir);
+    const server = new Rsyslog(input, await freePort(), dir, options.jsonMsg ?? false);
     server.#writeConfig(pki);
     await server.#spawn();
     return server;
@@ -93,7 +96,7 @@ export class Rsyslog {
     const conf = [
       `global(${global.join(' ')})`,
       ...lines,
-      'template(name="fields" type="string" string="%pri%|%timereported:::date-rfc3339%|%hostname%|%app-name%|%procid%|%msg%\\n")',
+      `template(name="fields" type="string" string="%pri%|%timereported:::date-rfc3339%|%hostname%|%app-name%|%procid%|%msg${this.#jsonMsg ? ':::json' : ''}%\\n")`,
       `action(type="omfile" file="${this.outFile}" template="fields")`,
       '',
     ].join('\n');
@@ -172,7 +175,7 @@ export class Rsyslog {
           hostname: hostname as string,
           appName: appName as string,
           procId: procId as string,
-          msg: msg.join('|'),
+          msg: this.#jsonMsg ? (JSON.parse(`"${msg.join('|')}"`) as string) : msg.join('|'),
         };
       });
   }
