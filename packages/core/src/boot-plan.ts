@@ -67,7 +67,16 @@ export function readKernelSettingsLeniently(manifest: Tuple): { settings: Kernel
 
 function readSettings(manifest: Tuple): { settings: KernelSettings; reader: OptionsReader } {
   const reader = new OptionsReader('uk', manifest.tuple('uk') ?? Tuple.empty('uk'));
-  reader.allowKeys(['shutdown_timeout', 'max_record_size', 'partial_line_timeout', 'klib_init_timeout', 'passthrough', 'parent_death_signal', 'multiline', 'multiline_timeout']);
+  reader.allowKeys([
+    'shutdown_timeout',
+    'max_record_size',
+    'partial_line_timeout',
+    'klib_init_timeout',
+    'passthrough',
+    'parent_death_signal',
+    'multiline',
+    'multiline_timeout',
+  ]);
   const settings: KernelSettings = {
     shutdownTimeoutMs: reader.read((t) => t.uint('shutdown_timeout', { default: 10, min: 1, max: 3600, what: 'a whole number of seconds' }), 10) * 1000,
     maxRecordBytes: reader.read((t) => t.size('max_record_size', { default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }), 1024 * 1024),
