@@ -13,6 +13,7 @@ import { dependenciesOf, type Env } from './klib.js';
 import { orderKlibs, resolveKlib, type ResolvedKlib, type UnloadedEntry } from './loader.js';
 import { Tuple } from './manifest.js';
 import { OptionsReader } from './options.js';
+import { readSpoolKernelSettings, SPOOL_KERNEL_KEYS, type SpoolKernelSettings } from './spool/settings.js';
 
 /** Kernel settings from the manifest's `uk` tuple. */
 export interface KernelSettings {
@@ -29,6 +30,8 @@ export interface KernelSettings {
    * piping through uk (`uk.passthrough`, default true).
    */
   readonly passthrough: boolean;
+  /** The disk spool (`uk.spool_dir`, `uk.spool_max_size`, `uk.spool_fsync`, `uk.spool_full`); off without a directory. */
+  readonly spool: SpoolKernelSettings;
 }
 
 /** Throws every problem of the `uk` tuple. */
@@ -55,13 +58,14 @@ export function readKernelSettingsLeniently(manifest: Tuple): { settings: Kernel
 
 function readSettings(manifest: Tuple): { settings: KernelSettings; reader: OptionsReader } {
   const reader = new OptionsReader('uk', manifest.tuple('uk') ?? Tuple.empty('uk'));
-  reader.allowKeys(['shutdown_timeout', 'max_record_size', 'partial_line_timeout', 'klib_init_timeout', 'passthrough']);
+  reader.allowKeys(['shutdown_timeout', 'max_record_size', 'partial_line_timeout', 'klib_init_timeout', 'passthrough', ...SPOOL_KERNEL_KEYS]);
   const settings: KernelSettings = {
     shutdownTimeoutMs: reader.read((t) => t.uint('shutdown_timeout', { default: 10, min: 1, max: 3600, what: 'a whole number of seconds' }), 10) * 1000,
     maxRecordBytes: reader.read((t) => t.size('max_record_size', { default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }), 1024 * 1024),
     partialLineMs: reader.read((t) => t.uint('partial_line_timeout', { default: 100, min: 1, max: 60000, what: 'a whole number of milliseconds' }), 100),
     klibInitTimeoutMs: reader.read((t) => t.uint('klib_init_timeout', { default: 10, min: 1, max: 3600, what: 'a whole number of seconds' }), 10) * 1000,
     passthrough: reader.read((t) => t.bool('passthrough', true), true),
+    spool: readSpoolKernelSettings(reader),
   };
   return { settings, reader };
 }
