@@ -449,7 +449,8 @@ export class Batcher<T> implements RecordHolder {
     timer?.cancel();
     if (onAbort) signal?.removeEventListener('abort', onAbort);
     this.#drops.finish('buffer full');
-    if (outcome !== 'flushed' && (this.pending > 0 || this.spooled > 0)) this.#abandon(outcome === 'deadline' ? 'shutdown deadline passed' : 'shutdown cut short');
+    if (outcome !== 'flushed' && (this.pending > 0 || this.spooled > 0))
+      this.#abandon(outcome === 'deadline' ? 'shutdown deadline passed' : 'shutdown cut short');
     this.#closeSpool();
     this.#backpressure?.release();
   }

@@ -75,7 +75,8 @@ export class SpoolFeed<T> {
     const end = this.#boundary;
     const items = Math.max(0, Math.min(after, end) - Math.min(before, end));
     let frames = items;
-    while (this.#skipped.length > 0 && (this.#skipped[0] as { position: number }).position <= after) frames += (this.#skipped.shift() as { frames: number }).frames;
+    while (this.#skipped.length > 0 && (this.#skipped[0] as { position: number }).position <= after)
+      frames += (this.#skipped.shift() as { frames: number }).frames;
     if (frames > 0) this.#spool.store.ack(frames);
   }
 

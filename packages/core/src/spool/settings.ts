@@ -28,7 +28,10 @@ export const SPOOL_KERNEL_KEYS = ['spool_dir', 'spool_max_size', 'spool_fsync', 
 export function readSpoolKernelSettings(reader: OptionsReader): SpoolKernelSettings {
   return {
     dir: reader.read((t) => (t.get('spool_dir') === undefined ? undefined : t.requireString('spool_dir', 'a directory path')), undefined),
-    maxBytes: reader.read((t) => t.size('spool_max_size', { default: SPOOL_DEFAULT_MAX_BYTES, min: SPOOL_MIN_BYTES, max: SPOOL_MAX_BYTES }), SPOOL_DEFAULT_MAX_BYTES),
+    maxBytes: reader.read(
+      (t) => t.size('spool_max_size', { default: SPOOL_DEFAULT_MAX_BYTES, min: SPOOL_MIN_BYTES, max: SPOOL_MAX_BYTES }),
+      SPOOL_DEFAULT_MAX_BYTES,
+    ),
     fsync: reader.read((t) => t.oneOf('spool_fsync', FSYNC_POLICIES, 'interval'), 'interval'),
     whenFull: reader.read((t) => t.oneOf('spool_full', WHEN_FULL, 'drop_oldest'), 'drop_oldest'),
   };
@@ -48,7 +51,10 @@ export function readKlibSpoolOptions(reader: OptionsReader, tuple: Tuple = reade
   return {
     enabled: reader.read(() => tuple.bool('spool', true), true),
     maxBytes: reader.read(
-      () => (tuple.get('spool_max_size') === undefined ? undefined : tuple.size('spool_max_size', { default: SPOOL_DEFAULT_MAX_BYTES, min: SPOOL_MIN_BYTES, max: SPOOL_MAX_BYTES })),
+      () =>
+        tuple.get('spool_max_size') === undefined
+          ? undefined
+          : tuple.size('spool_max_size', { default: SPOOL_DEFAULT_MAX_BYTES, min: SPOOL_MIN_BYTES, max: SPOOL_MAX_BYTES }),
       undefined,
     ),
   };

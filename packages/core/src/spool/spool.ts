@@ -125,7 +125,8 @@ export class Spool {
     }
     this.#segments = segments;
     for (const s of segments) this.#bytes += s.bytes;
-    this.#writer = new SegmentWriter(settings.dir, (segments.at(-1)?.id ?? 0) + 1, settings.fsync, deps.timers);
+    // Numbers only grow: a new segment never falls behind the ack cursor.
+    this.#writer = new SegmentWriter(settings.dir, Math.max(segments.at(-1)?.id ?? 0, cursor?.segment ?? 0) + 1, settings.fsync, deps.timers);
     this.#segments.push(this.#writer.segment);
     this.#bytes += this.#writer.segment.bytes;
     const first = this.#segments[0] as Segment;
@@ -385,11 +386,11 @@ export class Spool {
     } catch (err) {
       this.#deps.log.warn(`spool ${this.dir}: closing failed (${reasonOf(err)})`);
     }
-    // An empty segment of this run leaves no trace.
-    const last = this.#segments.at(-1);
-    if (last && last.frames === 0 && last === this.#writer?.segment) this.#remove(last);
+    // Everything acknowledged (or nothing written): no segment is left behind.
+    const backlog = this.backlogRecords;
+    if (backlog === 0 && this.#passed.every((p) => p.acked === p.passed)) for (const segment of this.#segments) this.#remove(segment);
     this.#unlock();
-    return this.backlogRecords;
+    return backlog;
   }
 }
 
@@ -402,4 +403,3 @@ export function spoolUnusable(what: string, dir: string, err: unknown): UkError 
     cause: err,
   });
 }
-
