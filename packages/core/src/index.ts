@@ -62,3 +62,4 @@ export { SpoolDestinations, destinationDirName, type BatcherSpool, type SpoolCod
 export { readKlibSpoolOptions, SPOOL_OPTION_KEYS, type KlibSpoolOptions, type SpoolKernelSettings } from './spool/settings.js';
 export { encodeFrame, frameAt, scanSegment, FRAME_HEADER_BYTES } from './spool/frame.js';
 export { FSYNC_POLICIES, type FsyncPolicy } from './spool/segment-files.js';
+export { consoleRecordCodec } from './spool/record-codec.js';

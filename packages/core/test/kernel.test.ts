@@ -284,10 +284,23 @@ t.test('kernel settings from the uk tuple', async (t) => {
     partialLineMs: 100,
     klibInitTimeoutMs: 10000,
     passthrough: true,
+    spool: { dir: undefined, maxBytes: 1024 * 1024 * 1024, fsync: 'interval', whenFull: 'drop_oldest' },
   });
   t.same(
     readKernelSettings(
-      Tuple.fromJSON({ uk: { shutdown_timeout: 3, max_record_size: '64k', partial_line_timeout: 50, klib_init_timeout: '7', passthrough: false } }),
+      Tuple.fromJSON({
+        uk: {
+          shutdown_timeout: 3,
+          max_record_size: '64k',
+          partial_line_timeout: 50,
+          klib_init_timeout: '7',
+          passthrough: false,
+          spool_dir: '/var/spool/uk',
+          spool_max_size: '200m',
+          spool_fsync: 'always',
+          spool_full: 'drop_newest',
+        },
+      }),
     ),
     {
       shutdownTimeoutMs: 3000,
@@ -295,7 +308,36 @@ t.test('kernel settings from the uk tuple', async (t) => {
       partialLineMs: 50,
       klibInitTimeoutMs: 7000,
       passthrough: false,
+      spool: { dir: '/var/spool/uk', maxBytes: 200 * 1024 * 1024, fsync: 'always', whenFull: 'drop_newest' },
     },
+  );
+  throwsUk(
+    t,
+    () => readKernelSettings(Tuple.fromJSON({ uk: { spool_fsync: 'sometimes' } })),
+    'UK_ERR_MANIFEST_VALUE',
+    'uk.spool_fsync: expected one of "always", "interval", "never", got "sometimes"',
+    'uk.spool_fsync',
+  );
+  throwsUk(
+    t,
+    () => readKernelSettings(Tuple.fromJSON({ uk: { spool_max_size: '1k' } })),
+    'UK_ERR_MANIFEST_VALUE',
+    'uk.spool_max_size: expected a size from 65536 to 1099511627776 bytes, got "1k"',
+    'uk.spool_max_size',
+  );
+  throwsUk(
+    t,
+    () => readKernelSettings(Tuple.fromJSON({ uk: { spool_dir: '' } })),
+    'UK_ERR_MANIFEST_VALUE',
+    'uk.spool_dir: expected a directory path, got ""',
+    'uk.spool_dir',
+  );
+  throwsUk(
+    t,
+    () => readKernelSettings(Tuple.fromJSON({ uk: { spool_full: 'drop_all' } })),
+    'UK_ERR_MANIFEST_VALUE',
+    'uk.spool_full: expected one of "drop_oldest", "drop_newest", got "drop_all"',
+    'uk.spool_full',
   );
   throwsUk(
     t,

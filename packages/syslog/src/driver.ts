@@ -5,6 +5,7 @@
  */
 import {
   Batcher,
+  consoleRecordCodec,
   delivered,
   prefixLog,
   reasonOf,
@@ -15,6 +16,7 @@ import {
   type ConsoleRecord,
   type KlibContext,
   type SendResult,
+  type SpoolCodec,
 } from '@uk/core';
 import { FileOutput } from './file-output.js';
 import { encodeBatch, Rfc5424Formatter, splitUtf8 } from './format.js';
@@ -47,6 +49,26 @@ async function attempt(write: Promise<void>): Promise<SendResult> {
 interface EarlyRecord extends ConsoleRecord {
   readonly beforeStart?: boolean;
 }
+
+/**
+ * The server output's records in the disk spool: the core's console record codec (original time
+ * and stream kept) after one byte that says whether uk wrote it before the program started (its
+ * PROCID stays "-" when a later run sends it).
+ */
+const spoolCodec: SpoolCodec<ConsoleRecord> = {
+  encode(record) {
+    const body = consoleRecordCodec.encode(record);
+    const out = Buffer.allocUnsafe(1 + body.length);
+    out[0] = (record as EarlyRecord).beforeStart === true ? 1 : 0;
+    out.set(body, 1);
+    return out;
+  },
+  decode(bytes) {
+    const record = bytes.length > 0 && bytes[0] !== undefined && bytes[0] <= 1 ? consoleRecordCodec.decode(bytes.subarray(1)) : undefined;
+    if (!record) return undefined;
+    return bytes[0] === 1 ? ({ ...record, beforeStart: true } satisfies EarlyRecord) : record;
+  },
+};
 
 export interface SyslogDriver extends ConsoleDriver {
   /** Flushes and closes everything by the kernel's deadline. */
@@ -138,6 +160,8 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       send: (batch) => attempt(send(batch)),
       backpressure,
       counters: { sent, dropped, retries },
+      // The disk spool (uk.spool_dir), for this server as configured.
+      spool: o.spool.enabled ? ctx.spool(`${o.server}:${o.port}:${o.transport}`, spoolCodec) : undefined,
     });
     serverBatcher = batcher;
     closers.push(async (options) => {
