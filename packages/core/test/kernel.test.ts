@@ -322,7 +322,7 @@ t.test('kernel settings from the uk tuple', async (t) => {
     t,
     () => readKernelSettings(Tuple.fromJSON({ uk: { spool_max_size: '1k' } })),
     'UK_ERR_MANIFEST_VALUE',
-    'uk.spool_max_size: expected a size from 65536 to 1099511627776 bytes, got "1k"',
+    'uk.spool_max_size: expected a size from 1048576 to 1099511627776 bytes, got "1k"',
     'uk.spool_max_size',
   );
   throwsUk(

@@ -9,8 +9,8 @@ import { FSYNC_POLICIES, type FsyncPolicy } from './segment-files.js';
 import type { WhenFull } from './spool.js';
 
 export const SPOOL_DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;
-/** Smallest spool: a few segments of the smallest size. */
-export const SPOOL_MIN_BYTES = 64 * 1024;
+/** Smallest spool: room for several of the largest records a klib spools (a CloudWatch block is up to 128 KiB). */
+export const SPOOL_MIN_BYTES = 1024 * 1024;
 const SPOOL_MAX_BYTES = 1024 * 1024 * 1024 * 1024;
 export const WHEN_FULL: readonly WhenFull[] = ['drop_oldest', 'drop_newest'];
 
