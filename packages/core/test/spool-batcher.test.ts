@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Batcher } from '../src/batcher.js';
 import { retry, type SendResult } from '../src/delivery.js';
 import { Heap } from '../src/heap.js';
@@ -106,7 +106,7 @@ async function closeNow(run: Run): Promise<void> {
   await closing;
 }
 
-function tempDir(t: Tap.Test): string {
+function tempDir(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'uk-spool-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
@@ -166,7 +166,8 @@ t.test('a damaged segment: the good records are delivered, the bad bytes counted
   const path = join(dir, segment as string);
   const bytes = readFileSync(path);
   // Change one byte inside the 11th record's payload (8 magic bytes, then frames of 16 + 10).
-  bytes[8 + 10 * 26 + 16 + 3] ^= 0x20;
+  const at = 8 + 10 * 26 + 16 + 3;
+  bytes.writeUInt8((bytes[at] as number) ^ 0x20, at);
   // And cut the last record in the middle.
   writeFileSync(path, bytes.subarray(0, bytes.length - 5));
   const second = start(dir);

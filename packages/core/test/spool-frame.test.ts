@@ -49,7 +49,8 @@ t.test('a segment cut mid-record keeps every whole record before the cut', async
 t.test('a changed byte in a payload loses that record only', async (t) => {
   const { buf, starts } = segmentOf(['one', 'two', 'three']);
   const damaged = Buffer.from(buf);
-  damaged[(starts[1] as number) + FRAME_HEADER_BYTES + 1] ^= 0x01;
+  const at = (starts[1] as number) + FRAME_HEADER_BYTES + 1;
+  damaged.writeUInt8((damaged[at] as number) ^ 0x01, at);
   const scan = scanSegment(damaged);
   t.equal(scan.frames, 2, 'the frames before and after are good');
   t.equal(scan.records, 1 + 3);
