@@ -193,6 +193,11 @@ export class Spool {
       lost += dropped;
       if (this.#failed) return { status: 'failed', lost };
     }
+    // Writing what is buffered and starting a new segment happen before this record is added,
+    // so that a failure there never involves it: the caller keeps it in memory.
+    if (writer.buffered >= WRITE_BUFFER_BYTES) this.flushWrites();
+    if (!this.#failed && writer.segment.bytes >= this.#segmentBytes) this.#roll();
+    if (this.#failed) return { status: 'failed', lost };
     // Dropping the oldest segment never moves a caught-up reader, but be sure.
     const asRead = read && this.caughtUp;
     const segment = writer.segment;
@@ -207,10 +212,8 @@ export class Spool {
     } else {
       this.#bufferedUnread += records;
     }
-    if (writer.buffered >= WRITE_BUFFER_BYTES) this.flushWrites();
-    else this.#scheduleFlush();
-    if (segment.bytes >= this.#segmentBytes) this.#roll();
-    return this.#failed ? { status: 'failed', lost } : { status: 'ok', lost, read: asRead };
+    this.#scheduleFlush();
+    return { status: 'ok', lost, read: asRead };
   }
 
   #scheduleFlush(): void {
@@ -359,6 +362,8 @@ export class Spool {
     if (this.#failed) return;
     const lost = this.#bufferedUnread;
     this.#bufferedUnread = 0;
+    // They never reached the file: not records of the segment (not kept for the next run).
+    if (this.#writer) this.#writer.segment.records -= lost;
     this.#failed = ukError('UK_ERR_SPOOL_WRITE', `spool ${this.dir}: writing failed (${reasonOf(err)}); records are kept in memory only from now on`, {
       where: this.dir,
       fix: 'free disk space or fix the directory; what was written is delivered by the next run',
