@@ -42,7 +42,8 @@ t.test('SIGKILL while the server is away: the next uk run delivers every spooled
   const app = join(dir, 'app.mjs');
   writeFileSync(
     app,
-    `for (let i = 0; i < 1000; i++) process.stdout.write('line ' + i + '\\n');
+    `(await import('node:fs')).writeFileSync(${JSON.stringify(join(dir, 'pid'))}, String(process.pid));
+for (let i = 0; i < 1000; i++) process.stdout.write('line ' + i + '\\n');
 const { existsSync } = await import('node:fs');
 const end = Date.now() + 60000;
 while (!existsSync(${JSON.stringify(join(dir, 'stop'))}) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));`,
@@ -58,7 +59,8 @@ while (!existsSync(${JSON.stringify(join(dir, 'stop'))}) && Date.now() < end) aw
   t.equal(await firstDone, 'SIGKILL');
   writeFileSync(join(dir, 'stop'), '');
 
-  const server = await FakeSyslogServer.start({ port });
+  let raw = '';
+  const server = await FakeSyslogServer.start({ port, onConnection: (_i, socket) => socket.on('data', (c: Buffer) => (raw += c.toString())) });
   t.teardown(() => server.close());
   const second = await runUk(config, [process.execPath, '-e', "for (let i = 0; i < 3; i++) console.log('after ' + i)"]);
   t.equal(second.code, 0, second.stderr);
@@ -67,5 +69,7 @@ while (!existsSync(${JSON.stringify(join(dir, 'stop'))}) && Date.now() < end) aw
   // The first run's own messages (uk: klibs …) were spooled and replayed too.
   t.ok((second.stats.spool_replayed ?? 0) >= 1000, `counted as replayed (${second.stats.spool_replayed})`);
   t.equal(second.stats.dropped, 0);
+  const firstPid = readFileSync(join(dir, 'pid'), 'utf8');
+  t.match(raw, new RegExp(` ${firstPid} - - line 0`), 'a spooled line keeps the PROCID of the program that wrote it');
   t.match(second.stderr, /1\d{3} records left by a previous run are delivered first/);
 });
