@@ -17,7 +17,7 @@
  * last event starts a new block), and it holds at most BLOCK_EVENTS events and BLOCK_BYTES bytes,
  * so that blocks fill a batch of 10,000 events or 1 MB closely.
  */
-import { copyPlainJsonBytes } from '@uk/core';
+import { copyPlainJsonBytes, type SpoolCodec } from '@uk/core';
 import { BlockArena, type ArenaChunk } from './block-arena.js';
 import { EVENT_OVERHEAD_BYTES, MAX_BATCH_SPAN_MS, MAX_MESSAGE_BYTES, splitMessage } from './log-events.js';
 
@@ -157,6 +157,15 @@ export class EventBlockEncoder {
     this.#emit(block);
   }
 
+  /**
+   * A block again from its spooled bytes (blockCodec below): the body goes into the arena like a
+   * block made here, so `release` treats both alike.
+   */
+  restore(body: Buffer, count: number, bytes: number, first: number, last: number): EventBlock {
+    const stored = this.#arena.store(body, body.length);
+    return { body: stored.body, count, bytes, first, last, chunk: stored.chunk };
+  }
+
   /** The block was sent or dropped: its memory can be used again. */
   release(block: EventBlock): void {
     this.#arena.release(block.chunk);
@@ -189,4 +198,32 @@ export class EventBlockEncoder {
     this.#scratch.copy(bigger, 0, 0, this.#at);
     this.#scratch = bigger;
   }
+}
+
+/** Spooled block: first and last timestamps (f64), events and service bytes (u32), then the body. */
+const SPOOL_HEAD = 24;
+
+/**
+ * The disk spool's codec for blocks (uk.spool_dir): the body is the events' JSON with their
+ * original timestamps, so a block delivered by a later run keeps them (CloudWatch then refuses
+ * events older than 14 days or the retention: counted as rejected).
+ */
+export function blockCodec(encoder: EventBlockEncoder): SpoolCodec<EventBlock> {
+  return {
+    encode(block) {
+      const out = Buffer.allocUnsafe(SPOOL_HEAD + block.body.length);
+      out.writeDoubleLE(block.first, 0);
+      out.writeDoubleLE(block.last, 8);
+      out.writeUInt32LE(block.count, 16);
+      out.writeUInt32LE(block.bytes, 20);
+      out.set(block.body, SPOOL_HEAD);
+      return out;
+    },
+    decode(bytes) {
+      if (bytes.length <= SPOOL_HEAD) return undefined;
+      const count = bytes.readUInt32LE(16);
+      if (count === 0 || count > BLOCK_EVENTS) return undefined;
+      return encoder.restore(bytes.subarray(SPOOL_HEAD), count, bytes.readUInt32LE(20), bytes.readDoubleLE(0), bytes.readDoubleLE(8));
+    },
+  };
 }

@@ -6,7 +6,7 @@
  */
 import { Batcher, type ConsoleDriver, type KlibContext } from '@uk/core';
 import type { CloudWatchDestination } from './destination.js';
-import { canJoinBlocks, canOverlapBlocks, EventBlockEncoder, trimFullBlocks, type EventBlock } from './event-blocks.js';
+import { blockCodec, canJoinBlocks, canOverlapBlocks, EventBlockEncoder, trimFullBlocks, type EventBlock } from './event-blocks.js';
 import { createLogSender } from './log-requests.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from './log-events.js';
 import type { CloudwatchOptions, LoggingOptions } from './options.js';
@@ -63,6 +63,9 @@ export function createLogsDriver(ctx: KlibContext<CloudwatchOptions>, logging: L
       for (const block of blocks) encoder.release(block);
     },
     ...(logging.backpressure ? { backpressure: {} } : {}),
+    // The disk spool (uk.spool_dir) of this log group and stream as configured (defaults: the
+    // image or program name, the host name: the same for the next run of this configuration).
+    spool: ctx.spool(`${logging.logGroup ?? '(default group)'}/${logging.logStream ?? '(default stream)'}`, blockCodec(encoder)),
     counters: {
       sent: ctx.counter('events_sent'),
       dropped: ctx.counter('events_dropped'),

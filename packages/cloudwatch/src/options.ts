@@ -14,10 +14,18 @@
  * Every invalid value is reported (all of them, for `uk validate`) with its path and a fix.
  * Environment values the klib relies on (endpoint URLs) are checked here too.
  */
-import { OptionsReader, Tuple, ukError, type Env, type OptionsInput } from '@uk/core';
+import { OptionsReader, readKlibSpoolOptions, SPOOL_OPTION_KEYS, Tuple, ukError, type Env, type OptionsInput } from '@uk/core';
 
 export const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
-export const CLOUDWATCH_KEYS = ['mem_metrics_interval', 'logging', 'logs_endpoint', 'metrics_endpoint', 'request_timeout'] as const;
+export const CLOUDWATCH_KEYS = [
+  'mem_metrics_interval',
+  'logging',
+  'logs_endpoint',
+  'metrics_endpoint',
+  'request_timeout',
+  // The disk spool of the logs (uk.spool_dir): `spool: false` opts out, `spool_max_size` sets a limit of its own.
+  ...SPOOL_OPTION_KEYS,
+] as const;
 /** Default whole-request timeout, ms: PutLogEvents answers in well under a second when healthy. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const LOGGING_KEYS = ['log_group', 'log_stream', 'retention_days', 'flush_interval', 'buffer_size', 'backpressure'] as const;
@@ -116,6 +124,8 @@ function endpointFrom(reader: OptionsReader, env: Env, configKey: string, envKey
 export function readCloudwatchOptions({ config, env }: OptionsInput): CloudwatchOptions {
   const reader = new OptionsReader('cloudwatch', config);
   reader.allowKeys(CLOUDWATCH_KEYS);
+  // Checked here so that `uk validate` reports them; the kernel applies them (ctx.spool).
+  readKlibSpoolOptions(reader);
 
   let memMetricsIntervalMs: number | undefined;
   if (config.has('mem_metrics_interval')) {

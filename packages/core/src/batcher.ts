@@ -39,6 +39,8 @@ import { DropReport } from './batching/drop-report.js';
 import { hasFullBatch, takeBatch, type BatchRules } from './batching/batch-policy.js';
 import { Flights, RetrySchedule, type Flight } from './batching/flights.js';
 import { RecordQueue, type QueueItems } from './batching/record-queue.js';
+import { SpoolFeed } from './batching/spool-feed.js';
+import type { BatcherSpool } from './spool/destinations.js';
 
 export type { BackpressureOptions } from './batching/backpressure.js';
 
@@ -99,6 +101,12 @@ export interface BatcherOptions<T> extends BatchRules<T>, QueueItems<T> {
   readonly dropReportIntervalMs?: number;
   /** Pause the program's output while the destination is merely behind (batching/backpressure.ts). */
   readonly backpressure?: BackpressureOptions;
+  /**
+   * The disk spool of this destination (`ctx.spool(key, codec)`; batching/spool-feed.ts): records
+   * are on disk before they count as accepted, wait there (not in memory) while the destination is
+   * away, survive uk's death and are delivered by the next run. Undefined: memory only.
+   */
+  readonly spool?: BatcherSpool<T>;
 }
 
 export class Batcher<T> implements RecordHolder {
@@ -119,10 +127,16 @@ export class Batcher<T> implements RecordHolder {
   readonly #drops: DropReport;
   #lastError = '';
   #failing = false;
+  readonly #spool: SpoolFeed<T> | undefined;
 
   constructor(options: BatcherOptions<T>) {
     this.#o = options;
     this.#queue = new RecordQueue(options.heap, options);
+    if (options.spool) {
+      this.#spool = new SpoolFeed(options.spool, this.#queue, options.heap, (count, why) => this.#drop(count, why));
+      // What a previous run left goes first; read after the klib's own setup has run.
+      queueMicrotask(() => this.#refill());
+    }
     this.#flights = new Flights(this.#queue.head);
     this.#retry = new RetrySchedule(options.timers, options.backoff ?? DELIVERY_BACKOFF);
     this.#drops = new DropReport(options.counters.dropped, options.log, options.timers, options.noun ?? 'records', options.dropReportIntervalMs ?? 10_000);
@@ -145,6 +159,11 @@ export class Batcher<T> implements RecordHolder {
     return this.#queue.count;
   }
 
+  /** Records waiting in the disk spool only (not in memory). */
+  get spooled(): number {
+    return this.#spool?.backlog ?? 0;
+  }
+
   get pendingBytes(): number {
     return this.#queue.bytes;
   }
@@ -156,6 +175,13 @@ export class Batcher<T> implements RecordHolder {
 
   get #allSent(): boolean {
     return this.#flights.sendHead === this.#queue.end;
+  }
+
+  /** Reads records back from the spool while memory has room; schedules their batch. */
+  #refill(): void {
+    if (!this.#spool || this.#gaveUp || this.#spool.refill() === 0) return;
+    if (hasFullBatch(this.#o, this.#queue.count - this.#flights.count, this.#queue.bytes - this.#flights.bytes)) this.#pump();
+    else this.#arm();
   }
 
   #healthy(): boolean {
@@ -172,7 +198,19 @@ export class Batcher<T> implements RecordHolder {
       this.#drop(count, 'after shutdown');
       return false;
     }
-    if (!q.push(item, q.sizeOf(item), count)) {
+    const size = q.sizeOf(item);
+    const spooled = this.#spool?.push(item, size, count);
+    if (spooled === 'full') {
+      q.refuse(item);
+      this.#drop(count, 'spool full: new records are dropped (uk.spool_full)');
+      return false;
+    }
+    if (spooled === 'disk') {
+      // On disk only: read back once memory has room (the klib's copy is let go now).
+      q.refuse(item);
+      return true;
+    }
+    if (!q.push(item, size, count)) {
       this.#drop(count, `buffer full: ${q.capacity} bytes`);
       return false;
     }
@@ -203,6 +241,7 @@ export class Batcher<T> implements RecordHolder {
     const o = this.#o;
     if (this.#retry.waiting || this.#gaveUp) return;
     for (;;) {
+      if (this.#allSent && this.#spool?.refill()) continue;
       if (this.#allSent) {
         if (this.#flights.length === 0) this.#resolveFlush();
         return;
@@ -252,6 +291,8 @@ export class Batcher<T> implements RecordHolder {
 
   async #fly(flight: Flight<T>): Promise<void> {
     let result: SendResult | void;
+    // What goes out is on disk first: if uk dies now, the next run sends it again.
+    this.#spool?.flushWrites();
     try {
       result = await this.#o.send(flight.items);
     } catch (err) {
@@ -339,7 +380,12 @@ export class Batcher<T> implements RecordHolder {
       this.#retry.succeeded();
       this.#lastError = '';
     }
+    const head = this.#queue.head;
     for (const landed of this.#flights.takeLanded()) this.#queue.shift(landed.length, landed.bytes, landed.count);
+    if (this.#spool) {
+      this.#spool.shifted(head, this.#queue.head);
+      this.#spool.refill();
+    }
     this.#backpressure?.wake();
     this.#pump(this.#flushWaiters.length > 0);
   }
@@ -374,7 +420,7 @@ export class Batcher<T> implements RecordHolder {
 
   /** Sends everything queued now; resolves when the queue is empty. */
   flush(): Promise<void> {
-    if (this.#queue.count === 0 && this.#flights.length === 0) return Promise.resolve();
+    if (this.#queue.count === 0 && this.#flights.length === 0 && this.spooled === 0) return Promise.resolve();
     const done = new Promise<void>((resolve) => this.#flushWaiters.push(resolve));
     // A retry waiting out its backoff goes now: a flush (at shutdown) must not sit it out.
     if (this.#retry.waiting) this.#retryNow();
@@ -403,8 +449,22 @@ export class Batcher<T> implements RecordHolder {
     timer?.cancel();
     if (onAbort) signal?.removeEventListener('abort', onAbort);
     this.#drops.finish('buffer full');
-    if (outcome !== 'flushed' && this.pending > 0) this.#abandon(outcome === 'deadline' ? 'shutdown deadline passed' : 'shutdown cut short');
+    if (outcome !== 'flushed' && (this.pending > 0 || this.spooled > 0))
+      this.#abandon(outcome === 'deadline' ? 'shutdown deadline passed' : 'shutdown cut short');
+    this.#closeSpool();
     this.#backpressure?.release();
+  }
+
+  /** Closes the spool (its lock given back); records it keeps for the next run are counted as kept. */
+  #closeSpool(): number {
+    const spool = this.#spool;
+    if (!spool) return 0;
+    const kept = spool.close();
+    if (kept > 0) {
+      this.#o.spool?.counters.kept.add(kept);
+      this.#o.log.warn(`kept ${kept} ${this.#noun} in the spool at ${this.#o.spool?.store.dir}; the next run with this configuration delivers them`);
+    }
+    return kept;
   }
 
   /**
@@ -424,16 +484,20 @@ export class Batcher<T> implements RecordHolder {
       if (f.state === 'sending' || (f.state === 'failed' && f.uncertain > 0)) unconfirmed += f.itemsCount;
     }
     const left = this.pending - settled;
+    // Records that are in the spool too are not lost: the next run delivers them.
+    const kept = this.#spool ? Math.max(0, Math.min(left, this.#recordsBelow(this.#spool.boundary) - settled)) : 0;
     // Without an unconfirmed counter the klib counts them all as dropped.
-    unconfirmed = o.counters.unconfirmed ? Math.min(unconfirmed, left) : 0;
-    const dropped = left - unconfirmed;
-    if (left > 0) {
+    unconfirmed = o.counters.unconfirmed ? Math.min(unconfirmed, left - kept) : 0;
+    const dropped = left - kept - unconfirmed;
+    if (kept > 0) o.spool?.counters.kept.add(kept);
+    if (left - kept > 0) {
       o.counters.dropped.add(dropped);
       o.counters.unconfirmed?.add(unconfirmed);
       const parts = [`dropped ${dropped} ${this.#noun} that could not be sent${this.#lastError ? ` (${this.#lastError})` : ''}`];
       if (unconfirmed > 0) parts.push(`${unconfirmed} more were sent without an answer (counted as unconfirmed: the destination may have stored them)`);
       o.log.error(`${why}: ${parts.join('; ')}`);
     }
+    if (kept > 0) o.log.warn(`${why}: ${kept} ${this.#noun} not yet acknowledged stay in the spool for the next run (counted as spool_kept)`);
     this.#gaveUp = true;
     this.#retry.cancel();
     this.#timer?.cancel();
@@ -444,14 +508,25 @@ export class Batcher<T> implements RecordHolder {
     return left;
   }
 
+  /** Records in the queue from its head up to `position`. */
+  #recordsBelow(position: number): number {
+    const q = this.#queue;
+    let n = 0;
+    for (let p = q.head; p < Math.min(position, q.end); p++) n += q.countOf(q.at(p));
+    return n;
+  }
+
   /**
    * uk exits now (a second signal during shutdown): every record still waiting is given up and
-   * counted, and reported through the klib's log. Returns how many.
+   * counted, and reported through the klib's log (records in the spool stay there for the next
+   * run). Returns how many.
    */
   abandon(why: string): number {
     if (this.#gaveUp) return 0;
     this.#closed = true;
-    return this.pending > 0 ? this.#abandon(why) : 0;
+    const left = this.pending > 0 ? this.#abandon(why) : 0;
+    this.#closeSpool();
+    return left;
   }
 
   /** True while the program's output should not be read (backpressure). */

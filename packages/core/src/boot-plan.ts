@@ -15,6 +15,7 @@ import { Tuple } from './manifest.js';
 import { KLIB_MULTILINE_KEY, klibMultiline, readMultilineSettings, type MultilineSettings } from './multiline/settings.js';
 import { OptionsReader } from './options.js';
 import { readParentDeathSignal } from './parent-death.js';
+import { readSpoolKernelSettings, SPOOL_KERNEL_KEYS, type SpoolKernelSettings } from './spool/settings.js';
 
 /** Kernel settings from the manifest's `uk` tuple. */
 export interface KernelSettings {
@@ -41,6 +42,8 @@ export interface KernelSettings {
    * `{"start": "<regex>"}`; `uk.multiline_timeout`, ms, default 300). See docs/multiline.md.
    */
   readonly multiline: MultilineSettings;
+  /** The disk spool (`uk.spool_dir`, `uk.spool_max_size`, `uk.spool_fsync`, `uk.spool_full`); off without a directory. */
+  readonly spool: SpoolKernelSettings;
 }
 
 /** Throws every problem of the `uk` tuple. */
@@ -76,6 +79,7 @@ function readSettings(manifest: Tuple): { settings: KernelSettings; reader: Opti
     'parent_death_signal',
     'multiline',
     'multiline_timeout',
+    ...SPOOL_KERNEL_KEYS,
   ]);
   const settings: KernelSettings = {
     shutdownTimeoutMs: reader.read((t) => t.uint('shutdown_timeout', { default: 10, min: 1, max: 3600, what: 'a whole number of seconds' }), 10) * 1000,
@@ -85,6 +89,7 @@ function readSettings(manifest: Tuple): { settings: KernelSettings; reader: Opti
     passthrough: reader.read((t) => t.bool('passthrough', true), true),
     parentDeathSignal: reader.read((t) => readParentDeathSignal(t), 'SIGTERM'),
     multiline: readMultilineSettings(reader),
+    spool: readSpoolKernelSettings(reader),
   };
   return { settings, reader };
 }

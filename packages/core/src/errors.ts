@@ -33,6 +33,9 @@ export const ErrorCodes = {
   UK_ERR_SERVICE_MISSING: 'a klib asked for a service that no loaded klib provides',
   UK_ERR_NO_PROGRAM: 'there is no program to run',
   UK_ERR_PROGRAM_START: 'the program could not be started',
+  UK_ERR_SPOOL_LOCKED: 'another running process uses the spool directory of a destination; records are kept in memory only',
+  UK_ERR_SPOOL_UNUSABLE: 'the spool directory cannot be created, read or written; records are kept in memory only',
+  UK_ERR_SPOOL_WRITE: 'writing to the spool failed (disk full, I/O error); records are kept in memory only from then on',
   UK_ERR_SHUTDOWN_TIMEOUT: 'console drivers did not finish flushing before the shutdown deadline',
 } as const;
 

@@ -70,3 +70,9 @@ export {
   type Sha256Hash,
 } from './secure-transport.js';
 export { parseMeminfo, readMeminfo } from './meminfo.js';
+export { Spool, type AppendResult, type SpoolCounters, type SpoolSettings, type SpooledRecord, type WhenFull } from './spool/spool.js';
+export { SpoolDestinations, destinationDirName, type BatcherSpool, type SpoolCodec } from './spool/destinations.js';
+export { readKlibSpoolOptions, SPOOL_OPTION_KEYS, type KlibSpoolOptions, type SpoolKernelSettings } from './spool/settings.js';
+export { encodeFrame, frameAt, scanSegment, FRAME_HEADER_BYTES, SEGMENT_MAGIC } from './spool/frame.js';
+export { FSYNC_POLICIES, type FsyncPolicy } from './spool/segment-files.js';
+export { consoleRecordCodec } from './spool/record-codec.js';

@@ -16,6 +16,7 @@ import { Heaps } from './heap.js';
 import { KernelLog } from './kernel-log.js';
 import { initFailed, klibCrashed, missingDependencies } from './klib-errors.js';
 import { klibGuard, type KlibFailure, type KlibIdentity } from './klib-guard.js';
+import { SpoolDestinations } from './spool/destinations.js';
 import type { Env, KlibContext, KlibLog, ProgramInfo } from './klib.js';
 import type { ResolvedKlib } from './loader.js';
 import type { Tuple } from './manifest.js';
@@ -114,6 +115,8 @@ export class Kernel {
   /** The multiline grouper of each program stream (none when `uk.multiline` is "off"). */
   readonly #groupers: LineGrouper[] = [];
   #groupCounters: { records: Counter; lines: Counter } | undefined;
+  /** The disk spool of each destination (uk.spool_dir). */
+  readonly #spools: SpoolDestinations;
 
   constructor(options: KernelOptions) {
     this.config = options.config;
@@ -121,6 +124,7 @@ export class Kernel {
     // The defaults in place of bad values; boot's plan reports the problems.
     this.settings = readKernelSettingsLeniently(this.manifest).settings;
     this.timers = new Timers(options.clock ?? systemClock);
+    this.#spools = new SpoolDestinations(this.settings.spool, this.config.baseDir);
     this.shutdown = new Shutdown(this.timers);
     const clock = this.timers.clock;
     this.console = new ConsoleDriverList({ stats: this.stats, monotonic: () => clock.monotonic() });
@@ -384,6 +388,7 @@ export class Kernel {
       kernelLog: this.log,
       settings: this.settings,
       counter: (counterName) => this.stats.counter(name, counterName),
+      spool: (key, codec) => this.#spools.open(name, config, key, codec, { log, timers: this.timers, counter: (c) => this.stats.counter(name, c) }),
       onShutdown: (hook) => this.shutdown.register(name, hook),
       signal: this.#abort.signal,
     };

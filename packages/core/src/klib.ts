@@ -11,6 +11,7 @@ import type { Timers } from './timers.js';
 import type { ShutdownHook } from './shutdown.js';
 import type { KernelSettings } from './boot-plan.js';
 import { validRange } from './semver.js';
+import type { BatcherSpool, SpoolCodec } from './spool/destinations.js';
 
 export type Env = Readonly<Record<string, string>>;
 
@@ -52,6 +53,13 @@ export interface KlibContext<Options = unknown> {
   readonly kernelLog: KernelLog;
   /** Kernel settings (e.g. `shutdownTimeoutMs`, to size a klib's own flush deadline). */
   readonly settings: KernelSettings;
+  /**
+   * The disk spool for one destination of this klib (`key`: the destination as configured, e.g.
+   * log group and stream), to pass as the Batcher's `spool` option with the codec of the klib's
+   * items. Undefined when `uk.spool_dir` is not set, the klib's tuple says `spool: false`, or the
+   * spool cannot be used (reported; the klib goes on in memory). See docs/delivery.md.
+   */
+  spool<T>(key: string, codec: SpoolCodec<T>): BatcherSpool<T> | undefined;
   /** A counter of this klib shown to the operator (sent, dropped, reconnects, …). */
   counter(name: string): Counter;
   /**

@@ -157,7 +157,7 @@ t.test('uk validate: a bad config lists every problem and exits 1', async (t) =>
     'warning: Tpyo: not an Ops key; ignored (check the spelling)',
     'warning: Program: not set; give the program on the command line (uk run -c FILE -- PROGRAM)',
     'warning: consoles[1]: no console driver named "ghost" is provided by serial or the Klibs listed',
-    "error UK_ERR_OPTION_UNKNOWN: uk: invalid option 'bogus' (known options: shutdown_timeout, max_record_size, partial_line_timeout, klib_init_timeout, passthrough, parent_death_signal, multiline, multiline_timeout)",
+    "error UK_ERR_OPTION_UNKNOWN: uk: invalid option 'bogus' (known options: shutdown_timeout, max_record_size, partial_line_timeout, klib_init_timeout, passthrough, parent_death_signal, multiline, multiline_timeout, spool_dir, spool_max_size, spool_fsync, spool_full)",
     'error UK_ERR_MANIFEST_VALUE: uk.shutdown_timeout: expected a whole number of seconds, got "soon"',
     'error UK_ERR_CONSOLES_ENTRY: consoles[0]: expected "+name" or "-name", got "serial" (write "+syslog" to enable the syslog driver or "-serial" to disable the serial one)',
     `error UK_ERR_KLIB_NOT_FOUND: klib "./nope.mjs": no file at ${join(dir, 'nope.mjs')} (paths in Klibs are relative to the config file)`,

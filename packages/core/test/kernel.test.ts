@@ -286,11 +286,23 @@ t.test('kernel settings from the uk tuple', async (t) => {
     passthrough: true,
     parentDeathSignal: 'SIGTERM',
     multiline: { mode: 'auto', timeoutMs: 300 },
+    spool: { dir: undefined, maxBytes: 1024 * 1024 * 1024, fsync: 'interval', whenFull: 'drop_oldest' },
   });
   t.same(
     readKernelSettings(
       Tuple.fromJSON({
-        uk: { shutdown_timeout: 3, max_record_size: '64k', partial_line_timeout: 50, klib_init_timeout: '7', passthrough: false, parent_death_signal: 'off' },
+        uk: {
+          shutdown_timeout: 3,
+          max_record_size: '64k',
+          partial_line_timeout: 50,
+          klib_init_timeout: '7',
+          passthrough: false,
+          parent_death_signal: 'off',
+          spool_dir: '/var/spool/uk',
+          spool_max_size: '200m',
+          spool_fsync: 'always',
+          spool_full: 'drop_newest',
+        },
       }),
     ),
     {
@@ -301,7 +313,36 @@ t.test('kernel settings from the uk tuple', async (t) => {
       passthrough: false,
       parentDeathSignal: null,
       multiline: { mode: 'auto', timeoutMs: 300 },
+      spool: { dir: '/var/spool/uk', maxBytes: 200 * 1024 * 1024, fsync: 'always', whenFull: 'drop_newest' },
     },
+  );
+  throwsUk(
+    t,
+    () => readKernelSettings(Tuple.fromJSON({ uk: { spool_fsync: 'sometimes' } })),
+    'UK_ERR_MANIFEST_VALUE',
+    'uk.spool_fsync: expected one of "always", "interval", "never", got "sometimes"',
+    'uk.spool_fsync',
+  );
+  throwsUk(
+    t,
+    () => readKernelSettings(Tuple.fromJSON({ uk: { spool_max_size: '1k' } })),
+    'UK_ERR_MANIFEST_VALUE',
+    'uk.spool_max_size: expected a size from 1048576 to 1099511627776 bytes, got "1k"',
+    'uk.spool_max_size',
+  );
+  throwsUk(
+    t,
+    () => readKernelSettings(Tuple.fromJSON({ uk: { spool_dir: '' } })),
+    'UK_ERR_MANIFEST_VALUE',
+    'uk.spool_dir: expected a directory path, got ""',
+    'uk.spool_dir',
+  );
+  throwsUk(
+    t,
+    () => readKernelSettings(Tuple.fromJSON({ uk: { spool_full: 'drop_all' } })),
+    'UK_ERR_MANIFEST_VALUE',
+    'uk.spool_full: expected one of "drop_oldest", "drop_newest", got "drop_all"',
+    'uk.spool_full',
   );
   throwsUk(
     t,

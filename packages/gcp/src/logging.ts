@@ -35,6 +35,7 @@ import {
   type KlibLog,
   type ReadySignal,
   type SendResult,
+  type SpoolCodec,
 } from '@uk/core';
 import { ApiError, GoogleApi, resultOf, RETRYABLE_CODES, type ApiCall } from './api.js';
 import { EntryArena, entryPosition, entrySize, POSITION_SPAN } from './arena.js';
@@ -257,6 +258,20 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
 
   const arena = new EntryArena();
   /**
+   * Entries in the disk spool: their JSON bytes as sent (the timestamp inside), put back at the
+   * end of the arena when read back, so that queued entries stay consecutive in it.
+   */
+  const spoolCodec: SpoolCodec<number> = {
+    encode: (ref) => Buffer.concat(arena.view(entryPosition(ref), entrySize(ref))),
+    decode(bytes) {
+      // An entry is its JSON object and a comma.
+      if (bytes.length < 3 || bytes[0] !== 0x7b || bytes[bytes.length - 1] !== 0x2c) return undefined;
+      const buf = arena.reserve(bytes.length);
+      bytes.copy(buf, arena.reservedAt);
+      return arena.commit(bytes.length);
+    },
+  };
+  /**
    * The bytes of a batch's entries, as slices of the arena. A batch is consecutive entries, except
    * when the Batcher sends again only some entries of one (a partial success): one view per run.
    */
@@ -334,6 +349,9 @@ export function createLoggingDriver(ctx: KlibContext<unknown>, o: LoggingOptions
     },
     backpressure: o.backpressure ? { highWaterBytes: Math.floor(o.bufferSize * 0.75), lowWaterBytes: Math.floor(o.bufferSize * 0.5) } : undefined,
     counters,
+    // The disk spool (uk.spool_dir) of this log as configured (the default log ID is the host
+    // name, the same for the next run on this machine).
+    spool: ctx.spool(`log:${o.logId ?? '(host name)'}`, spoolCodec),
   });
 
   let closing = false;

@@ -6,9 +6,10 @@
  * Endpoints come from the tuple, else from gcloud's `CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING` /
  * `_MONITORING`, else Google's; the metadata server from `GCE_METADATA_HOST`, else 169.254.169.254.
  */
-import { OptionsReader, ukError, type Env, type OptionsInput, type RecordSource, type Tuple } from '@uk/core';
+import { OptionsReader, readKlibSpoolOptions, SPOOL_OPTION_KEYS, ukError, type Env, type OptionsInput, type RecordSource, type Tuple } from '@uk/core';
 
-export const GCP_OPTION_KEYS = ['logging', 'metrics', 'request_timeout'] as const;
+/** `spool` / `spool_max_size`: the disk spool of the logs (uk.spool_dir): opt out, or a limit of its own. */
+export const GCP_OPTION_KEYS = ['logging', 'metrics', 'request_timeout', ...SPOOL_OPTION_KEYS] as const;
 export const LOGGING_OPTION_KEYS = [
   'log_id',
   'flush_interval',
@@ -244,6 +245,8 @@ function readMetrics(reader: OptionsReader, tuple: Tuple, env: Env, requestTimeo
 export function readGcpOptions({ config, env }: Pick<OptionsInput, 'config' | 'env'>): GcpOptions {
   const reader = new OptionsReader('gcp', config);
   reader.allowKeys(GCP_OPTION_KEYS);
+  // Checked here so that `uk validate` reports them; the kernel applies them (ctx.spool).
+  readKlibSpoolOptions(reader);
   const loggingTuple = reader.read((t) => t.tuple('logging'), undefined);
   const metricsTuple = reader.read((t) => t.tuple('metrics'), undefined);
   // One timeout for both APIs; unset, each keeps its own default.

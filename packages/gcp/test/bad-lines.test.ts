@@ -35,6 +35,8 @@ async function harness(t: Test, options: Partial<LoggingOptions> = {}) {
     timers,
     heaps: new Heaps(),
     counter: (name: string) => stats.counter('gcp', name),
+    // No uk.spool_dir: memory only.
+    spool: () => undefined,
     signal: new AbortController().signal,
     log: { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error: (m: string) => warnings.push(m) },
   } as unknown as KlibContext<unknown>;

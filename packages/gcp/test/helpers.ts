@@ -59,6 +59,8 @@ export function driverContext(clock = new ManualClock()): { ctx: KlibContext<unk
     log: { debug() {}, info() {}, warn() {}, error() {} },
     heaps: new Heaps(),
     counter: (name: string) => stats.counter('gcp', name),
+    // No uk.spool_dir: memory only.
+    spool: () => undefined,
     signal: new AbortController().signal,
   } as unknown as KlibContext<unknown>;
   return { ctx, counter: (name) => stats.counter('gcp', name).value };

@@ -5,6 +5,7 @@
  */
 import {
   Batcher,
+  consoleRecordCodec,
   delivered,
   prefixLog,
   reasonOf,
@@ -15,6 +16,7 @@ import {
   type ConsoleRecord,
   type KlibContext,
   type SendResult,
+  type SpoolCodec,
 } from '@uk/core';
 import { FileOutput } from './file-output.js';
 import { encodeBatch, Rfc5424Formatter, splitMessage } from './format.js';
@@ -46,6 +48,34 @@ async function attempt(write: Promise<void>): Promise<SendResult> {
 
 interface EarlyRecord extends ConsoleRecord {
   readonly beforeStart?: boolean;
+  /** The pid of the program that wrote it, for a record a previous run left in the spool. */
+  readonly pid?: number;
+}
+
+/**
+ * The server output's records in the disk spool: one byte that says whether uk wrote it before
+ * the program started (its PROCID stays "-"), the pid of the program that wrote it (its PROCID
+ * when a later run sends it), then the core's console record codec (original time and stream).
+ */
+function spoolCodec(pid: () => number | undefined): SpoolCodec<ConsoleRecord> {
+  return {
+    encode(record) {
+      const body = consoleRecordCodec.encode(record);
+      const out = Buffer.allocUnsafe(5 + body.length);
+      const early = record as EarlyRecord;
+      out[0] = early.beforeStart === true ? 1 : 0;
+      out.writeUInt32LE(early.pid ?? pid() ?? 0, 1);
+      out.set(body, 5);
+      return out;
+    },
+    decode(bytes) {
+      const flag = bytes[0];
+      const record = bytes.length >= 5 && (flag === 0 || flag === 1) ? consoleRecordCodec.decode(bytes.subarray(5)) : undefined;
+      if (!record) return undefined;
+      const writer = bytes.readUInt32LE(1);
+      return { ...record, ...(flag === 1 ? { beforeStart: true } : {}), ...(writer > 0 ? { pid: writer } : {}) } satisfies EarlyRecord;
+    },
+  };
 }
 
 export interface SyslogDriver extends ConsoleDriver {
@@ -94,7 +124,7 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       severity: o.severity,
       hostname: o.hostname,
       appName: appNameOf(ctx.env.IMAGE_NAME || ctx.program.name),
-      procId: (record) => ((record as EarlyRecord).beforeStart === true ? undefined : ctx.program.pid),
+      procId: (record) => ((record as EarlyRecord).beforeStart === true ? undefined : ((record as EarlyRecord).pid ?? ctx.program.pid)),
     });
     for (const source of ['stdout', 'stderr', 'kernel'] as const) budget[source] = o.maxMessageSize - formatter.maxHeaderBytes(source);
     split = ctx.counter('split');
@@ -138,6 +168,13 @@ export function createSyslogDriver(ctx: KlibContext<SyslogOptions>): SyslogDrive
       send: (batch) => attempt(send(batch)),
       backpressure,
       counters: { sent, dropped, retries },
+      // The disk spool (uk.spool_dir), for this server as configured.
+      spool: o.spool.enabled
+        ? ctx.spool(
+            `${o.server}:${o.port}:${o.transport}`,
+            spoolCodec(() => ctx.program.pid),
+          )
+        : undefined,
     });
     serverBatcher = batcher;
     closers.push(async (options) => {

@@ -7,7 +7,16 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { OptionsReader, ukError, type OptionsInput, type RecordSource, type Tuple } from '@uk/core';
+import {
+  OptionsReader,
+  readKlibSpoolOptions,
+  SPOOL_OPTION_KEYS,
+  ukError,
+  type KlibSpoolOptions,
+  type OptionsInput,
+  type RecordSource,
+  type Tuple,
+} from '@uk/core';
 
 export const TRANSPORTS = ['udp', 'tcp', 'tls'] as const;
 export type Transport = (typeof TRANSPORTS)[number];
@@ -26,6 +35,8 @@ export const SYSLOG_OPTION_KEYS = [
   'buffer_size',
   'resend_window',
   'backpressure',
+  // The disk spool (uk.spool_dir): `spool: false` opts out, `spool_max_size` sets a limit of its own.
+  ...SPOOL_OPTION_KEYS,
 ] as const;
 
 export const SEVERITY_SOURCES = ['stdout', 'stderr', 'kernel'] as const satisfies readonly RecordSource[];
@@ -101,6 +112,8 @@ export interface SyslogOptions {
   readonly resendWindowMs: number;
   /** Pause reading the program's output while a working output is behind, instead of dropping. */
   readonly backpressure: boolean;
+  /** The klib's own spool choice (the server output's records; the file output is local and never spooled). */
+  readonly spool: KlibSpoolOptions;
 }
 
 /** RFC 5424 PRINTUSASCII: the characters HOSTNAME and APP-NAME may hold. */
@@ -219,6 +232,7 @@ export function readSyslogOptions({ config }: OptionsInput): SyslogOptions {
   );
   const bufferSize = reader.read((t) => t.size('buffer_size', { default: DEFAULT_BUFFER_SIZE, min: 64 * 1024, max: 1024 ** 3 }), DEFAULT_BUFFER_SIZE);
   const backpressure = reader.read((t) => t.bool('backpressure', true), true);
+  const spool = readKlibSpoolOptions(reader);
   const resendWindowMs = reader.read(
     (t) => t.uint('resend_window', { default: DEFAULT_RESEND_WINDOW_MS, min: 0, max: 60_000, what: 'a whole number of milliseconds' }),
     DEFAULT_RESEND_WINDOW_MS,
@@ -239,7 +253,22 @@ export function readSyslogOptions({ config }: OptionsInput): SyslogOptions {
     );
   }
   reader.done();
-  return { server, port, transport, file, fileMaxSize, fileRotate, facility, severity, hostname, maxMessageSize, bufferSize, resendWindowMs, backpressure };
+  return {
+    server,
+    port,
+    transport,
+    file,
+    fileMaxSize,
+    fileRotate,
+    facility,
+    severity,
+    hostname,
+    maxMessageSize,
+    bufferSize,
+    resendWindowMs,
+    backpressure,
+    spool,
+  };
 }
 
 /** The `tls` klib is needed only for `transport: tls`. */

@@ -33,7 +33,7 @@ t.test('an unknown key: syslog: invalid option, with UK_ERR_OPTION_UNKNOWN', asy
   t.equal(validate.code, 1);
   t.match(
     validate.stdout,
-    /^error UK_ERR_OPTION_UNKNOWN: syslog: invalid option 'sever_port' \(known options: server, server_port, transport, file, file_max_size, file_rotate, facility, severity, hostname, max_message_size, buffer_size, resend_window, backpressure\)$/m,
+    /^error UK_ERR_OPTION_UNKNOWN: syslog: invalid option 'sever_port' \(known options: server, server_port, transport, file, file_max_size, file_rotate, facility, severity, hostname, max_message_size, buffer_size, resend_window, backpressure, spool, spool_max_size\)$/m,
   );
   const strict = await runUk(config, [EMIT], { strict: true });
   t.equal(strict.code, 2);

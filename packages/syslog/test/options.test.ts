@@ -38,7 +38,13 @@ t.test('defaults (as Nanos: port 514, 8 MB files, one old file)', async (t) => {
     bufferSize: 4 * 1024 * 1024,
     resendWindowMs: 2000,
     backpressure: true,
+    spool: { enabled: true, maxBytes: undefined },
   });
+  t.same(
+    optionsOf({ server: 'h', spool: false, spool_max_size: '2m' }).spool,
+    { enabled: false, maxBytes: 2 * 1024 * 1024 },
+    'the disk spool: opted out, a limit of its own',
+  );
   t.equal(optionsOf({ server: 'h', transport: 'tls' }).port, 6514, 'TLS defaults to 6514 (RFC 5425)');
   t.equal(optionsOf({ server: 'h', transport: 'tcp' }).port, 514);
   t.equal(optionsOf({ file: join(dir, 'a.log') }).file, join(dir, 'a.log'));
