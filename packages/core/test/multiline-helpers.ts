@@ -72,9 +72,9 @@ export interface Captured {
 }
 
 /** Runs a trace program of fixtures/multiline; it writes its expected records to the file given. */
-export function capture(command: string, args: (expectedFile: string) => string[]): Captured {
+export function capture(command: string, args: (expectedFile: string) => string[], env: NodeJS.ProcessEnv = process.env): Captured {
   const file = join(mkdtempSync(join(tmpdir(), 'uk-multiline-')), 'expected.json');
-  const run = spawnSync(command, args(file), { cwd: multilineFixtures, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
+  const run = spawnSync(command, args(file), { cwd: multilineFixtures, env, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
   if (run.error) throw run.error;
   const expected = JSON.parse(readFileSync(file, 'utf8')) as { stdout: string[]; stderr: string[] };
   return { stdout: run.stdout, stderr: run.stderr, expected, status: run.status };

@@ -45,8 +45,22 @@ function checkStreams(t: Test, run: Captured, lastStderr?: (record: string) => v
   }
 }
 
+/** The environment without FORCE_COLOR (nx sets it for its tasks), or with it. */
+function colourEnv(colour: boolean): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.FORCE_COLOR;
+  delete env.NO_COLOR;
+  return colour ? { ...env, FORCE_COLOR: '1' } : env;
+}
+
+t.test('Node.js with FORCE_COLOR: frames in terminal colours (even to a pipe) still make one record per trace', async (t) => {
+  const run = capture(process.execPath, (file) => ['node-traces.mjs', file], colourEnv(true));
+  t.ok(run.stderr.includes('\u001b[90m    at '), 'Node coloured the frames of the traces it printed');
+  checkStreams(t, run, (report) => t.match(report.split('\n')[0], /node-traces\.mjs:\d+/, 'the uncaught-exception report is one record too'));
+});
+
 t.test('Node.js: console.error of errors with [cause], [errors] and properties; the uncaught-exception report', async (t) => {
-  const run = capture(process.execPath, (file) => ['node-traces.mjs', file]);
+  const run = capture(process.execPath, (file) => ['node-traces.mjs', file], colourEnv(false));
   t.equal(run.status, 1, 'the program ended with its uncaught exception');
   t.ok(
     run.expected.stderr.some((r) => r.includes('[cause]: RangeError')),

@@ -251,22 +251,36 @@ function next(state: number, line: string): Step {
 
 /**
  * A header is followed by a frame (`\tat`, `    at`, ` ---> `), `\tfrom` (Ruby) or `Stack trace:`
- * (PHP, also after `PHP `): any other first byte ends it, known without decoding the line.
+ * (PHP, also after `PHP `): a colour code may come first; any other first byte ends it, known without decoding the line.
  */
 function rejectsAtOnce(state: number, buf: Buffer, start: number, end: number): boolean {
   if (state !== HEADER) return false;
   if (start === end) return true;
   const first = buf[start];
-  return first !== 0x20 && first !== 0x09 && first !== 0x53 && first !== 0x50;
+  return first !== 0x20 && first !== 0x09 && first !== 0x53 && first !== 0x50 && first !== ESC;
+}
+
+const ESC = 0x1b;
+const SGR = /\u001b\[[0-9;]*m/g;
+
+/**
+ * The line without terminal colours (SGR sequences). They are no part of what a line says, and
+ * real traces carry them: with FORCE_COLOR set (nx, many CI tools and containers set it) Node
+ * colours the frames of an error printed to a pipe (`\u001b[90m    at …`), Python 3.13 its
+ * tracebacks. Lines without an escape character are returned as they are.
+ */
+export function withoutColours(line: string): string {
+  return line.includes('\u001b') ? line.replace(SGR, '') : line;
 }
 
 /** The built-in rules. */
 export const autoRule: GroupRule = {
   open(buf, start, end) {
     if (end > start && buf[end - 1] === 0x0d) end--;
+    if (buf[start] === ESC) return openState(withoutColours(buf.toString('utf8', start, end)));
     const byBytes = classify(buf, start, end);
     return byBytes === DECODE ? openState(buf.toString('utf8', start, end)) : byBytes;
   },
-  next,
+  next: (state, line) => next(state, withoutColours(line)),
   rejectsAtOnce,
 };
