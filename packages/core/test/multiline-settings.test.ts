@@ -3,6 +3,7 @@
 // line for that klib's drivers); and real `uk run` with a third-party record driver (recfile).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import t from 'tap';
 import { readKernelSettings } from '../src/boot-plan.js';
 import { ConsoleDriverList, splitGroups } from '../src/console.js';
@@ -103,7 +104,8 @@ t.test('uk run: a third-party text driver gets a trace as one record; "off" in i
   const records = stored(dir);
   t.same(records.stdout, ['before', 'after']);
   t.equal(records.stderr.length, 1, 'the trace is one record');
-  t.match(records.stderr[0], /^Error: boom\n {4}at .*app\.mjs:2:11\)?\n {4}at /, 'with its lines joined by newlines');
+  // Without colour codes: with FORCE_COLOR (nx sets it) Node colours the frames.
+  t.match(stripVTControlCharacters(records.stderr[0] as string), /^Error: boom\n {4}at .*app\.mjs:2:11\)?\n {4}at /, 'with its lines joined by newlines');
   const lines = (records.stderr[0] as string).split('\n').length;
   t.match(grouped.err, new RegExp(`^uk: stats multiline: records=1 lines=${lines}$`, 'm'), 'the counters say how lines map to records');
 

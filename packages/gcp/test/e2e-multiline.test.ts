@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
 import t, { type Test } from 'tap';
 import type { StoredLogEntry } from '@uk/testkit';
 import { emulators } from './helpers.js';
@@ -139,7 +140,8 @@ t.test('gcp.multiline "off": one entry per line', async (t: Test) => {
   t.equal(texts[0], 'Error: boom', 'the header alone');
   t.ok(texts.length > 3, `${texts.length} entries`);
   t.ok(
-    texts.slice(1).every((x) => x?.startsWith('    at ')),
+    // Without colour codes: with FORCE_COLOR (nx sets it) Node colours the frames.
+    texts.slice(1).every((x) => x !== undefined && stripVTControlCharacters(x).startsWith('    at ')),
     'then one entry per frame',
   );
 });
