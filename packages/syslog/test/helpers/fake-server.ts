@@ -126,14 +126,18 @@ export async function kernelUnreadBytes(socket: Socket): Promise<number> {
 }
 
 /**
- * Stops reading, waits until the kernel holds bytes the server never read, hands what Node had
- * already read to the parser (the server did receive those), then closes: the kernel answers with
- * a reset and discards the unread bytes, though every write of the client had succeeded.
+ * Stops reading, waits until Node has stopped reading too and the kernel holds bytes the server
+ * never read, hands what Node had already read to the parser (the server did receive those), then
+ * closes: the kernel answers with a reset and discards the unread bytes, though every write of
+ * the client had succeeded.
  */
 export async function closeWithUnreadData(socket: Socket, timeoutMs = 60_000): Promise<void> {
   socket.pause();
   const deadline = Date.now() + timeoutMs;
-  while ((await kernelUnreadBytes(socket)) === 0) {
+  // Bytes Node holds for the paused stream mean it has stopped reading the socket (with a small
+  // read-ahead, the first chunk after pause() does that): from then on what the kernel holds stays
+  // unread. Unread bytes seen before that point could still be read by Node before the close.
+  while (socket.readableLength === 0 || (await kernelUnreadBytes(socket)) === 0) {
     if (socket.destroyed) throw new Error('the client closed before any data was left unread');
     if (Date.now() > deadline) throw new Error(`no unread data in the kernel after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
